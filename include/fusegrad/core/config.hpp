@@ -1,0 +1,38 @@
+// fusegrad/core/config.hpp — the only place macros live: host/device marker, SIMD and exception detection
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <cstddef>
+
+// One marker for functions that must run on host and CUDA device alike.
+#if defined(__CUDACC__)
+#define FG_HD __host__ __device__
+#else
+#define FG_HD
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define FG_INLINE inline __attribute__((always_inline))
+#else
+#define FG_INLINE inline
+#endif
+
+// SIMD through xsimd when its headers are present; FUSEGRAD_NO_SIMD forces the scalar path
+// (targets xsimd does not know, such as Cortex-M, land there without user effort).
+#if !defined(FUSEGRAD_NO_SIMD) && !defined(__CUDA_ARCH__) && __has_include(<xsimd/xsimd.hpp>)
+#define FG_HAS_XSIMD 1
+#else
+#define FG_HAS_XSIMD 0
+#endif
+
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
+#define FG_HAS_EXCEPTIONS 1
+#else
+#define FG_HAS_EXCEPTIONS 0
+#endif
+
+namespace fg {
+using index_t = std::size_t;
+// Expressions of higher rank than this are rejected at compile time.
+inline constexpr std::size_t max_rank = 8;
+}  // namespace fg

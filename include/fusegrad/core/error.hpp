@@ -1,0 +1,46 @@
+// fusegrad/core/error.hpp — fg::shape_error and the handler used when exceptions are off
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "fusegrad/core/config.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#if FG_HAS_EXCEPTIONS
+#include <stdexcept>
+#include <string>
+#endif
+
+namespace fg {
+
+#if FG_HAS_EXCEPTIONS
+// Thrown when extents known only at run time do not fit; the message names both shapes.
+class shape_error : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+#endif
+
+// Built with -fno-exceptions, errors go to this handler; the default prints and aborts.
+// Firmware can install its own (it must not return).
+using error_handler_t = void (*)(const char* message);
+inline void default_error_handler(const char* message) {
+  std::fputs(message, stderr);
+  std::fputc('\n', stderr);
+  std::abort();
+}
+inline error_handler_t& error_handler() {
+  static error_handler_t handler = &default_error_handler;
+  return handler;
+}
+
+[[noreturn]] inline void raise_shape_error(const char* message) {
+#if FG_HAS_EXCEPTIONS
+  throw shape_error(message);
+#else
+  error_handler()(message);
+  std::abort();
+#endif
+}
+
+}  // namespace fg

@@ -1,0 +1,132 @@
+// fusegrad/exec/gemm.hpp — a cache-blocked SIMD matrix product over strided operands (no BLAS needed)
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "fusegrad/core/simd.hpp"
+
+#include <algorithm>
+#include <cstddef>
+
+namespace fg::exec {
+
+// Register tile MR x NR (NR two SIMD batches wide), packed panels of KC x NC from B and MC x KC
+// from A, as in BLIS: the micro-kernel streams both packed panels with unit stride.
+template <class T>
+struct gemm_blocking {
+  static constexpr index_t w = simd::width<T>;
+  static constexpr index_t nr = w > 1 ? 2 * w : 4;
+  static constexpr index_t mr = w > 1 ? 6 : 4;
+  static constexpr index_t kc = 256;
+  static constexpr index_t mc = 16 * mr;
+  static constexpr index_t nc = 32 * nr;
+  static constexpr index_t round_up(index_t x, index_t m) { return (x + m - 1) / m * m; }
+  // Workspace elements for an M x N x K product.
+  static constexpr index_t workspace(index_t m, index_t n, index_t k) {
+    const index_t kb = std::min(k, kc);
+    return kb * round_up(std::min(n, nc), nr) + round_up(std::min(m, mc), mr) * kb;
+  }
+};
+
+namespace detail {
+
+template <class V>
+FG_INLINE V fma(V a, V b, V c) {
+  if constexpr (simd::is_batch_v<V>) return xsimd::fma(a, b, c);
+  else return a * b + c;
+}
+
+template <class T>
+void gemm_micro(index_t kc, const T* ap, const T* bp, T* c, index_t ldc, index_t mr_eff,
+                index_t nr_eff, bool add) {
+  using G = gemm_blocking<T>;
+  using B = simd::batch<T>;
+  constexpr index_t w = simd::lanes<B>;
+  constexpr index_t nb = G::nr / w;
+  B acc[G::mr][nb];
+  for (index_t r = 0; r < G::mr; ++r)
+    for (index_t q = 0; q < nb; ++q) acc[r][q] = B(T(0));
+  for (index_t p = 0; p < kc; ++p) {
+    B b[nb];
+    for (index_t q = 0; q < nb; ++q) b[q] = simd::load<B>(bp + p * G::nr + q * w);
+    for (index_t r = 0; r < G::mr; ++r) {
+      const B a(ap[p * G::mr + r]);
+      for (index_t q = 0; q < nb; ++q) acc[r][q] = fma(a, b[q], acc[r][q]);
+    }
+  }
+  if (mr_eff == G::mr && nr_eff == G::nr) {
+    for (index_t r = 0; r < G::mr; ++r)
+      for (index_t q = 0; q < nb; ++q) {
+        T* dst = c + r * ldc + q * w;
+        simd::store(dst, add ? acc[r][q] + simd::load<B>(dst) : acc[r][q]);
+      }
+    return;
+  }
+  alignas(simd::alignment) T tile[G::mr * G::nr];
+  for (index_t r = 0; r < G::mr; ++r)
+    for (index_t q = 0; q < nb; ++q) simd::store(tile + r * G::nr + q * w, acc[r][q]);
+  for (index_t r = 0; r < mr_eff; ++r)
+    for (index_t q = 0; q < nr_eff; ++q)
+      c[r * ldc + q] = add ? c[r * ldc + q] + tile[r * G::nr + q] : tile[r * G::nr + q];
+}
+
+}  // namespace detail
+
+// C[M x N] (row-major, leading dimension ldc) = A[M x K] * B[K x N], or += when `add`.
+// A(i, k) = a[i*rsa + k*csa] and B(k, j) = b[k*rsb + j*csb]: transposes cost nothing.
+// `ws` holds gemm_blocking<T>::workspace(M, N, K) elements.
+template <class T>
+void gemm(index_t m, index_t n, index_t k, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa,
+          const T* b, std::ptrdiff_t rsb, std::ptrdiff_t csb, T* c, index_t ldc, bool add, T* ws) {
+  using G = gemm_blocking<T>;
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    if (!add)
+      for (index_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, T(0));
+    return;
+  }
+  const index_t kb_max = std::min(k, G::kc);
+  T* bpack = ws;
+  T* apack = ws + kb_max * G::round_up(std::min(n, G::nc), G::nr);
+  for (index_t jc = 0; jc < n; jc += G::nc) {
+    const index_t nc = std::min(G::nc, n - jc);
+    for (index_t pc = 0; pc < k; pc += G::kc) {
+      const index_t kc = std::min(G::kc, k - pc);
+      const bool acc = add || pc > 0;
+      // Pack B[pc:pc+kc, jc:jc+nc] into NR-wide panels, zero-padded.
+      for (index_t jr = 0; jr < nc; jr += G::nr) {
+        T* dst = bpack + jr * kc;
+        const index_t nr = std::min(G::nr, nc - jr);
+        for (index_t p = 0; p < kc; ++p) {
+          const T* src = b + std::ptrdiff_t(pc + p) * rsb + std::ptrdiff_t(jc + jr) * csb;
+          index_t q = 0;
+          if (csb == 1)
+            for (; q < nr; ++q) dst[p * G::nr + q] = src[q];
+          else
+            for (; q < nr; ++q) dst[p * G::nr + q] = src[std::ptrdiff_t(q) * csb];
+          for (; q < G::nr; ++q) dst[p * G::nr + q] = T(0);
+        }
+      }
+      for (index_t ic = 0; ic < m; ic += G::mc) {
+        const index_t mc = std::min(G::mc, m - ic);
+        for (index_t ir = 0; ir < mc; ir += G::mr) {
+          T* dst = apack + ir * kc;
+          const index_t mr = std::min(G::mr, mc - ir);
+          for (index_t p = 0; p < kc; ++p) {
+            index_t r = 0;
+            for (; r < mr; ++r)
+              dst[p * G::mr + r] =
+                  a[std::ptrdiff_t(ic + ir + r) * rsa + std::ptrdiff_t(pc + p) * csa];
+            for (; r < G::mr; ++r) dst[p * G::mr + r] = T(0);
+          }
+        }
+        for (index_t jr = 0; jr < nc; jr += G::nr)
+          for (index_t ir = 0; ir < mc; ir += G::mr)
+            detail::gemm_micro(kc, apack + ir * kc, bpack + jr * kc,
+                               c + (ic + ir) * ldc + jc + jr, ldc, std::min(G::mr, mc - ir),
+                               std::min(G::nr, nc - jr), acc);
+      }
+    }
+  }
+}
+
+}  // namespace fg::exec

@@ -1,0 +1,65 @@
+// fusegrad/ops/op.hpp — what an op struct is: forward, local partials, name, sampling domain
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "fusegrad/core/math.hpp"
+
+#include <concepts>
+#include <cstddef>
+
+namespace fg {
+
+// The interval the test table samples an op's arguments from (inside its domain, away from kinks).
+struct interval {
+  double lo, hi;
+};
+
+// The local partials of an N-ary op: d y / d arg_k.
+template <class V, std::size_t N>
+struct partials {
+  V d[N];
+  FG_HD constexpr V operator[](std::size_t k) const { return d[k]; }
+};
+
+template <class... Ops>
+struct type_list {
+  static constexpr std::size_t size = sizeof...(Ops);
+};
+
+// A unary op: `forward(x)` and `derivative(x, y)` with y = forward(x).
+template <class Op>
+concept unary_op = requires(double x) {
+  { Op::name } -> std::convertible_to<const char*>;
+  { Op::forward(x) } -> std::convertible_to<double>;
+  { Op::derivative(x, x) } -> std::convertible_to<double>;
+};
+
+// An N-ary op: `forward(args...)` and `partials(args..., y)` returning fg::partials<V, N>.
+template <class Op, std::size_t N>
+concept nary_op = (N == 1 && unary_op<Op>) || requires { Op::name; };
+
+namespace detail {
+template <class Op, class V, class... A>
+FG_HD FG_INLINE partials<V, sizeof...(A)> local_partials(V y, A... a) {
+  if constexpr (sizeof...(A) == 1 && requires { Op::derivative(a..., y); })
+    return {{Op::derivative(a..., y)}};
+  else
+    return Op::partials(a..., y);
+}
+}  // namespace detail
+
+// What the test table and the printers read off an op; a user's op may omit all but `name`.
+template <class Op>
+struct op_traits {
+  static constexpr interval domain(std::size_t k) {
+    if constexpr (requires { Op::domains[k]; }) return Op::domains[k];
+    else if constexpr (requires { Op::domain; }) return Op::domain;
+    else return interval{-2.0, 2.0};
+  }
+  static constexpr bool smooth = [] {
+    if constexpr (requires { Op::smooth; }) return bool(Op::smooth);
+    else return true;
+  }();
+};
+
+}  // namespace fg
