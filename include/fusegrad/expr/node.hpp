@@ -81,7 +81,8 @@ struct elementwise : node_base {
   [[no_unique_address]] extents_holder<shape_type> ext;
 
   constexpr elementwise(A... a) : args{{std::move(a)}...} {
-    if constexpr (!shape_type::is_static) ext = extents_holder<shape_type>(broadcast_args());
+    // A dyn extent may meet a static one: the result type is static, the check still runs.
+    if constexpr (!(A::shape_type::is_static && ...)) ext = extents_holder<shape_type>(broadcast_args());
   }
   dims_t<shape_type::rank> dims() const { return ext.dims(); }
 
@@ -130,11 +131,16 @@ struct operand_value;
 template <class X, class... R>
 struct operand_value<X, R...> {
   using type = typename std::conditional_t<arithmetic<X>, operand_value<R...>,
-                                           std::type_identity<value_type_t<X>>>::type;
+                                           operand_value<X>>::type;
 };
 template <>
 struct operand_value<> {
   using type = void;
+};
+template <class X>
+  requires(!arithmetic<X>)
+struct operand_value<X> {
+  using type = value_type_t<X>;
 };
 
 }  // namespace detail

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# fusegrad's single entry point for users and CI.
+#
+#   bash cmake/fusegrad.sh test                  configure + build + run every test (preset ci)
+#   bash cmake/fusegrad.sh quickstart            build and run examples/quickstart (preset quickstart)
+#   bash cmake/fusegrad.sh bench [filter] [args] build (preset bench) and run every benchmark with
+#                                                --benchmark_filter=<filter> (default: all); extra
+#                                                arguments go to each benchmark binary
+#
+# Each command first installs the Debian packages it needs and lacks (apt-get; sudo if not root).
+# Works from any directory.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+step() { printf '\n==> %s\n' "$*"; }
+die() { printf 'fusegrad.sh: error: %s\n' "$*" >&2; exit 1; }
+
+usage() {
+  sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+# ensure_packages PKG... : install the given Debian packages that `dpkg -s` says are missing.
+ensure_packages() {
+  local missing=() pkg
+  for pkg in "$@"; do
+    if dpkg -s "$pkg" >/dev/null 2>&1; then
+      :
+    else
+      missing+=("$pkg")
+    fi
+  done
+  if ((${#missing[@]} == 0)); then
+    step "Debian packages present: $*"
+    return 0
+  fi
+  command -v apt-get >/dev/null 2>&1 ||
+    die "missing packages (${missing[*]}) and no apt-get: install them by hand"
+  local sudo=()
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null 2>&1 ||
+      die "missing packages (${missing[*]}): run as root or install sudo"
+    sudo=(sudo)
+  fi
+  step "Installing missing Debian packages: ${missing[*]}"
+  "${sudo[@]}" apt-get update
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+BASE_PKGS=(cmake g++ make libxsimd-dev xtl-dev)
+TEST_PKGS=("${BASE_PKGS[@]}" doctest-dev libbenchmark-dev libeigen3-dev)
+
+cmd_test() {
+  ensure_packages "${TEST_PKGS[@]}"
+  step "cmake --workflow --preset ci"
+  cmake --workflow --preset ci
+}
+
+cmd_quickstart() {
+  ensure_packages "${BASE_PKGS[@]}"
+  step "cmake --preset quickstart"
+  cmake --preset quickstart
+  step "cmake --build --preset quickstart --target quickstart"
+  cmake --build --preset quickstart --target quickstart
+  step "build/quickstart/examples/quickstart"
+  ./build/quickstart/examples/quickstart
+}
+
+cmd_bench() {
+  local filter="${1:-.}"
+  (($# > 0)) && shift
+  ensure_packages "${TEST_PKGS[@]}" libadolc-dev
+  step "cmake --preset bench"
+  cmake --preset bench
+  step "cmake --build --preset bench"
+  cmake --build --preset bench
+  local list="build/bench/benchmarks/benchmarks.txt"
+  [[ -f $list ]] || die "$list not found (no benchmarks/*.cpp?)"
+  local ran=0 bin
+  while IFS= read -r bin; do
+    [[ -n $bin ]] || continue
+    step "$bin --benchmark_filter=$filter $*"
+    "$bin" "--benchmark_filter=$filter" "$@"
+    ran=$((ran + 1))
+  done <"$list"
+  ((ran > 0)) || die "no benchmark binaries listed in $list"
+  step "ran $ran benchmark binaries"
+}
+
+main() {
+  local cmd="${1:-}"
+  (($# > 0)) && shift
+  case "$cmd" in
+    test) cmd_test "$@" ;;
+    quickstart) cmd_quickstart "$@" ;;
+    bench) cmd_bench "$@" ;;
+    -h | --help | help) usage ;;
+    *)
+      usage >&2
+      die "unknown command '${cmd}' (expected test, quickstart or bench)"
+      ;;
+  esac
+}
+
+main "$@"

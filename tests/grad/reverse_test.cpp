@@ -1,0 +1,70 @@
+#include "../testing.hpp"
+
+using namespace fg;
+
+TEST_CASE("a leaf used several times accumulates; an absent one gets zeros") {
+  tensor<double, shape<5>> x{1, 2, 3, 4, 5}, unused{1, 1, 1, 1, 1};
+  auto [gx, gu] = grad(sum(x * x + exp(x) * x - x), x, unused);
+  for (int i = 0; i < 5; ++i) {
+    const double xi = x[i];
+    CHECK(gx[i] == doctest::Approx(2 * xi + std::exp(xi) * (xi + 1) - 1));
+    CHECK(gu[i] == 0.0);
+  }
+}
+
+TEST_CASE("mean at the root scales the seed") {
+  tensor<double, shape<4>> x{1, 2, 3, 4};
+  auto [v, g] = value_and_grad(mean(x * x), x);
+  CHECK(v == doctest::Approx(7.5));
+  CHECK(g[3] == doctest::Approx(2.0));
+}
+
+TEST_CASE("vjp: a seed tensor or seed expression, broadcast bias gradient") {
+  tensor<double, shape<3, 2>> x{1, 2, 3, 4, 5, 6};
+  tensor<double, shape<2>> b{0.5, -0.5};
+  tensor<double, shape<3, 2>> seed{1, 0, 0, 1, 2, 2};
+  auto [gx, gb] = vjp(x * x + b, seed, x, b);
+  CHECK(gx(0, 0) == 2.0);
+  CHECK(gx(0, 1) == 0.0);
+  CHECK(gx(2, 1) == 24.0);
+  CHECK(gb[0] == 3.0);
+  CHECK(gb[1] == 3.0);
+  auto gx2 = vjp(sin(x), seed * 2.0, x);
+  CHECK(gx2(2, 0) == doctest::Approx(4 * std::cos(5.0)));
+}
+
+TEST_CASE("gradients of a scalar parameter broadcast over a dyn vector") {
+  tensor<double, shape<dyn>> x(dims_t<1>{101});
+  fg::testing::fill_uniform(x, -1, 1);
+  tensor<double, shape<>> mu{0.3}, sigma{1.7};
+  // Normal log-density: the W6 problem.
+  fg::testing::check_gradient(
+      [](auto& v, auto& m, auto& s) {
+        return sum(-0.5 * square((v - m) / s) - log(s) - 0.9189385332046727);
+      },
+      x, mu, sigma);
+}
+
+TEST_CASE("grad of a non-sum root: max, prod and nested reductions") {
+  tensor<double, shape<2, 3>> a;
+  fg::testing::fill_uniform(a, 0.5, 1.5);
+  fg::testing::check_gradient([](auto& x) { return max(x * 2.0); }, a);
+  fg::testing::check_gradient([](auto& x) { return exp(sum(x)) * prod(x); }, a);
+  fg::testing::check_gradient([](auto& x) { return logsumexp(sum(x, axes<0>{}) * mean(x)); }, a);
+}
+
+TEST_CASE("max ties share the gradient evenly") {
+  tensor<double, shape<4>> x{1, 3, 3, 2};
+  auto g = grad(max(x), x);
+  CHECK(g[0] == 0.0);
+  CHECK(g[1] == 0.5);
+  CHECK(g[2] == 0.5);
+}
+
+TEST_CASE("logsumexp is stable at large inputs") {
+  tensor<double, shape<3>> x{1000, 1000, -1000};
+  auto [v, g] = value_and_grad(logsumexp(x), x);
+  CHECK(v == doctest::Approx(1000 + std::log(2.0)));
+  CHECK(g[0] == doctest::Approx(0.5));
+  CHECK(g[2] == doctest::Approx(0.0));
+}
