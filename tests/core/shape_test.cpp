@@ -23,7 +23,7 @@ TEST_CASE("run-time broadcast mismatch throws fg::shape_error naming both shapes
   CHECK_THROWS_WITH_AS(exp(c) * d, "fg::mul(): cannot broadcast shapes [7] and [4]", shape_error);
 }
 
-TEST_CASE("dyn tensors: extents, resize, element access") {
+TEST_CASE("dyn tensors: extents / resize / element access") {
   tensor<double, shape<dyn, 3>> t(dims_t<2>{2, 3}, {1, 2, 3, 4, 5, 6});
   CHECK(t.extent(0) == 2);
   CHECK(t(1, 2) == 6.0);

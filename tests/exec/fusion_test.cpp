@@ -61,7 +61,7 @@ TEST_CASE("a deep elementwise expression allocates nothing on the static path") 
   }
 }
 
-TEST_CASE("with dyn extents, an elementwise expression allocates only its result") {
+TEST_CASE("with dyn extents / an elementwise expression allocates only its result") {
   tensor<double, shape<dyn>> a(dims_t<1>{100}), b(dims_t<1>{100});
   const long before = allocations.load();
   auto y = eval(exp(a) * b + sin(a * b) - a / (b + 2.0));
@@ -71,7 +71,7 @@ TEST_CASE("with dyn extents, an elementwise expression allocates only its result
   CHECK(allocations.load() == before + 1);
 }
 
-TEST_CASE("nested ops run interleaved in one loop, not one loop per op") {
+TEST_CASE("nested ops run interleaved in one loop / not one loop per op") {
   std::vector<int> log;
   call_log = &log;
   tensor<double, shape<9>> x;
@@ -120,7 +120,7 @@ TEST_CASE("aliasing: the target of an assignment may appear in the expression") 
   CHECK(v[2] == 2.0);
 }
 
-TEST_CASE("broadcast over leading and inner axes, static and dyn") {
+TEST_CASE("broadcast over leading and inner axes / static and dyn") {
   tensor<double, shape<2, 3>> a{1, 2, 3, 4, 5, 6};
   tensor<double, shape<3>> row{10, 20, 30};
   tensor<double, shape<2, 1>> col{100, 200};

@@ -2,7 +2,7 @@
 
 using namespace fg;
 
-TEST_CASE("transpose and reshape of tensors are views; of expressions, boundaries") {
+TEST_CASE("transpose and reshape of tensors are views and of expressions / boundaries") {
   tensor<double, shape<2, 3>> a{1, 2, 3, 4, 5, 6};
   tensor<double, shape<3, 2>> t = transpose(a);
   CHECK(t(2, 1) == 6.0);

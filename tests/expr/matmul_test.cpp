@@ -2,7 +2,7 @@
 
 using namespace fg;
 
-TEST_CASE("matmul value, static and dyn") {
+TEST_CASE("matmul value / static and dyn") {
   tensor<double, shape<2, 3>> a{1, 2, 3, 4, 5, 6};
   tensor<double, shape<3, 2>> b{7, 8, 9, 10, 11, 12};
   tensor<double, shape<2, 2>> c = matmul(a, b);

@@ -2,7 +2,7 @@
 
 using namespace fg;
 
-TEST_CASE("a leaf used several times accumulates; an absent one gets zeros") {
+TEST_CASE("a leaf used several times accumulates and an absent one gets zeros") {
   tensor<double, shape<5>> x{1, 2, 3, 4, 5}, unused{1, 1, 1, 1, 1};
   auto [gx, gu] = grad(sum(x * x + exp(x) * x - x), x, unused);
   for (int i = 0; i < 5; ++i) {
@@ -19,7 +19,7 @@ TEST_CASE("mean at the root scales the seed") {
   CHECK(g[3] == doctest::Approx(2.0));
 }
 
-TEST_CASE("vjp: a seed tensor or seed expression, broadcast bias gradient") {
+TEST_CASE("vjp: a seed tensor or seed expression / broadcast bias gradient") {
   tensor<double, shape<3, 2>> x{1, 2, 3, 4, 5, 6};
   tensor<double, shape<2>> b{0.5, -0.5};
   tensor<double, shape<3, 2>> seed{1, 0, 0, 1, 2, 2};
@@ -45,7 +45,7 @@ TEST_CASE("gradients of a scalar parameter broadcast over a dyn vector") {
       x, mu, sigma);
 }
 
-TEST_CASE("grad of a non-sum root: max, prod and nested reductions") {
+TEST_CASE("grad of a non-sum root: max / prod and nested reductions") {
   tensor<double, shape<2, 3>> a;
   fg::testing::fill_uniform(a, 0.5, 1.5);
   fg::testing::check_gradient([](auto& x) { return max(x * 2.0); }, a);

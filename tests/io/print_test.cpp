@@ -4,7 +4,7 @@
 
 using namespace fg;
 
-TEST_CASE("tensors print their values, shape and element type") {
+TEST_CASE("tensors print their values / shape and element type") {
   std::ostringstream os;
   tensor<float, shape<2, 2>> a{1, 2, 3, 4.5f};
   os << a;

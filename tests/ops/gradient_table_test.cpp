@@ -63,7 +63,7 @@ void for_each_op(type_list<Ops...>, F f) {
 
 }  // namespace
 
-TEST_CASE("every unary op: value and gradient, static and dyn extents") {
+TEST_CASE("every unary op: value and gradient / static and dyn extents") {
   for_each_op(ops::unary_ops{}, []<class Op>() {
     SUBCASE(Op::name) {
       check_unary<Op, S>();
@@ -72,7 +72,7 @@ TEST_CASE("every unary op: value and gradient, static and dyn extents") {
   });
 }
 
-TEST_CASE("every binary op: value and gradient, same shape and broadcast") {
+TEST_CASE("every binary op: value and gradient / same shape and broadcast") {
   for_each_op(ops::binary_ops{}, []<class Op>() {
     SUBCASE(Op::name) {
       check_binary<Op, S>();
@@ -81,7 +81,7 @@ TEST_CASE("every binary op: value and gradient, same shape and broadcast") {
   });
 }
 
-TEST_CASE("comparisons are steps: 1/0 values, zero gradients") {
+TEST_CASE("comparisons are steps: 1/0 values / zero gradients") {
   for_each_op(ops::comparison_ops{}, []<class Op>() {
     SUBCASE(Op::name) {
       tensor<double, S> a, b;
@@ -117,7 +117,7 @@ TEST_CASE("every reduction over all elements: value and gradient") {
   });
 }
 
-TEST_CASE("every reduction over each axis of a 3-d operand, kept or dropped") {
+TEST_CASE("every reduction over each axis of a 3-d operand / kept or dropped") {
   for_each_op(ops::reductions{}, []<class Red>() {
     SUBCASE(Red::name) {
       tensor<double, shape<3, 4, 5>> x;

@@ -1,0 +1,268 @@
+// benchmarks/w1.cpp — W1: y = sum(a*b + sin(c)*exp(-d)) and its gradient w.r.t. a, b, c, d (float)
+// SPDX-License-Identifier: MIT
+//
+//   BM_W1_fusegrad          value + 4 gradients: fg::value_and_grad on dyn tensors, called as a
+//                           user would (allocates its 4 gradient tensors every call; part of the
+//                           API's cost)
+//   BM_W1_fusegrad_noalloc  diagnostic: the same fused pass through fusegrad's internal entry
+//                           (fg::detail::differentiate) into gradient tensors allocated once, to
+//                           separate the allocation / zero-fill cost from the loop itself
+//   BM_W1_handloop          value + 4 gradients: one xsimd pass, 4 reads + 4 writes per element
+//                           (xsimd::sincos: one range reduction for sin and cos)
+//   BM_W1_handloop_sin_cos  diagnostic: the same loop with xsimd::sin and xsimd::cos called
+//                           separately (two range reductions, as fusegrad's sin_op does)
+//   BM_W1fwd_fusegrad       forward only: fg::eval(fg::sum(...))
+//   BM_W1fwd_handloop       forward only: one xsimd pass
+//   BM_W1_eigen             FORWARD ONLY (Eigen has no AD): ArrayXf expression, .sum()
+//                           -> compare it with BM_W1fwd_*, not with BM_W1_*
+#include "bench_common.hpp"
+
+#include <fusegrad/fusegrad.hpp>
+#include <xsimd/xsimd.hpp>
+
+#include <map>
+#include <memory>
+#include <vector>
+
+#if FUSEGRAD_HAVE_EIGEN
+#include <Eigen/Core>
+#endif
+
+namespace {
+
+using vec = fg::tensor<float, fg::shape<fg::dyn>>;
+
+struct w1_data {
+  std::size_t n;
+  vec a, b, c, d;
+  double value = 0, abs_sum = 0;     // reference (double), and sum of |terms| for the tolerance
+  std::vector<double> gc, gd;        // reference gradients (ga = b, gb = a exactly)
+  explicit w1_data(std::size_t n_)
+      : n(n_), a(fg::dims_t<1>{n_}), b(fg::dims_t<1>{n_}), c(fg::dims_t<1>{n_}),
+        d(fg::dims_t<1>{n_}), gc(n_), gd(n_) {
+    fgbench::fill_uniform(a.data(), n, -1.0, 1.0, 1);
+    fgbench::fill_uniform(b.data(), n, -1.0, 1.0, 2);
+    fgbench::fill_uniform(c.data(), n, -3.0, 3.0, 3);
+    fgbench::fill_uniform(d.data(), n, -1.0, 1.0, 4);
+    for (std::size_t i = 0; i < n; ++i) {
+      const double ai = a[i], bi = b[i], ci = c[i], di = d[i];
+      const double e = std::exp(-di), s = std::sin(ci);
+      const double t = ai * bi + s * e;
+      value += t;
+      abs_sum += std::fabs(ai * bi) + std::fabs(s * e);
+      gc[i] = std::cos(ci) * e;
+      gd[i] = -s * e;
+    }
+  }
+};
+
+w1_data& data(std::size_t n) {
+  static std::map<std::size_t, std::unique_ptr<w1_data>> cache;
+  auto& p = cache[n];
+  if (!p) p = std::make_unique<w1_data>(n);
+  return *p;
+}
+
+// Summation of 1e7 floats: allow 1e-5 of the sum of magnitudes; gradients are per element.
+constexpr double kValueTol = 1e-5, kGradRtol = 1e-5, kGradAtol = 1e-6;
+
+bool check_grads(const w1_data& D, const float* ga, const float* gb, const float* gc,
+                 const float* gd, std::string& why) {
+  return fgbench::close_all(ga, D.b.data(), D.n, 0, 0, "ga", why) &&
+         fgbench::close_all(gb, D.a.data(), D.n, 0, 0, "gb", why) &&
+         fgbench::close_all(gc, D.gc.data(), D.n, kGradRtol, kGradAtol, "gc", why) &&
+         fgbench::close_all(gd, D.gd.data(), D.n, kGradRtol, kGradAtol, "gd", why);
+}
+bool check_value(const w1_data& D, double v, std::string& why) {
+  return fgbench::check_value(v, D.value, 0, kValueTol * D.abs_sum, "value", why);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hand loops: xsimd 8.1, one pass.
+
+template <bool Grad, bool SinCos = true>
+float w1_hand(std::size_t n, const float* a, const float* b, const float* c, const float* d,
+              float* ga, float* gb, float* gc, float* gd) {
+  using B = xsimd::batch<float>;
+  constexpr std::size_t W = B::size;
+  B acc(0.f);
+  std::size_t i = 0;
+  for (; i + W <= n; i += W) {
+    const B va = B::load_unaligned(a + i), vb = B::load_unaligned(b + i);
+    const B vc = B::load_unaligned(c + i), vd = B::load_unaligned(d + i);
+    const B e = xsimd::exp(-vd);
+    if constexpr (Grad) {
+      B sn, cs;
+      if constexpr (SinCos) {
+        const auto sc = xsimd::sincos(vc);
+        sn = sc.first, cs = sc.second;
+      } else {  // diagnostic: two range reductions, as fusegrad's sin_op forward + derivative do
+        sn = xsimd::sin(vc), cs = xsimd::cos(vc);
+      }
+      const B se = sn * e;
+      acc = xsimd::fma(va, vb, acc + se);
+      vb.store_unaligned(ga + i);
+      va.store_unaligned(gb + i);
+      (cs * e).store_unaligned(gc + i);
+      (-se).store_unaligned(gd + i);
+    } else {
+      acc = xsimd::fma(va, vb, xsimd::fma(xsimd::sin(vc), e, acc));
+    }
+  }
+  float tail = 0.f;
+  for (; i < n; ++i) {
+    const float e = std::exp(-d[i]);
+    const float s = std::sin(c[i]);
+    tail += a[i] * b[i] + s * e;
+    if constexpr (Grad) {
+      ga[i] = b[i];
+      gb[i] = a[i];
+      gc[i] = std::cos(c[i]) * e;
+      gd[i] = -s * e;
+    }
+  }
+  return xsimd::hadd(acc) + tail;
+}
+
+void BM_W1_fusegrad(benchmark::State& state) {
+  auto& D = data(std::size_t(state.range(0)));
+  const vec &a = D.a, &b = D.b, &c = D.c, &d = D.d;
+  {
+    auto [v, ga, gb, gc, gd] = fg::value_and_grad(fg::sum(a * b + fg::sin(c) * fg::exp(-d)), a, b, c, d);
+    std::string why;
+    if (!check_value(D, v, why) || !check_grads(D, ga.data(), gb.data(), gc.data(), gd.data(), why))
+      return state.SkipWithError(why.c_str());
+  }
+  for (auto _ : state) {
+    auto [v, ga, gb, gc, gd] = fg::value_and_grad(fg::sum(a * b + fg::sin(c) * fg::exp(-d)), a, b, c, d);
+    benchmark::DoNotOptimize(v);
+    benchmark::DoNotOptimize(ga.data());
+    benchmark::DoNotOptimize(gb.data());
+    benchmark::DoNotOptimize(gc.data());
+    benchmark::DoNotOptimize(gd.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(std::int64_t(state.iterations()) * std::int64_t(D.n) * 8 * 4);
+}
+
+// Internal entry (fusegrad/grad/reverse.hpp: value_and_grad minus make_grads): gradient tensors
+// allocated once outside the loop. Diagnostic only; not part of the public API.
+void BM_W1_fusegrad_noalloc(benchmark::State& state) {
+  auto& D = data(std::size_t(state.range(0)));
+  const vec &a = D.a, &b = D.b, &c = D.c, &d = D.d;
+  std::tuple<vec, vec, vec, vec> grads = fg::detail::make_grads(a, b, c, d);
+  auto run = [&] {
+    const auto f = fg::sum(a * b + fg::sin(c) * fg::exp(-d));
+    using A = decltype(f.arg);
+    const auto dd = f.arg.dims();
+    fg::exec::evaluator<A, 1> ev(f.arg, dd);
+    fg::exec::constant_seed<float> seed{1.f};
+    return fg::detail::differentiate<float, 1>(ev, dd, seed, grads, a, b, c, d);
+  };
+  {
+    const float v = run();
+    std::string why;
+    auto& [ga, gb, gc, gd] = grads;
+    if (!check_value(D, v, why) || !check_grads(D, ga.data(), gb.data(), gc.data(), gd.data(), why))
+      return state.SkipWithError(why.c_str());
+  }
+  for (auto _ : state) {
+    float v = run();
+    benchmark::DoNotOptimize(v);
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(std::int64_t(state.iterations()) * std::int64_t(D.n) * 8 * 4);
+}
+
+template <bool SinCos>
+void BM_W1_hand(benchmark::State& state) {
+  auto& D = data(std::size_t(state.range(0)));
+  vec ga(fg::dims_t<1>{D.n}), gb(fg::dims_t<1>{D.n}), gc(fg::dims_t<1>{D.n}), gd(fg::dims_t<1>{D.n});
+  auto run = [&] {
+    return w1_hand<true, SinCos>(D.n, D.a.data(), D.b.data(), D.c.data(), D.d.data(), ga.data(), gb.data(),
+                         gc.data(), gd.data());
+  };
+  {
+    const float v = run();
+    std::string why;
+    if (!check_value(D, v, why) || !check_grads(D, ga.data(), gb.data(), gc.data(), gd.data(), why))
+      return state.SkipWithError(why.c_str());
+  }
+  for (auto _ : state) {
+    float v = run();
+    benchmark::DoNotOptimize(v);
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(std::int64_t(state.iterations()) * std::int64_t(D.n) * 8 * 4);
+}
+
+void BM_W1_handloop(benchmark::State& state) { BM_W1_hand<true>(state); }
+void BM_W1_handloop_sin_cos(benchmark::State& state) { BM_W1_hand<false>(state); }
+
+void BM_W1fwd_fusegrad(benchmark::State& state) {
+  auto& D = data(std::size_t(state.range(0)));
+  const vec &a = D.a, &b = D.b, &c = D.c, &d = D.d;
+  {
+    const float v = fg::eval(fg::sum(a * b + fg::sin(c) * fg::exp(-d)));
+    std::string why;
+    if (!check_value(D, v, why)) return state.SkipWithError(why.c_str());
+  }
+  for (auto _ : state) {
+    float v = fg::eval(fg::sum(a * b + fg::sin(c) * fg::exp(-d)));
+    benchmark::DoNotOptimize(v);
+  }
+  state.SetBytesProcessed(std::int64_t(state.iterations()) * std::int64_t(D.n) * 4 * 4);
+}
+
+void BM_W1fwd_handloop(benchmark::State& state) {
+  auto& D = data(std::size_t(state.range(0)));
+  auto run = [&] {
+    return w1_hand<false>(D.n, D.a.data(), D.b.data(), D.c.data(), D.d.data(), nullptr, nullptr,
+                          nullptr, nullptr);
+  };
+  {
+    std::string why;
+    if (!check_value(D, run(), why)) return state.SkipWithError(why.c_str());
+  }
+  for (auto _ : state) {
+    float v = run();
+    benchmark::DoNotOptimize(v);
+  }
+  state.SetBytesProcessed(std::int64_t(state.iterations()) * std::int64_t(D.n) * 4 * 4);
+}
+
+#define W1_SIZES ->Arg(1000)->Arg(100000)->Arg(10000000)->Unit(benchmark::kMicrosecond)
+BENCHMARK(BM_W1_fusegrad) W1_SIZES;
+BENCHMARK(BM_W1_fusegrad_noalloc) W1_SIZES;
+BENCHMARK(BM_W1_handloop) W1_SIZES;
+BENCHMARK(BM_W1_handloop_sin_cos) W1_SIZES;
+BENCHMARK(BM_W1fwd_fusegrad) W1_SIZES;
+BENCHMARK(BM_W1fwd_handloop) W1_SIZES;
+
+#if FUSEGRAD_HAVE_EIGEN
+// Forward only.
+void BM_W1_eigen(benchmark::State& state) {
+  auto& D = data(std::size_t(state.range(0)));
+  const Eigen::Index n = Eigen::Index(D.n);
+  Eigen::ArrayXf a = Eigen::Map<const Eigen::ArrayXf>(D.a.data(), n);
+  Eigen::ArrayXf b = Eigen::Map<const Eigen::ArrayXf>(D.b.data(), n);
+  Eigen::ArrayXf c = Eigen::Map<const Eigen::ArrayXf>(D.c.data(), n);
+  Eigen::ArrayXf d = Eigen::Map<const Eigen::ArrayXf>(D.d.data(), n);
+  {
+    const float v = (a * b + c.sin() * (-d).exp()).sum();
+    std::string why;
+    if (!check_value(D, v, why)) return state.SkipWithError(why.c_str());
+  }
+  for (auto _ : state) {
+    float v = (a * b + c.sin() * (-d).exp()).sum();
+    benchmark::DoNotOptimize(v);
+  }
+  state.SetBytesProcessed(std::int64_t(state.iterations()) * std::int64_t(D.n) * 4 * 4);
+  state.SetLabel("forward only");
+}
+BENCHMARK(BM_W1_eigen) W1_SIZES;
+#endif
+
+}  // namespace
+
+BENCHMARK_MAIN();
