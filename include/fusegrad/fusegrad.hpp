@@ -8,5 +8,6 @@
 #include "fusegrad/expr/layout.hpp"
 #include "fusegrad/expr/matmul.hpp"
 #include "fusegrad/expr/reduce.hpp"
+#include "fusegrad/grad/gradient.hpp"
 #include "fusegrad/grad/reverse.hpp"
 #include "fusegrad/io/print.hpp"

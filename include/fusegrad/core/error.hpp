@@ -19,6 +19,12 @@ class shape_error : public std::invalid_argument {
  public:
   using std::invalid_argument::invalid_argument;
 };
+
+// Thrown for a request fusegrad cannot carry out (the message says which and why).
+class unsupported_error : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
 #endif
 
 // Built with -fno-exceptions, errors go to this handler; the default prints and aborts.
@@ -32,6 +38,15 @@ inline void default_error_handler(const char* message) {
 inline error_handler_t& error_handler() {
   static error_handler_t handler = &default_error_handler;
   return handler;
+}
+
+[[noreturn]] inline void raise_error(const char* message) {
+#if FG_HAS_EXCEPTIONS
+  throw unsupported_error(message);
+#else
+  error_handler()(message);
+  std::abort();
+#endif
 }
 
 [[noreturn]] inline void raise_shape_error(const char* message) {

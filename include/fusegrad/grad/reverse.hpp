@@ -19,25 +19,51 @@ inline constexpr bool is_total_sum_v<expr::reduce<Red, A, expr::detail::all_axes
 template <class X>
 using grad_of_t = tensor<typename X::value_type, typename X::shape_type>;
 
-// Runs the planned passes: `ev` is bound to extents `d`, seeded by `seed`; returns the pass sum.
-template <class T, std::size_t R, class Ev, class Seed, class... X>
-T differentiate(Ev& ev, const dims_t<R>& d, Seed& seed, std::tuple<grad_of_t<X>...>& grads,
-                const X&... x) {
-  exec::target<T> items[sizeof...(X) + 1];
-  std::size_t n = 0;
-  std::apply([&](auto&... g) { ((items[n] = {x.data(), g.data(), x.size()}, ++n), ...); }, grads);
-  exec::targets<T> tg{items, sizeof...(X), 0};
+// Plans which leaf occurrence stores and which adds, zeroes only the gradients that need it,
+// then runs the pass and the boundaries' backward stages. Returns the pass's sum of values.
+template <class T, std::size_t R, class Ev, class Seed>
+T differentiate(Ev& ev, const dims_t<R>& d, Seed& seed, exec::target<T>* items, std::size_t n) {
+  exec::targets<T> tg{items, n, 0};
   for (int phase = 0; phase < 2; ++phase) {
     tg.phase = phase;
     ev.plan(tg);
     ev.plan_stages(tg);
   }
-  for (std::size_t i = 0; i < sizeof...(X); ++i)  // unreached, or reached by accumulation
+  for (std::size_t i = 0; i < n; ++i)  // unreached, or reached by accumulation
     if (items[i].broadcast || !items[i].seen)
       for (index_t k = 0; k < items[i].size; ++k) items[i].grad[k] = T(0);
   const T value = exec::grad_pass<T, R>(ev, d, seed);
   ev.run_stages();
   return value;
+}
+
+// Plans and runs every pass of the gradient of the scalar `f` (bound to no extents) into the
+// targets' buffers; returns f's value. A root `sum`/`mean` over an expression is folded into
+// that expression's pass with a constant seed: value and gradients in one loop.
+template <class F>
+typename F::value_type run_gradient(const F& f, exec::target<typename F::value_type>* items,
+                                    std::size_t n) {
+  using T = typename F::value_type;
+  if constexpr (is_total_sum_v<F>) {
+    using A = decltype(f.arg);
+    constexpr std::size_t R = A::shape_type::rank;
+    const auto d = f.arg.dims();
+    exec::evaluator<A, R> ev(f.arg, d);
+    const T scale =
+        std::is_same_v<typename F::reduction, ops::mean_red> ? T(1) / T(size_of(d)) : T(1);
+    exec::constant_seed<T> seed{scale};
+    return scale * differentiate<T, R>(ev, d, seed, items, n);
+  } else {
+    exec::evaluator<F, 0> ev(f, dims_t<0>{});
+    exec::constant_seed<T> seed{T(1)};
+    return differentiate<T, 0>(ev, dims_t<0>{}, seed, items, n);
+  }
+}
+
+template <class T, class G, class... X>
+void fill_targets(exec::target<T>* items, G& grads, const X&... x) {
+  std::size_t n = 0;
+  std::apply([&](auto&... g) { ((items[n] = {x.data(), g.data(), x.size()}, ++n), ...); }, grads);
 }
 
 template <class... X>
@@ -77,21 +103,9 @@ auto value_and_grad(const F& f, const X&... x) {
   static_assert((std::is_same_v<typename X::value_type, T> && ...),
                 "fg::grad(): the tensors must share the expression's element type");
   auto grads = detail::make_grads(x...);
-  T value;
-  if constexpr (detail::is_total_sum_v<D>) {
-    using A = decltype(f.arg);
-    constexpr std::size_t R = A::shape_type::rank;
-    const auto d = f.arg.dims();
-    exec::evaluator<A, R> ev(f.arg, d);
-    const T n = T(size_of(d));
-    const T scale = std::is_same_v<typename D::reduction, ops::mean_red> ? T(1) / n : T(1);
-    exec::constant_seed<T> seed{scale};
-    value = scale * detail::differentiate<T, R>(ev, d, seed, grads, x...);
-  } else {
-    exec::evaluator<D, 0> ev(f, dims_t<0>{});
-    exec::constant_seed<T> seed{T(1)};
-    value = detail::differentiate<T, 0>(ev, dims_t<0>{}, seed, grads, x...);
-  }
+  exec::target<T> items[sizeof...(X)];
+  detail::fill_targets(items, grads, x...);
+  const T value = detail::run_gradient(f, items, sizeof...(X));
   return std::apply([&](auto&... g) { return std::tuple{value, std::move(g)...}; }, grads);
 }
 
@@ -122,10 +136,12 @@ auto vjp(const E& e, Seed&& seed, const X&... x) {
   if (broadcast_dims<R>("fg::vjp()", d, s.dims()) != d)
     raise_shape_error("fg::vjp(): the seed's shape must match (or broadcast to) the expression's");
   auto grads = detail::make_grads(x...);
+  exec::target<T> items[sizeof...(X)];
+  detail::fill_targets(items, grads, x...);
   exec::evaluator<D, R> ev(e, d);
   exec::evaluator<SN, R> sev(s, d);
   exec::expression_seed<decltype(sev)> es{sev};
-  (void)detail::differentiate<T, R>(ev, d, es, grads, x...);
+  (void)detail::differentiate<T, R>(ev, d, es, items, sizeof...(X));
   return detail::unwrap(std::move(grads));
 }
 

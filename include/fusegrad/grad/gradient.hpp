@@ -1,0 +1,70 @@
+// fusegrad/grad/gradient.hpp — fg::gradient(f, x): a gradient as a lazy expression of x's shape
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "fusegrad/grad/reverse.hpp"
+
+namespace fg {
+namespace expr {
+
+// The gradient of scalar F with respect to tensor x, as an expression: it composes with any
+// other (`w = w - lr * fg::gradient(loss, w)`), evaluates through the fused gradient pass, and
+// on the static path allocates nothing.
+template <class F, class T, class S>
+struct gradient : node_base {
+  using value_type = T;
+  using shape_type = S;
+  F f;
+  view<T, S> x;
+  dims_t<S::rank> dims() const { return x.dims(); }
+};
+
+}  // namespace expr
+
+template <expression F, tensor_like X>
+auto gradient(F&& f, const X& x) {
+  using D = std::remove_cvref_t<F>;
+  using T = typename D::value_type;
+  using S = typename X::shape_type;
+  static_assert(D::shape_type::rank == 0,
+                "fg::gradient(): f must be a scalar (0-d) expression; use fg::vjp for other shapes");
+  static_assert(std::is_same_v<typename X::value_type, T>,
+                "fg::gradient(): x must share the expression's element type");
+  return expr::gradient<D, T, S>{{}, D(std::forward<F>(f)), {{}, x.data(), extents_holder<S>(x.dims())}};
+}
+
+namespace exec {
+
+// A boundary: the gradient pass writes into its buffer, which the enclosing pass then reads.
+template <class F, class T, class S, std::size_t R>
+struct evaluator<expr::gradient<F, T, S>, R> {
+  materialized<T, S, R> m;
+  const T* x;
+  index_t xsize;
+  evaluator(const expr::gradient<F, T, S>& g, const dims_t<R>& pass)
+      : m(g.dims()), x(g.x.ptr), xsize(size_of(g.dims())) {
+    target<T> item{g.x.ptr, m.value.data(), xsize};
+    (void)fg::detail::run_gradient(g.f, &item, 1);
+    m.expose(m.dims, to_signed(contiguous_strides(m.dims)), pass);
+  }
+  bool dense() const { return m.leaf.dense(); }
+  // Second derivatives would need the op table's derivatives differentiated in turn.
+  bool reaches(const targets<T>&) const { return false; }
+  void plan(targets<T>& tg) {
+    if (tg.phase == 0 && tg.find(x, xsize))
+      raise_error("fg::gradient(): differentiating a gradient (second order) is not supported");
+  }
+  void plan_stages(targets<T>&) {}
+  void run_stages() {}
+  bool aliases(const T*, const T*) const { return false; }
+  FG_INLINE void row(const dims_t<R>& idx, bool flat) { m.leaf.row(idx, flat); }
+  template <class V, bool Flat>
+  FG_INLINE V fwd(index_t j) const {
+    return m.leaf.template fwd<V, Flat>(j);
+  }
+  template <class V, bool Flat>
+  FG_INLINE void bwd(V, V, index_t) const {}
+};
+
+}  // namespace exec
+}  // namespace fg
