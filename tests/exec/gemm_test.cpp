@@ -30,7 +30,7 @@ void check_gemm(index_t m, index_t n, index_t k, bool ta, bool tb) {
 }
 
 TEST_CASE("gemm matches a triple loop across tile edges and transposes") {
-  const index_t sizes[] = {1, 2, 5, 6, 7, 16, 17, 33, 97, 130, 300};
+  const index_t sizes[] = {1, 2, 5, 6, 7, 16, 17, 33, 97, 130, 300};  // n = 1: matrix-vector
   for (index_t m : {index_t(1), index_t(7), index_t(97), index_t(130)})
     for (index_t n : sizes)
       for (index_t k : {index_t(1), index_t(17), index_t(300)}) {
@@ -39,5 +39,12 @@ TEST_CASE("gemm matches a triple loop across tile edges and transposes") {
         CAPTURE(k);
         check_gemm<float>(m, n, k, false, false);
         check_gemm<double>(m, n, k, m % 2 == 1, n % 2 == 0);
+        check_gemm<float>(m, n, k, true, true);
       }
+  // Matrix-vector shapes in every storage order (the gemv path).
+  for (index_t len : {index_t(1), index_t(9), index_t(40)})
+    for (int t = 0; t < 4; ++t) {
+      check_gemm<double>(len, 1, 37, t & 1, t & 2);
+      check_gemm<double>(1, len, 37, t & 1, t & 2);
+    }
 }

@@ -30,6 +30,20 @@ TEST_CASE("matmul gradients through expressions on both sides") {
   fg::testing::check_gradient([](auto& x) { return sum(square(matmul(x, transpose(x)))); }, s);
 }
 
+TEST_CASE("sum and mean of a product are rewritten to column and row sums") {
+  tensor<double, shape<dyn, dyn>> a(dims_t<2>{7, 5}), b(dims_t<2>{5, 3});
+  fg::testing::fill_uniform(a, -1, 1);
+  fg::testing::fill_uniform(b, -1, 1);
+  const double via_product = eval(sum(matmul(a, b) * 1.0));  // `* 1.0` keeps the GEMM
+  CHECK(double(eval(sum(matmul(a, b)))) == doctest::Approx(via_product).epsilon(1e-12));
+  CHECK(double(eval(mean(matmul(a, b)))) == doctest::Approx(via_product / 21).epsilon(1e-12));
+  auto [ga, gb] = grad(sum(matmul(a, b)), a, b);
+  auto [ga2, gb2] = grad(sum(matmul(a, b) * 1.0), a, b);
+  for (index_t i = 0; i < ga.size(); ++i) CHECK(ga[i] == doctest::Approx(ga2[i]));
+  for (index_t i = 0; i < gb.size(); ++i) CHECK(gb[i] == doctest::Approx(gb2[i]));
+  fg::testing::check_gradient([](auto& x, auto& y) { return mean(matmul(x, y)); }, a, b);
+}
+
 TEST_CASE("matmul shape errors") {
   tensor<double, shape<dyn, dyn>> a(dims_t<2>{3, 4}), b(dims_t<2>{5, 2});
   CHECK_THROWS_WITH_AS(matmul(a, b),

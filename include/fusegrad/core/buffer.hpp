@@ -22,7 +22,7 @@ class buffer {
   T* data() { return data_; }
   const T* data() const { return data_; }
   static constexpr index_t size() { return N; }
-  void resize(index_t) {}
+  void resize(index_t, bool = true) {}
 
  private:
   alignas(simd::alignment) T data_[N == 0 ? 1 : N]{};
@@ -54,13 +54,13 @@ class buffer<T, N, false> {
   T* data() { return p_; }
   const T* data() const { return p_; }
   index_t size() const { return n_; }
-  // Zero-filled on growth, so a fresh buffer is a valid all-zero tensor.
-  void resize(index_t n) {
+  // Zero-filled on growth unless the caller will overwrite every element anyway.
+  void resize(index_t n, bool zero = true) {
     if (n == n_) return;
     release();
     if (n) {
       p_ = static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(simd::alignment)));
-      std::memset(static_cast<void*>(p_), 0, n * sizeof(T));
+      if (zero) std::memset(static_cast<void*>(p_), 0, n * sizeof(T));
     }
     n_ = n;
   }

@@ -28,6 +28,21 @@ FG_MATH_UNARY(abs)
 FG_MATH_UNARY(erf)
 #undef FG_MATH_UNARY
 
+// sin and cos with one range reduction (xsimd::sincos; GCC merges the scalar pair itself).
+template <class V>
+FG_HD FG_INLINE void sincos(V x, V& s, V& c) {
+  if constexpr (simd::is_batch_v<V>) {
+    auto sc = xsimd::sincos(x);
+    s = sc.first;
+    c = sc.second;
+  } else {
+    using std::cos;
+    using std::sin;
+    s = sin(x);
+    c = cos(x);
+  }
+}
+
 template <class V>
 FG_HD FG_INLINE V pow(V x, V y) {
   using std::pow;

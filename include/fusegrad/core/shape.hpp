@@ -121,16 +121,19 @@ struct broadcast_all<A, B, S...> {
   static constexpr bool ok = broadcastable_v<A, B> && rest::ok;
 };
 
-// Run-time broadcast of extents; raises fg::shape_error naming both shapes on a mismatch.
+// Run-time broadcast of extents; raises fg::shape_error naming both shapes on a mismatch. The
+// message names `api`, or "fg::<op>()" when an op name is given (formatted only on error).
 template <std::size_t R, std::size_t RA, std::size_t RB>
-inline dims_t<R> broadcast_dims(const char* api, const dims_t<RA>& a, const dims_t<RB>& b) {
+inline dims_t<R> broadcast_dims(const char* api, const dims_t<RA>& a, const dims_t<RB>& b,
+                                const char* op = nullptr) {
   dims_t<R> out{};
   for (std::size_t i = 0; i < R; ++i) {
     index_t ea = i < RA ? a[RA - 1 - i] : 1;
     index_t eb = i < RB ? b[RB - 1 - i] : 1;
     if (ea != eb && ea != 1 && eb != 1) {
       char msg[256];
-      int n = std::snprintf(msg, sizeof msg, "%s: cannot broadcast shapes ", api);
+      int n = op ? std::snprintf(msg, sizeof msg, "fg::%s(): cannot broadcast shapes ", op)
+                 : std::snprintf(msg, sizeof msg, "%s: cannot broadcast shapes ", api);
       n += detail::format_dims(msg + n, sizeof msg - n, a);
       n += std::snprintf(msg + n, sizeof msg - n, " and ");
       detail::format_dims(msg + n, sizeof msg - n, b);

@@ -15,6 +15,12 @@ namespace fg {
 template <class T, class S>
 class tensor;
 
+// Asks for storage whose elements the caller will overwrite: no zero-fill.
+struct uninitialized_t {
+  explicit uninitialized_t() = default;
+};
+inline constexpr uninitialized_t uninitialized{};
+
 template <class X>
 inline constexpr bool is_tensor_v = false;
 template <class T, class S>
@@ -59,6 +65,11 @@ class tensor {
   {
     resize(d);
   }
+  tensor(uninitialized_t, const dims_t<rank>& d)
+    requires(!S::is_static)
+  {
+    resize(d, false);
+  }
   tensor(const dims_t<rank>& d, std::initializer_list<T> values)
     requires(!S::is_static)
   {
@@ -82,8 +93,9 @@ class tensor {
   dims_t<rank> dims() const { return ext_.dims(); }
   index_t extent(std::size_t i) const { return dims()[i]; }
 
-  // Dynamic extents only: reshape storage to `d` (contents zero when the size changes).
-  void resize(const dims_t<rank>& d)
+  // Dynamic extents only: reshape storage to `d` (contents zero when the size changes, unless
+  // `zero` is false).
+  void resize(const dims_t<rank>& d, bool zero = true)
     requires(!S::is_static)
   {
     for (std::size_t i = 0; i < rank; ++i) {
@@ -95,7 +107,7 @@ class tensor {
         raise_shape_error(msg);
       }
     }
-    store_.resize(size_of(d));
+    store_.resize(size_of(d), zero);
     ext_ = extents_holder<S>(d);
   }
 

@@ -44,6 +44,26 @@ FG_INLINE void for_each_batch(index_t n, Step&& step) {
   for (; j < n; ++j) step.template operator()<T>(j);
 }
 
+// As for_each_batch, with `unroll` batches per iteration, each told its slot (0..unroll-1) so
+// that running sums keep independent accumulators instead of one add-latency chain.
+inline constexpr int unroll = 4;  // the slots below are spelled out for 4
+template <class T, class Step>
+FG_INLINE void for_each_batch_unrolled(index_t n, Step&& step) {
+  using B = simd::batch<T>;
+  constexpr index_t w = simd::width<T>;
+  index_t j = 0;
+  if constexpr (w > 1) {
+    for (; j + unroll * w <= n; j += unroll * w) {
+      step.template operator()<B, 0>(j);
+      step.template operator()<B, 1>(j + w);
+      step.template operator()<B, 2>(j + 2 * w);
+      step.template operator()<B, 3>(j + 3 * w);
+    }
+    for (; j + w <= n; j += w) step.template operator()<B, 0>(j);
+  }
+  for (; j < n; ++j) step.template operator()<T, 0>(j);
+}
+
 // Strided addressing of one operand within a pass: strides are 0 along broadcast axes.
 template <class T, std::size_t R>
 struct accessor {

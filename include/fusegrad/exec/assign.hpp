@@ -44,7 +44,6 @@ void assign_expr(tensor<T, S>& dst, const E& e) {
       return;
     }
   } else if constexpr (!ES::is_static) {
-    (void)broadcast_dims<S::rank>("fg::tensor::operator=", dst.dims(), e.dims());
     if (broadcast_dims<S::rank>("fg::tensor::operator=", dst.dims(), e.dims()) != dst.dims())
       raise_shape_error("fg::tensor::operator=: the expression's shape does not fit the tensor's");
   }

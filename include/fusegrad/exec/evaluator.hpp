@@ -58,13 +58,14 @@ template <class V>
 FG_INLINE V value_of(V v) {
   return v;
 }
-template <class V, class... K>
+template <class V, class Aux, class... K>
 struct record {
   V y;
+  [[no_unique_address]] Aux aux;
   fg::detail::tuple<K...> kids;
 };
-template <class V, class... K>
-FG_INLINE V value_of(const record<V, K...>& r) {
+template <class V, class Aux, class... K>
+FG_INLINE V value_of(const record<V, Aux, K...>& r) {
   return r.y;
 }
 
@@ -110,6 +111,7 @@ struct leaf_eval {
   }
   void plan_stages(targets<T>&) {}
   void run_stages() {}
+  void end_pass() {}
   bool aliases(const T* lo, const T* hi) const {
     if (!ident && !in.base) return false;
     const T* p = in.base;
@@ -125,7 +127,7 @@ struct leaf_eval {
       grad.set_row(idx, flat);
     }
   }
-  template <class V, bool Flat>
+  template <class V, bool Flat, bool Grad = false>
   FG_INLINE V fwd(index_t j) const {
     return in.template load<V, Flat>(j);
   }
@@ -168,9 +170,10 @@ struct evaluator<expr::scalar<T>, R> {
   void plan(targets<T>&) {}
   void plan_stages(targets<T>&) {}
   void run_stages() {}
+  void end_pass() {}
   bool aliases(const T*, const T*) const { return false; }
   FG_INLINE void row(const dims_t<R>&, bool) {}
-  template <class V, bool Flat>
+  template <class V, bool Flat, bool Grad = false>
   FG_INLINE V fwd(index_t) const {
     return V(v);
   }
@@ -178,19 +181,72 @@ struct evaluator<expr::scalar<T>, R> {
   FG_INLINE void bwd(V, V, index_t) const {}
 };
 
+// A node whose static shape is one element (a 0-d parameter, log(sigma), sum(x) inside a larger
+// expression) is the same for every element of a pass: it is computed once, and the adjoint it
+// receives is summed in registers and pushed down once when the pass ends.
+template <class A>
+inline constexpr bool uniform_v = A::shape_type::is_static && A::shape_type::static_size == 1 &&
+                                  !std::is_same_v<A, expr::scalar<typename A::value_type>>;
+
+template <class A, std::size_t R>
+struct uniform_eval {
+  using T = typename A::value_type;
+  using B = simd::batch<T>;
+  evaluator<A, R> inner;
+  decltype(inner.template fwd<T, true, true>(0)) rec;
+  T value;
+  mutable B adj_b = B(T(0));
+  mutable T adj_s = T(0);
+
+  uniform_eval(const A& a, const dims_t<R>& out) : inner(a, out), rec(first(inner)) {
+    value = value_of(rec);
+  }
+  static auto first(evaluator<A, R>& ev) {
+    ev.row(dims_t<R>{}, true);
+    return ev.template fwd<T, true, true>(0);
+  }
+  static constexpr bool dense() { return true; }
+  bool reaches(const targets<T>& tg) const { return inner.reaches(tg); }
+  void plan(targets<T>& tg) { inner.plan(tg); }
+  void plan_stages(targets<T>& tg) { inner.plan_stages(tg); }
+  void run_stages() { inner.run_stages(); }
+  bool aliases(const T* lo, const T* hi) const { return inner.aliases(lo, hi); }
+  FG_INLINE void row(const dims_t<R>&, bool) {}
+  template <class V, bool Flat, bool Grad = false>
+  FG_INLINE V fwd(index_t) const {
+    return V(value);
+  }
+  template <class V, bool Flat>
+  FG_INLINE void bwd(V, V adj, index_t) const {
+    if constexpr (std::is_same_v<V, T>) adj_s += adj;
+    else adj_b += adj;
+  }
+  void end_pass() {
+    const T total = simd::hsum(adj_b) + adj_s;
+    adj_b = B(T(0));
+    adj_s = T(0);
+    inner.row(dims_t<R>{}, true);
+    inner.template bwd<T, true>(rec, total, 0);
+    inner.end_pass();
+  }
+};
+
+template <class A, std::size_t R>
+using operand_evaluator = std::conditional_t<uniform_v<A>, uniform_eval<A, R>, evaluator<A, R>>;
+
 template <class Op, class... A, std::size_t R>
 struct evaluator<expr::elementwise<Op, A...>, R> {
   using T = typename expr::elementwise<Op, A...>::value_type;
   using seq = std::index_sequence_for<A...>;
-  fg::detail::tuple<evaluator<A, R>...> kids;
+  fg::detail::tuple<operand_evaluator<A, R>...> kids;
 
   evaluator(const expr::elementwise<Op, A...>& e, const dims_t<R>& out)
       : kids(make(e, out, seq{})) {}
   template <std::size_t... I>
-  static fg::detail::tuple<evaluator<A, R>...> make(const expr::elementwise<Op, A...>& e,
-                                                    const dims_t<R>& out,
-                                                    std::index_sequence<I...>) {
-    return {{evaluator<A, R>(fg::detail::get<I>(e.args), out)}...};
+  static fg::detail::tuple<operand_evaluator<A, R>...> make(const expr::elementwise<Op, A...>& e,
+                                                            const dims_t<R>& out,
+                                                            std::index_sequence<I...>) {
+    return {{operand_evaluator<A, R>(fg::detail::get<I>(e.args), out)}...};
   }
 
   bool dense() const {
@@ -212,6 +268,9 @@ struct evaluator<expr::elementwise<Op, A...>, R> {
   void run_stages() {
     fg::detail::for_each(kids, [&](auto& k) { k.run_stages(); });
   }
+  void end_pass() {
+    fg::detail::for_each(kids, [&](auto& k) { k.end_pass(); });
+  }
   bool aliases(const T* lo, const T* hi) const {
     bool r = false;
     fg::detail::for_each(kids, [&](const auto& k) { r = r || k.aliases(lo, hi); });
@@ -220,9 +279,9 @@ struct evaluator<expr::elementwise<Op, A...>, R> {
   FG_INLINE void row(const dims_t<R>& idx, bool flat) {
     fg::detail::for_each(kids, [&](auto& k) { k.row(idx, flat); });
   }
-  template <class V, bool Flat>
+  template <class V, bool Flat, bool Grad = false>
   FG_INLINE auto fwd(index_t j) const {
-    return fwd_impl<V, Flat>(j, seq{});
+    return fwd_impl<V, Flat, Grad>(j, seq{});
   }
   template <class V, bool Flat, class Rec>
   FG_INLINE void bwd(const Rec& r, V adj, index_t j) const {
@@ -230,16 +289,27 @@ struct evaluator<expr::elementwise<Op, A...>, R> {
   }
 
  private:
-  template <class V, bool Flat, std::size_t... I>
+  template <class V, bool Flat, bool Grad, std::size_t... I>
   FG_INLINE auto fwd_impl(index_t j, std::index_sequence<I...>) const {
-    using rec = record<V, decltype(fg::detail::get<I>(kids).template fwd<V, Flat>(j))...>;
-    rec r{V(), {{fg::detail::get<I>(kids).template fwd<V, Flat>(j)}...}};
-    r.y = Op::forward(value_of(fg::detail::get<I>(r.kids))...);
+    // Only a pass that differentiates keeps the op's auxiliary value.
+    constexpr bool aux = Grad && has_aux<Op, V, decltype(value_of(
+                                                        fg::detail::get<I>(kids).template fwd<V, Flat, Grad>(j)))...>;
+    using rec = record<V, std::conditional_t<aux, V, no_aux>,
+                       decltype(fg::detail::get<I>(kids).template fwd<V, Flat, Grad>(j))...>;
+    rec r{V(), {}, {{fg::detail::get<I>(kids).template fwd<V, Flat, Grad>(j)}...}};
+    if constexpr (aux) {
+      const auto ya = Op::forward_aux(value_of(fg::detail::get<I>(r.kids))...);
+      r.y = ya.value;
+      r.aux = ya.aux;
+    } else {
+      r.y = Op::forward(value_of(fg::detail::get<I>(r.kids))...);
+    }
     return r;
   }
   template <class V, bool Flat, class Rec, std::size_t... I>
   FG_INLINE void bwd_impl(const Rec& r, V adj, index_t j, std::index_sequence<I...>) const {
-    const auto p = fg::detail::local_partials<Op>(r.y, value_of(fg::detail::get<I>(r.kids))...);
+    const auto p =
+        fg::detail::local_partials<Op>(r.y, r.aux, value_of(fg::detail::get<I>(r.kids))...);
     (fg::detail::get<I>(kids).template bwd<V, Flat>(fg::detail::get<I>(r.kids), adj * p[I], j),
      ...);
   }
@@ -278,15 +348,15 @@ template <class T, std::size_t R, class Ev, class Seed>
 T grad_pass(Ev& ev, const dims_t<R>& d, Seed& seed) {
   using B = simd::batch<T>;
   const bool flat = ev.dense() && seed.dense();
-  B acc(T(0));
+  B acc[unroll] = {};
   T tail(0);
   auto run = [&]<bool Flat>(index_t n) {
-    for_each_batch<T>(n, [&]<class V>(index_t j) {
-      const auto r = ev.template fwd<V, Flat>(j);
+    for_each_batch_unrolled<T>(n, [&]<class V, int Slot>(index_t j) {
+      const auto r = ev.template fwd<V, Flat, true>(j);
       const V y = value_of(r);
       ev.template bwd<V, Flat>(r, seed.template get<V, Flat>(y, j), j);
       if constexpr (std::is_same_v<V, T>) tail += y;
-      else acc += y;
+      else acc[Slot] += y;
     });
   };
   if (flat) {
@@ -300,7 +370,8 @@ T grad_pass(Ev& ev, const dims_t<R>& d, Seed& seed) {
       run.template operator()<false>(R ? d[R - 1] : 1);
     });
   }
-  return simd::hsum(acc) + tail;
+  ev.end_pass();
+  return simd::hsum((acc[0] + acc[1]) + (acc[2] + acc[3])) + tail;
 }
 
 template <class T>
@@ -394,16 +465,18 @@ void fold_pass(Ev& ev, const dims_t<RC>& cd, accessor<T, RC> o, accessor<T, RC> 
   auto comb = [](auto x, auto y) { return Red::combine(x, y); };
   if (all && ev.dense()) {  // one running batch over the whole pass
     using B = simd::batch<T>;
-    B acc = Red::template identity<B>();
+    B acc[unroll];
+    for (auto& x : acc) x = Red::template identity<B>();
     T tail = Red::template identity<T>();
     ev.row(dims_t<RC>{}, true);
     const T aux = a.base ? *a.base : T(0);
-    for_each_batch<T>(size_of(cd), [&]<class V>(index_t j) {
+    for_each_batch_unrolled<T>(size_of(cd), [&]<class V, int Slot>(index_t j) {
       const V y = map(value_of(ev.template fwd<V, true>(j)), V(aux));
       if constexpr (std::is_same_v<V, T>) tail = Red::combine(tail, y);
-      else acc = Red::combine(acc, y);
+      else acc[Slot] = Red::combine(acc[Slot], y);
     });
-    *o.base = Red::combine(*o.base, Red::combine(detail::horizontal(acc, comb), tail));
+    const B all_acc = Red::combine(Red::combine(acc[0], acc[1]), Red::combine(acc[2], acc[3]));
+    *o.base = Red::combine(*o.base, Red::combine(detail::horizontal(all_acc, comb), tail));
     return;
   }
   for_each_row(cd, [&](const dims_t<RC>& idx) {
@@ -414,14 +487,16 @@ void fold_pass(Ev& ev, const dims_t<RC>& cd, accessor<T, RC> o, accessor<T, RC> 
     auto aux = [&]<class V>(index_t j) { return a.base ? a.template load<V, false>(j) : V(0); };
     if (o.inner == 0) {  // the row folds into one slot
       using B = simd::batch<T>;
-      B acc = Red::template identity<B>();
+      B acc[unroll];
+      for (auto& x : acc) x = Red::template identity<B>();
       T tail = Red::template identity<T>();
-      for_each_batch<T>(n, [&]<class V>(index_t j) {
+      for_each_batch_unrolled<T>(n, [&]<class V, int Slot>(index_t j) {
         const V y = map(value_of(ev.template fwd<V, false>(j)), aux.template operator()<V>(j));
         if constexpr (std::is_same_v<V, T>) tail = Red::combine(tail, y);
-        else acc = Red::combine(acc, y);
+        else acc[Slot] = Red::combine(acc[Slot], y);
       });
-      *o.row = Red::combine(*o.row, Red::combine(detail::horizontal(acc, comb), tail));
+      const B all_acc = Red::combine(Red::combine(acc[0], acc[1]), Red::combine(acc[2], acc[3]));
+      *o.row = Red::combine(*o.row, Red::combine(detail::horizontal(all_acc, comb), tail));
     } else {  // the row maps element-wise onto a row of slots
       for_each_batch<T>(n, [&]<class V>(index_t j) {
         const V y = map(value_of(ev.template fwd<V, false>(j)), aux.template operator()<V>(j));
@@ -547,8 +622,9 @@ struct evaluator<expr::reduce<Red, A, Set, Keep>, R> {
     child.run_stages();
   }
   bool aliases(const T*, const T*) const { return false; }
+  void end_pass() {}
   FG_INLINE void row(const dims_t<R>& idx, bool flat) { m.leaf.row(idx, flat); }
-  template <class V, bool Flat>
+  template <class V, bool Flat, bool Grad = false>
   FG_INLINE V fwd(index_t j) const {
     return m.leaf.template fwd<V, Flat>(j);
   }
@@ -658,8 +734,9 @@ struct evaluator<expr::matmul<A, B>, R> {
     x.ev.run_stages();
   }
   bool aliases(const T*, const T*) const { return false; }
+  void end_pass() {}
   FG_INLINE void row(const dims_t<R>& idx, bool flat) { m.leaf.row(idx, flat); }
-  template <class V, bool Flat>
+  template <class V, bool Flat, bool Grad = false>
   FG_INLINE V fwd(index_t j) const {
     return m.leaf.template fwd<V, Flat>(j);
   }
@@ -732,8 +809,9 @@ struct relayout {
     if constexpr (is_leaf_node_v<A>) return direct.aliases(lo, hi);
     else return false;
   }
+  void end_pass() {}
   FG_INLINE void row(const dims_t<R>& idx, bool flat) { leaf().row(idx, flat); }
-  template <class V, bool Flat>
+  template <class V, bool Flat, bool Grad = false>
   FG_INLINE V fwd(index_t j) const {
     return leaf().template fwd<V, Flat>(j);
   }

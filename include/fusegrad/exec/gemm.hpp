@@ -69,6 +69,67 @@ void gemm_micro(index_t kc, const T* ap, const T* bp, T* c, index_t ldc, index_t
       c[r * ldc + q] = add ? c[r * ldc + q] + tile[r * G::nr + q] : tile[r * G::nr + q];
 }
 
+// sum_p x[p] * y[p] over contiguous x, y.
+template <class T>
+T dot(index_t k, const T* x, const T* y) {
+  using B = simd::batch<T>;
+  constexpr index_t w = simd::lanes<B>;
+  B acc[2] = {B(T(0)), B(T(0))};
+  index_t p = 0;
+  for (; p + 2 * w <= k; p += 2 * w) {
+    acc[0] = fma(simd::load<B>(x + p), simd::load<B>(y + p), acc[0]);
+    acc[1] = fma(simd::load<B>(x + p + w), simd::load<B>(y + p + w), acc[1]);
+  }
+  T r = simd::hsum(acc[0] + acc[1]);
+  for (; p < k; ++p) r += x[p] * y[p];
+  return r;
+}
+// y[0..n) += alpha * x[0..n) over contiguous x, y.
+template <class T>
+void axpy(index_t n, T alpha, const T* x, T* y) {
+  using B = simd::batch<T>;
+  constexpr index_t w = simd::lanes<B>;
+  index_t j = 0;
+  for (; j + w <= n; j += w) simd::store(y + j, fma(B(alpha), simd::load<B>(x + j), simd::load<B>(y + j)));
+  for (; j < n; ++j) y[j] += alpha * x[j];
+}
+
+// Matrix-vector products (N or M is 1) with at least one operand contiguous along the sum:
+// the packed micro-kernel would spend most of its work on padding there. False: not handled.
+template <class T>
+bool gemv(index_t m, index_t n, index_t k, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa,
+          const T* b, std::ptrdiff_t rsb, std::ptrdiff_t csb, T* c, index_t ldc, bool add) {
+  if (n == 1 && ldc == 1) {
+    if (csa == 1 && rsb == 1) {  // rows of A dotted with b
+      for (index_t i = 0; i < m; ++i) {
+        const T v = dot(k, a + std::ptrdiff_t(i) * rsa, b);
+        c[i] = add ? c[i] + v : v;
+      }
+      return true;
+    }
+    if (rsa == 1) {  // columns of A scaled by b(p), summed
+      if (!add) std::fill(c, c + m, T(0));
+      for (index_t p = 0; p < k; ++p) axpy(m, b[std::ptrdiff_t(p) * rsb], a + std::ptrdiff_t(p) * csa, c);
+      return true;
+    }
+  }
+  if (m == 1) {
+    if (csb == 1) {  // rows of B scaled by a(p), summed
+      if (!add) std::fill(c, c + n, T(0));
+      for (index_t p = 0; p < k; ++p) axpy(n, a[std::ptrdiff_t(p) * csa], b + std::ptrdiff_t(p) * rsb, c);
+      return true;
+    }
+    if (rsb == 1 && csa == 1) {  // a dotted with columns of B
+      for (index_t j = 0; j < n; ++j) {
+        const T v = dot(k, a, b + std::ptrdiff_t(j) * csb);
+        c[j] = add ? c[j] + v : v;
+      }
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace detail
 
 // C[M x N] (row-major, leading dimension ldc) = A[M x K] * B[K x N], or += when `add`.
@@ -84,6 +145,7 @@ void gemm(index_t m, index_t n, index_t k, const T* a, std::ptrdiff_t rsa, std::
       for (index_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, T(0));
     return;
   }
+  if ((m == 1 || n == 1) && detail::gemv(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, add)) return;
   const index_t kb_max = std::min(k, G::kc);
   T* bpack = ws;
   T* apack = ws + kb_max * G::round_up(std::min(n, G::nc), G::nr);

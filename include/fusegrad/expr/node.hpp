@@ -88,12 +88,10 @@ struct elementwise : node_base {
 
  private:
   dims_t<shape_type::rank> broadcast_args() const {
-    char api[64];
-    std::snprintf(api, sizeof api, "fg::%s()", Op::name);
     dims_t<shape_type::rank> d{};
     for (auto& x : d) x = 1;
     fg::detail::for_each(args, [&](const auto& a) {
-      d = broadcast_dims<shape_type::rank>(api, d, a.dims());
+      d = broadcast_dims<shape_type::rank>(nullptr, d, a.dims(), Op::name);
     });
     return d;
   }

@@ -2,7 +2,9 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "fusegrad/expr/matmul.hpp"
 #include "fusegrad/expr/node.hpp"
+#include "fusegrad/ops/binary.hpp"
 #include "fusegrad/ops/reduce.hpp"
 
 namespace fg {
@@ -84,13 +86,33 @@ struct reduce : node_base {
 }  // namespace expr
 
 namespace detail {
+template <class X>
+inline constexpr bool is_matmul_v = false;
+template <class A, class B>
+inline constexpr bool is_matmul_v<expr::matmul<A, B>> = true;
+
 template <class Red, bool Keep = false, class Set = void, class X>
 constexpr auto make_reduce(X&& x) {
   auto a = as_node<value_type_t<X>>(std::forward<X>(x));
   using A = decltype(a);
-  using S = std::conditional_t<std::is_void_v<Set>, expr::detail::all_axes<A::shape_type::rank>,
-                               Set>;
-  return expr::reduce<Red, A, S, Keep>{{}, std::move(a)};
+  using T = typename A::value_type;
+  constexpr bool total_sum = std::is_void_v<Set> && !Keep &&
+                             (std::is_same_v<Red, ops::sum_red> || std::is_same_v<Red, ops::mean_red>);
+  if constexpr (total_sum && is_matmul_v<A>) {
+    // sum(A B) = sum_k colsum(A)_k rowsum(B)_k: O(n^2) for value and gradients, not a product.
+    auto col = make_reduce<ops::sum_red, false, expr::detail::axis_set<2, 0>>(a.a);
+    auto row = make_reduce<ops::sum_red, false, expr::detail::axis_set<2, 1>>(a.b);
+    auto dots = make_reduce<ops::sum_red>(
+        expr::elementwise<ops::mul_op, decltype(col), decltype(row)>(col, row));
+    if constexpr (std::is_same_v<Red, ops::sum_red>) return dots;
+    else
+      return expr::elementwise<ops::mul_op, decltype(dots), expr::scalar<T>>(
+          dots, expr::scalar<T>{{}, T(1) / T(size_of(a.dims()))});
+  } else {
+    using S = std::conditional_t<std::is_void_v<Set>, expr::detail::all_axes<A::shape_type::rank>,
+                                 Set>;
+    return expr::reduce<Red, A, S, Keep>{{}, std::move(a)};
+  }
 }
 template <class Axes, std::size_t R>
 struct axes_to_set;

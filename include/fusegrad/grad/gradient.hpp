@@ -57,8 +57,9 @@ struct evaluator<expr::gradient<F, T, S>, R> {
   void plan_stages(targets<T>&) {}
   void run_stages() {}
   bool aliases(const T*, const T*) const { return false; }
+  void end_pass() {}
   FG_INLINE void row(const dims_t<R>& idx, bool flat) { m.leaf.row(idx, flat); }
-  template <class V, bool Flat>
+  template <class V, bool Flat, bool Grad = false>
   FG_INLINE V fwd(index_t j) const {
     return m.leaf.template fwd<V, Flat>(j);
   }

@@ -66,20 +66,12 @@ void fill_targets(exec::target<T>* items, G& grads, const X&... x) {
   std::apply([&](auto&... g) { ((items[n] = {x.data(), g.data(), x.size()}, ++n), ...); }, grads);
 }
 
-template <class... X>
-auto make_grads(const X&... x) {
-  std::tuple<grad_of_t<X>...> g;
-  std::apply(
-      [&](auto&... gi) {
-        (
-            [&](auto& t, const auto& xi) {
-              if constexpr (!std::remove_cvref_t<decltype(xi)>::shape_type::is_static)
-                t.resize(xi.dims());
-            }(gi, x),
-            ...);
-      },
-      g);
-  return g;
+// Gives a gradient tensor its tensor's extents; no zero-fill: the gradient pass writes or zeroes
+// every element.
+template <class G, class X>
+void shape_like(G& g, const X& x) {
+  if constexpr (!X::shape_type::is_static)
+    if (g.dims() != x.dims()) g.resize(x.dims(), false);
 }
 
 template <class... G>
@@ -89,6 +81,26 @@ auto unwrap(std::tuple<G...>&& g) {
 }
 
 }  // namespace detail
+
+// As value_and_grad, writing each gradient into the caller's tensor g_i (x_i's shape; dyn ones
+// are resized): a training loop that keeps its gradient tensors allocates nothing per step.
+template <expression F, tensor_like... G, tensor_like... X>
+typename std::remove_cvref_t<F>::value_type value_and_grad_into(const F& f, std::tuple<G&...> g,
+                                                                 const X&... x) {
+  using D = std::remove_cvref_t<F>;
+  using T = typename D::value_type;
+  static_assert(D::shape_type::rank == 0,
+                "fg::grad(): f must be a scalar (0-d) expression; use fg::vjp for other shapes");
+  static_assert(sizeof...(G) == sizeof...(X),
+                "fg::value_and_grad_into(): give one gradient tensor per tensor named");
+  static_assert((std::is_same_v<typename G::shape_type, typename X::shape_type> && ...) &&
+                    (std::is_same_v<typename G::value_type, T> && ...),
+                "fg::value_and_grad_into(): each gradient tensor must have its tensor's type");
+  std::apply([&](auto&... gi) { (detail::shape_like(gi, x), ...); }, g);
+  exec::target<T> items[sizeof...(X)];
+  detail::fill_targets(items, g, x...);
+  return detail::run_gradient(f, items, sizeof...(X));
+}
 
 // Value of a scalar (0-d) expression and its gradient with respect to each tensor named, as
 // std::tuple{value, dx, dy, ...}. A `sum` (or `mean`) over an elementwise expression takes one
@@ -102,10 +114,9 @@ auto value_and_grad(const F& f, const X&... x) {
   static_assert(sizeof...(X) > 0, "fg::grad(): name at least one tensor to differentiate by");
   static_assert((std::is_same_v<typename X::value_type, T> && ...),
                 "fg::grad(): the tensors must share the expression's element type");
-  auto grads = detail::make_grads(x...);
-  exec::target<T> items[sizeof...(X)];
-  detail::fill_targets(items, grads, x...);
-  const T value = detail::run_gradient(f, items, sizeof...(X));
+  std::tuple<detail::grad_of_t<X>...> grads;
+  const T value = std::apply(
+      [&](auto&... g) { return value_and_grad_into(f, std::tie(g...), x...); }, grads);
   return std::apply([&](auto&... g) { return std::tuple{value, std::move(g)...}; }, grads);
 }
 
@@ -135,7 +146,8 @@ auto vjp(const E& e, Seed&& seed, const X&... x) {
   const auto d = e.dims();
   if (broadcast_dims<R>("fg::vjp()", d, s.dims()) != d)
     raise_shape_error("fg::vjp(): the seed's shape must match (or broadcast to) the expression's");
-  auto grads = detail::make_grads(x...);
+  std::tuple<detail::grad_of_t<X>...> grads;
+  std::apply([&](auto&... gi) { (detail::shape_like(gi, x), ...); }, grads);
   exec::target<T> items[sizeof...(X)];
   detail::fill_targets(items, grads, x...);
   exec::evaluator<D, R> ev(e, d);

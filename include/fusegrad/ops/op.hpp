@@ -5,6 +5,7 @@
 #include "fusegrad/core/math.hpp"
 
 #include <concepts>
+#include <type_traits>
 #include <cstddef>
 
 namespace fg {
@@ -38,13 +39,31 @@ concept unary_op = requires(double x) {
 template <class Op, std::size_t N>
 concept nary_op = (N == 1 && unary_op<Op>) || requires { Op::name; };
 
-namespace detail {
+// A value an op's forward computes anyway and its derivative can reuse (sin keeps cos). An op
+// opts in with `forward_aux(args...) -> with_aux<V>` and takes the aux as a last argument of
+// `derivative`/`partials`; evaluation without gradients still calls plain `forward`.
+template <class V>
+struct with_aux {
+  V value, aux;
+};
+struct no_aux {};
+
 template <class Op, class V, class... A>
-FG_HD FG_INLINE partials<V, sizeof...(A)> local_partials(V y, A... a) {
-  if constexpr (sizeof...(A) == 1 && requires { Op::derivative(a..., y); })
+concept has_aux = requires(A... a) { Op::forward_aux(a...); };
+
+namespace detail {
+template <class Op, class V, class Aux, class... A>
+FG_HD FG_INLINE partials<V, sizeof...(A)> local_partials(V y, Aux aux, A... a) {
+  if constexpr (!std::is_same_v<Aux, no_aux>) {
+    if constexpr (sizeof...(A) == 1 && requires { Op::derivative(a..., y, aux); })
+      return {{Op::derivative(a..., y, aux)}};
+    else
+      return Op::partials(a..., y, aux);
+  } else if constexpr (sizeof...(A) == 1 && requires { Op::derivative(a..., y); }) {
     return {{Op::derivative(a..., y)}};
-  else
+  } else {
     return Op::partials(a..., y);
+  }
 }
 }  // namespace detail
 

@@ -52,15 +52,28 @@ struct expm1_op {
   template <class V> FG_HD static V forward(V x) { return math::expm1(x); }
   template <class V> FG_HD static V derivative(V, V y) { return y + V(1); }
 };
+// When differentiating, sin and cos share one range reduction and keep the other as aux.
 struct sin_op {
   static constexpr const char* name = "sin";
   template <class V> FG_HD static V forward(V x) { return math::sin(x); }
+  template <class V> FG_HD static with_aux<V> forward_aux(V x) {
+    with_aux<V> r;
+    math::sincos(x, r.value, r.aux);
+    return r;
+  }
   template <class V> FG_HD static V derivative(V x, V) { return math::cos(x); }
+  template <class V> FG_HD static V derivative(V, V, V cos_x) { return cos_x; }
 };
 struct cos_op {
   static constexpr const char* name = "cos";
   template <class V> FG_HD static V forward(V x) { return math::cos(x); }
+  template <class V> FG_HD static with_aux<V> forward_aux(V x) {
+    with_aux<V> r;
+    math::sincos(x, r.aux, r.value);
+    return r;
+  }
   template <class V> FG_HD static V derivative(V x, V) { return -math::sin(x); }
+  template <class V> FG_HD static V derivative(V, V, V sin_x) { return -sin_x; }
 };
 struct tanh_op {
   static constexpr const char* name = "tanh";
