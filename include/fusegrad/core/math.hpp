@@ -31,11 +31,7 @@ FG_MATH_UNARY(erf)
 // sin and cos with one range reduction (xsimd::sincos; GCC merges the scalar pair itself).
 template <class V>
 FG_HD FG_INLINE void sincos(V x, V& s, V& c) {
-  if constexpr (simd::is_batch_v<V>) {
-    auto sc = xsimd::sincos(x);
-    s = sc.first;
-    c = sc.second;
-  } else {
+  if (!simd::sincos_batch(x, s, c)) {
     using std::cos;
     using std::sin;
     s = sin(x);
@@ -50,13 +46,11 @@ FG_HD FG_INLINE V pow(V x, V y) {
 }
 template <class V>
 FG_HD FG_INLINE V min(V a, V b) {
-  if constexpr (simd::is_batch_v<V>) return xsimd::min(a, b);
-  else return b < a ? b : a;
+  return simd::min(a, b);
 }
 template <class V>
 FG_HD FG_INLINE V max(V a, V b) {
-  if constexpr (simd::is_batch_v<V>) return xsimd::max(a, b);
-  else return a < b ? b : a;
+  return simd::max(a, b);
 }
 
 // Comparisons give 1 or 0 in the value type (a mask that is an ordinary value).

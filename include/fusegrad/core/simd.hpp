@@ -97,6 +97,8 @@ FG_INLINE scalar_t<V> hsum(V v) {
   }
 }
 
+// Every direct xsimd call lives below, so that without xsimd nothing names it.
+#if FG_HAS_XSIMD
 // Select a where mask is set: masks are values (1 or 0) so that every node has one value type.
 template <class V>
 FG_INLINE V select_nonzero(V mask, V a, V b) {
@@ -108,5 +110,57 @@ FG_INLINE V from_mask(M m) {
   if constexpr (is_batch_v<V>) return xsimd::select(m, V(1), V(0));
   else return m ? V(1) : V(0);
 }
+template <class V>
+FG_INLINE V fma(V a, V b, V c) {
+  if constexpr (is_batch_v<V>) return xsimd::fma(a, b, c);
+  else return a * b + c;
+}
+template <class V>
+FG_INLINE V min(V a, V b) {
+  if constexpr (is_batch_v<V>) return xsimd::min(a, b);
+  else return b < a ? b : a;
+}
+template <class V>
+FG_INLINE V max(V a, V b) {
+  if constexpr (is_batch_v<V>) return xsimd::max(a, b);
+  else return a < b ? b : a;
+}
+template <class V>
+FG_INLINE bool sincos_batch(V x, V& s, V& c) {
+  if constexpr (is_batch_v<V>) {
+    auto sc = xsimd::sincos(x);
+    s = sc.first;
+    c = sc.second;
+    return true;
+  } else {
+    return false;
+  }
+}
+#else
+template <class V>
+FG_HD FG_INLINE V select_nonzero(V mask, V a, V b) {
+  return mask != V(0) ? a : b;
+}
+template <class V, class M>
+FG_HD FG_INLINE V from_mask(M m) {
+  return m ? V(1) : V(0);
+}
+template <class V>
+FG_HD FG_INLINE V fma(V a, V b, V c) {
+  return a * b + c;
+}
+template <class V>
+FG_HD FG_INLINE V min(V a, V b) {
+  return b < a ? b : a;
+}
+template <class V>
+FG_HD FG_INLINE V max(V a, V b) {
+  return a < b ? b : a;
+}
+template <class V>
+FG_HD FG_INLINE bool sincos_batch(V, V&, V&) {
+  return false;
+}
+#endif
 
 }  // namespace fg::simd

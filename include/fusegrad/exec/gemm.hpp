@@ -29,11 +29,7 @@ struct gemm_blocking {
 
 namespace detail {
 
-template <class V>
-FG_INLINE V fma(V a, V b, V c) {
-  if constexpr (simd::is_batch_v<V>) return xsimd::fma(a, b, c);
-  else return a * b + c;
-}
+using simd::fma;
 
 template <class T>
 void gemm_micro(index_t kc, const T* ap, const T* bp, T* c, index_t ldc, index_t mr_eff,
