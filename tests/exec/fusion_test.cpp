@@ -99,6 +99,15 @@ TEST_CASE("value and every gradient of sum(elementwise) come from one pass") {
   for (int i = 0; i < 9; ++i) CHECK(g[i] == doctest::Approx(1.0));
 }
 
+TEST_CASE("kernels are trivially copyable: loops take them by value") {
+  tensor<float, shape<8>> a, b;
+  tensor<float, shape<>> mu;
+  auto e = exp(a) * b + sum(a) - log(mu);
+  exec::evaluator<decltype(e), 1> ev(e, dims_t<1>{8});
+  static_assert(std::is_trivially_copyable_v<decltype(ev.kernel())>);
+  CHECK(ev.dense());
+}
+
 TEST_CASE("aliasing: the target of an assignment may appear in the expression") {
   tensor<double, shape<3, 3>> x{1, 2, 3, 4, 5, 6, 7, 8, 9};
   x = x + 1.0;

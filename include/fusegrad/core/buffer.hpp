@@ -18,7 +18,7 @@ template <class T, index_t N, bool Inline = (N != index_t(-1) && N * sizeof(T) <
 class buffer {
  public:
   buffer() = default;
-  explicit buffer(index_t) {}
+  explicit buffer(index_t, bool = true) {}
   T* data() { return data_; }
   const T* data() const { return data_; }
   static constexpr index_t size() { return N; }
@@ -34,7 +34,7 @@ class buffer<T, N, false> {
   buffer() {
     if constexpr (N != index_t(-1)) resize(N);
   }
-  explicit buffer(index_t n) { resize(n); }
+  explicit buffer(index_t n, bool zero = true) { resize(n, zero); }
   buffer(const buffer& o) : buffer(o.n_) { copy_from(o); }
   buffer(buffer&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr, o.n_ = 0; }
   buffer& operator=(const buffer& o) {

@@ -13,8 +13,12 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define FG_INLINE inline __attribute__((always_inline))
+// A fused loop is compiled as one unit with everything it calls inlined: its body must hold no
+// calls (each would spill every live vector register) and its running sums must stay locals.
+#define FG_LOOP __attribute__((noinline, flatten))
 #else
 #define FG_INLINE inline
+#define FG_LOOP
 #endif
 
 // SIMD through xsimd when its headers are present; FUSEGRAD_NO_SIMD forces the scalar path

@@ -33,9 +33,11 @@ FG_INLINE void for_each_row(const dims_t<R>& d, Fn&& fn) {
   }
 }
 
-// Calls step.template operator()<V>(j) over [0, n): batches, then a scalar tail.
+// The two loops every pass runs over a row of n elements: SIMD batches, then a scalar tail.
+// They are inlined into the pass's FG_LOOP functions (exec/pass.hpp).
+// `step.template operator()<V>(j)` handles the elements at j as V (a batch, or one scalar).
 template <class T, class Step>
-FG_INLINE void for_each_batch(index_t n, Step&& step) {
+FG_INLINE void for_batches(index_t n, Step step) {
   using B = simd::batch<T>;
   constexpr index_t w = simd::width<T>;
   index_t j = 0;
@@ -44,24 +46,28 @@ FG_INLINE void for_each_batch(index_t n, Step&& step) {
   for (; j < n; ++j) step.template operator()<T>(j);
 }
 
-// As for_each_batch, with `unroll` batches per iteration, each told its slot (0..unroll-1) so
-// that running sums keep independent accumulators instead of one add-latency chain.
-inline constexpr int unroll = 4;  // the slots below are spelled out for 4
-template <class T, class Step>
-FG_INLINE void for_each_batch_unrolled(index_t n, Step&& step) {
+// As for_batches, folding what each step returns with Red (identity, combine). Cheap bodies are
+// unrolled U times with U accumulators, so a sum is not one add-latency chain.
+template <class T, class Red, int U, class Step>
+FG_INLINE T fold_batches(index_t n, Step step) {
+  static_assert(U == 1 || U == 2 || U == 4, "fg: fold_batches unrolls by 1, 2 or 4");
   using B = simd::batch<T>;
   constexpr index_t w = simd::width<T>;
   index_t j = 0;
+  B acc[U];
+  for (auto& a : acc) a = Red::template identity<B>();
   if constexpr (w > 1) {
-    for (; j + unroll * w <= n; j += unroll * w) {
-      step.template operator()<B, 0>(j);
-      step.template operator()<B, 1>(j + w);
-      step.template operator()<B, 2>(j + 2 * w);
-      step.template operator()<B, 3>(j + 3 * w);
-    }
-    for (; j + w <= n; j += w) step.template operator()<B, 0>(j);
+    for (; j + U * w <= n; j += U * w)
+      for (int u = 0; u < U; ++u) acc[u] = Red::combine(acc[u], step.template operator()<B>(j + u * w));
+    for (; j + w <= n; j += w) acc[0] = Red::combine(acc[0], step.template operator()<B>(j));
   }
-  for (; j < n; ++j) step.template operator()<T, 0>(j);
+  T tail = Red::template identity<T>();
+  for (; j < n; ++j) tail = Red::combine(tail, step.template operator()<T>(j));
+  for (int u = 1; u < U; ++u) acc[0] = Red::combine(acc[0], acc[u]);
+  alignas(simd::alignment) T lanes[simd::lanes<B>];
+  simd::to_array(acc[0], lanes);
+  for (std::size_t k = 0; k < simd::lanes<B>; ++k) tail = Red::combine(tail, lanes[k]);
+  return tail;
 }
 
 // Strided addressing of one operand within a pass: strides are 0 along broadcast axes.
@@ -119,23 +125,25 @@ struct accessor {
       return simd::gather<V>(row + std::ptrdiff_t(j) * inner, inner);
     }
   }
-  // Gradient writes: `store` when this is the only contribution each element gets, else `add`.
-  template <class V, bool Flat, bool Add>
-  FG_INLINE void write(V g, index_t j) const {
-    if (Flat || inner == 1) {
-      if constexpr (Add) g += simd::load<V>(row + j);
-      simd::store(row + j, g);
-    } else if (inner == 0) {
-      *row += simd::hsum(g);  // a broadcast operand always accumulates
-    } else {
-      alignas(simd::alignment) T tmp[simd::lanes<V>];
-      simd::to_array(g, tmp);
-      for (std::size_t k = 0; k < simd::lanes<V>; ++k) {
-        T& dst = row[std::ptrdiff_t(j + k) * inner];
-        dst = Add ? dst + tmp[k] : tmp[k];
-      }
+};
+
+// Writes gradient g for the elements at j of a row (inner stride `inner`): `Add` accumulates;
+// a broadcast operand (inner 0) always does, summing the batch first.
+template <class V, bool Flat, bool Add, class T>
+FG_INLINE void write_at(T* row, std::ptrdiff_t inner, V g, index_t j) {
+  if (Flat || inner == 1) {
+    if constexpr (Add) g += simd::load<V>(row + j);
+    simd::store(row + j, g);
+  } else if (inner == 0) {
+    *row += simd::hsum(g);
+  } else {
+    alignas(simd::alignment) T tmp[simd::lanes<V>];
+    simd::to_array(g, tmp);
+    for (std::size_t k = 0; k < simd::lanes<V>; ++k) {
+      T& dst = row[std::ptrdiff_t(j + k) * inner];
+      dst = Add ? dst + tmp[k] : tmp[k];
     }
   }
-};
+}
 
 }  // namespace fg::exec

@@ -37,7 +37,8 @@ namespace exec {
 
 // A boundary: the gradient pass writes into its buffer, which the enclosing pass then reads.
 template <class F, class T, class S, std::size_t R>
-struct evaluator<expr::gradient<F, T, S>, R> {
+struct evaluator<expr::gradient<F, T, S>, R>
+    : acts_as_leaf<evaluator<expr::gradient<F, T, S>, R>, T, R> {
   materialized<T, S, R> m;
   const T* x;
   index_t xsize;
@@ -47,7 +48,6 @@ struct evaluator<expr::gradient<F, T, S>, R> {
     (void)fg::detail::run_gradient(g.f, &item, 1);
     m.expose(m.dims, to_signed(contiguous_strides(m.dims)), pass);
   }
-  bool dense() const { return m.leaf.dense(); }
   // Second derivatives would need the op table's derivatives differentiated in turn.
   bool reaches(const targets<T>&) const { return false; }
   void plan(targets<T>& tg) {
@@ -56,15 +56,8 @@ struct evaluator<expr::gradient<F, T, S>, R> {
   }
   void plan_stages(targets<T>&) {}
   void run_stages() {}
-  bool aliases(const T*, const T*) const { return false; }
-  void end_pass() {}
-  FG_INLINE void row(const dims_t<R>& idx, bool flat) { m.leaf.row(idx, flat); }
-  template <class V, bool Flat, bool Grad = false>
-  FG_INLINE V fwd(index_t j) const {
-    return m.leaf.template fwd<V, Flat>(j);
-  }
-  template <class V, bool Flat>
-  FG_INLINE void bwd(V, V, index_t) const {}
+  leaf_eval<T, R>& leaf() { return m.leaf; }
+  const leaf_eval<T, R>& leaf() const { return m.leaf; }
 };
 
 }  // namespace exec

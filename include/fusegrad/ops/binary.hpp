@@ -7,21 +7,25 @@
 namespace fg::ops {
 
 struct add_op {
+  static constexpr bool cheap = true;
   static constexpr const char* name = "add";
   template <class V> FG_HD static V forward(V a, V b) { return a + b; }
   template <class V> FG_HD static partials<V, 2> partials(V, V, V) { return {{V(1), V(1)}}; }
 };
 struct sub_op {
+  static constexpr bool cheap = true;
   static constexpr const char* name = "sub";
   template <class V> FG_HD static V forward(V a, V b) { return a - b; }
   template <class V> FG_HD static partials<V, 2> partials(V, V, V) { return {{V(1), V(-1)}}; }
 };
 struct mul_op {
+  static constexpr bool cheap = true;
   static constexpr const char* name = "mul";
   template <class V> FG_HD static V forward(V a, V b) { return a * b; }
   template <class V> FG_HD static partials<V, 2> partials(V a, V b, V) { return {{b, a}}; }
 };
 struct div_op {
+  static constexpr bool cheap = true;
   static constexpr const char* name = "div";
   static constexpr interval domains[2] = {{-2.0, 2.0}, {0.5, 2.0}};
   template <class V> FG_HD static V forward(V a, V b) { return a / b; }
@@ -41,6 +45,7 @@ struct pow_op {
 };
 // Ties send the gradient to the first argument, as a subgradient must go somewhere once.
 struct min_op {
+  static constexpr bool cheap = true;
   static constexpr const char* name = "min";
   static constexpr bool smooth = false;
   template <class V> FG_HD static V forward(V a, V b) { return math::min(a, b); }
@@ -50,6 +55,7 @@ struct min_op {
   }
 };
 struct max_op {
+  static constexpr bool cheap = true;
   static constexpr const char* name = "max";
   static constexpr bool smooth = false;
   template <class V> FG_HD static V forward(V a, V b) { return math::max(a, b); }
@@ -61,6 +67,7 @@ struct max_op {
 
 // Comparisons are steps: value 1 or 0, zero derivative everywhere they are defined.
 struct step_op {
+  static constexpr bool cheap = true;
   static constexpr bool smooth = false;
   template <class V> FG_HD static partials<V, 2> partials(V, V, V) { return {{V(0), V(0)}}; }
 };
@@ -91,6 +98,7 @@ struct not_equal_op : step_op {
 
 // where(cond, a, b): a where cond is non-zero, else b; cond gets no gradient.
 struct where_op {
+  static constexpr bool cheap = true;
   static constexpr const char* name = "where";
   static constexpr bool smooth = false;
   static constexpr interval domains[3] = {{-1.0, 1.0}, {-2.0, 2.0}, {-2.0, 2.0}};

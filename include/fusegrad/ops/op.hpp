@@ -79,6 +79,11 @@ struct op_traits {
     if constexpr (requires { Op::smooth; }) return bool(Op::smooth);
     else return true;
   }();
+  // A few instructions, no transcendental call: loops over such ops are unrolled.
+  static constexpr bool cheap = [] {
+    if constexpr (requires { Op::cheap; }) return bool(Op::cheap);
+    else return false;
+  }();
 };
 
 }  // namespace fg

@@ -7,11 +7,13 @@
 namespace fg::ops {
 
 struct neg_op {
+  static constexpr bool cheap = true;
   static constexpr const char* name = "neg";
   template <class V> FG_HD static V forward(V x) { return -x; }
   template <class V> FG_HD static V derivative(V, V) { return V(-1); }
 };
 struct abs_op {
+  static constexpr bool cheap = true;
   static constexpr const char* name = "abs";
   static constexpr bool smooth = false;  // kink at 0; the table samples away from it
   template <class V> FG_HD static V forward(V x) { return math::abs(x); }
@@ -20,6 +22,7 @@ struct abs_op {
   }
 };
 struct square_op {
+  static constexpr bool cheap = true;
   static constexpr const char* name = "square";
   template <class V> FG_HD static V forward(V x) { return x * x; }
   template <class V> FG_HD static V derivative(V x, V) { return V(2) * x; }
@@ -87,6 +90,7 @@ struct sigmoid_op {
   template <class V> FG_HD static V derivative(V, V y) { return y * (V(1) - y); }
 };
 struct relu_op {
+  static constexpr bool cheap = true;
   static constexpr const char* name = "relu";
   static constexpr bool smooth = false;
   template <class V> FG_HD static V forward(V x) { return math::max(x, V(0)); }

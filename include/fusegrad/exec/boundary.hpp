@@ -1,0 +1,371 @@
+// fusegrad/exec/boundary.hpp — fusion boundaries: reductions, matmul, relayouts of computed values
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "fusegrad/core/buffer.hpp"
+#include "fusegrad/exec/evaluator.hpp"
+#include "fusegrad/exec/gemm.hpp"
+#include "fusegrad/expr/layout.hpp"
+#include "fusegrad/expr/matmul.hpp"
+#include "fusegrad/expr/reduce.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace fg::exec {
+
+// A boundary materialises its value before the enclosing pass, acts as a leaf within it
+// (accumulating the adjoint it receives into its own buffer), and afterwards runs its backward
+// stage: the passes that push that adjoint into its operands.
+
+// Inside the enclosing pass a boundary is a leaf over its materialised value, provided by
+// `leaf()`.
+template <class Derived, class T, std::size_t R>
+struct acts_as_leaf {
+  bool dense() const { return self().leaf().dense(); }
+  bool aliases(const T*, const T*) const { return false; }
+  auto kernel() const { return self().leaf().kernel(); }
+
+ private:
+  const Derived& self() const { return static_cast<const Derived&>(*this); }
+};
+
+// Holds a materialised value of shape S and exposes it as a leaf of the enclosing pass.
+template <class T, class S, std::size_t R>
+struct materialized {
+  buffer<T, S::static_size> value;
+  buffer<T, S::static_size> adjoint;
+  dims_t<S::rank> dims{};
+  leaf_eval<T, R> leaf;
+  bool wants_grad = false;
+
+  // Every element is written before it is read: no zero-fill.
+  explicit materialized(const dims_t<S::rank>& d) : value(size_of(d), false), dims(d) {}
+  // Read `value` with element strides `vs` (contiguous, or reversed for a transpose).
+  template <std::size_t RL>
+  void expose(const dims_t<RL>& ld, const strides_t<RL>& vs, const dims_t<R>& out) {
+    leaf.bind(value.data(), ld, vs, out, false);
+  }
+  void request_adjoint() {
+    wants_grad = true;
+    adjoint.resize(size_of(dims));
+    leaf.bind_adjoint(adjoint.data());
+  }
+};
+
+template <class Red>
+concept has_prepass = requires { typename Red::prepass; };
+template <class Red>
+inline constexpr bool needs_count_v = [] {
+  if constexpr (requires { Red::needs_count; }) return bool(Red::needs_count);
+  else return false;
+}();
+
+// The seed of a reduction's operand: each element's local partial times the slice's adjoint.
+template <class Red, class T, std::size_t RC>
+struct reduce_seed {
+  accessor<T, RC> out, adj, cnt;
+  T n;
+  bool uniform;
+  bool dense() const { return uniform; }
+  reduce_seed kernel() const { return *this; }
+  FG_INLINE void row(const dims_t<RC>& idx, bool flat) {
+    if (flat) return;  // uniform: every element reads slot 0
+    out.set_row(idx, false);
+    adj.set_row(idx, false);
+    if (cnt.base) cnt.set_row(idx, false);
+  }
+  template <class V, bool Flat>
+  FG_INLINE V get(V y, index_t j) const {
+    if constexpr (Flat) {  // uniform: every element reads slot 0
+      return Red::seed(y, V(*out.base), V(*adj.base), V(n), V(cnt.base ? *cnt.base : T(1)));
+    } else {
+      const V c = cnt.base ? cnt.template load<V, false>(j) : V(1);
+      return Red::seed(y, out.template load<V, false>(j), adj.template load<V, false>(j), V(n),
+                       c);
+    }
+  }
+};
+
+template <class Red, class A, class Set, bool Keep, std::size_t R>
+struct evaluator<expr::reduce<Red, A, Set, Keep>, R>
+    : acts_as_leaf<evaluator<expr::reduce<Red, A, Set, Keep>, R>,
+                   typename expr::reduce<Red, A, Set, Keep>::value_type, R> {
+  using node = expr::reduce<Red, A, Set, Keep>;
+  using T = typename node::value_type;
+  using OS = typename node::shape_type;
+  static constexpr std::size_t RC = node::in_rank;
+  static constexpr std::size_t RO = node::out_rank;
+  static constexpr bool all = [] {
+    for (std::size_t k = 0; k < RC; ++k)
+      if (!Set::has(k)) return false;
+    return true;
+  }();
+
+  evaluator<A, RC> child;
+  dims_t<RC> cd;
+  materialized<T, OS, R> m;
+  strides_t<RC> out_strides{};  // the output's strides seen from the child's pass
+  T n;                          // elements folded into each output
+
+  evaluator(const node& e, const dims_t<R>& pass)
+      : child(e.arg, e.arg.dims()), cd(e.arg.dims()), m(e.dims()) {
+    const auto os = contiguous_strides(m.dims);
+    std::size_t o = 0;
+    for (std::size_t k = 0; k < RC; ++k) {
+      if (Set::has(k)) {
+        out_strides[k] = 0;
+        o += Keep;
+      } else {
+        out_strides[k] = std::ptrdiff_t(os[o++]);
+      }
+    }
+    const index_t nout = size_of(m.dims);
+    n = nout ? T(size_of(cd)) / T(nout) : T(0);
+    T* out = m.value.data();
+    for (index_t i = 0; i < nout; ++i) out[i] = Red::template identity<T>();
+    if constexpr (has_prepass<Red>) {
+      using P = typename Red::prepass;
+      buffer<T, OS::static_size> pre(nout);
+      for (index_t i = 0; i < nout; ++i) pre.data()[i] = P::template identity<T>();
+      fold_pass<P, T>(child, cd, over(pre.data()), accessor<T, RC>{}, all,
+                      [](auto y, auto) { return y; });
+      for (index_t i = 0; i < nout; ++i)  // an all -inf slice must not give inf - inf
+        if (!std::isfinite(pre.data()[i])) pre.data()[i] = T(0);
+      fold_pass<Red, T>(child, cd, over(out), over(pre.data()), all,
+                        [](auto y, auto p) { return Red::map(y, p); });
+      for (index_t i = 0; i < nout; ++i) out[i] = Red::finish(out[i], pre.data()[i], n);
+    } else {
+      fold_pass<Red, T>(child, cd, over(out), accessor<T, RC>{}, all,
+                        [](auto y, auto) { return y; });
+      for (index_t i = 0; i < nout; ++i) out[i] = Red::finish(out[i], T(0), n);
+    }
+    m.expose(m.dims, to_signed(os), pass);
+  }
+  accessor<T, RC> over(T* p) const {
+    accessor<T, RC> acc;
+    acc.bind_strided(p, out_strides, cd);
+    return acc;
+  }
+
+  bool reaches(const targets<T>& tg) const { return child.reaches(tg); }
+  void plan(targets<T>& tg) {
+    if (tg.phase == 1 && child.reaches(tg) && !m.wants_grad) m.request_adjoint();
+  }
+  void plan_stages(targets<T>& tg) {
+    if (!child.reaches(tg)) return;
+    child.plan(tg);
+    child.plan_stages(tg);
+  }
+  void run_stages() {
+    if (!m.wants_grad) return;
+    buffer<T, OS::static_size> count;
+    if constexpr (needs_count_v<Red>) {
+      count.resize(size_of(m.dims));
+      fold_pass<ops::sum_red, T>(child, cd, over(count.data()), over(m.value.data()), all,
+                                 [](auto y, auto out) { return math::eq(y, out); });
+    }
+    reduce_seed<Red, T, RC> seed{over(m.value.data()), over(m.adjoint.data()),
+           needs_count_v<Red> ? over(count.data()) : accessor<T, RC>{}, n, all};
+    grad_pass<T, RC>(child, cd, seed);
+    child.run_stages();
+  }
+  leaf_eval<T, R>& leaf() { return m.leaf; }
+  const leaf_eval<T, R>& leaf() const { return m.leaf; }
+};
+
+template <class X>
+inline constexpr bool is_leaf_node_v = false;
+template <class T, class S>
+inline constexpr bool is_leaf_node_v<expr::view<T, S>> = true;
+template <class T, class S>
+inline constexpr bool is_leaf_node_v<expr::owned<T, S>> = true;
+
+// A matrix operand of matmul: leaves are read in place, anything else is materialised first.
+template <class A>
+struct matrix_operand {
+  using T = typename A::value_type;
+  using S = typename A::shape_type;
+  evaluator<A, 2> ev;
+  dims_t<2> d;
+  buffer<T, is_leaf_node_v<A> ? 0 : S::static_size> store;
+  const T* p;
+  explicit matrix_operand(const A& a) : ev(a, a.dims()), d(a.dims()) {
+    if constexpr (is_leaf_node_v<A>) {
+      p = ev.data();
+    } else {
+      store.resize(size_of(d));
+      assign_pass<T, 2>(ev, d, store.data());
+      p = store.data();
+    }
+  }
+};
+
+template <class A, class B, std::size_t R>
+struct evaluator<expr::matmul<A, B>, R>
+    : acts_as_leaf<evaluator<expr::matmul<A, B>, R>, typename expr::matmul<A, B>::value_type, R> {
+  using node = expr::matmul<A, B>;
+  using T = typename node::value_type;
+  using S = typename node::shape_type;
+  using G = gemm_blocking<T>;
+  static constexpr bool fixed = A::shape_type::is_static && B::shape_type::is_static;
+  static constexpr index_t sm = A::shape_type::static_extents[0],
+                           sk = A::shape_type::static_extents[1],
+                           sn = B::shape_type::static_extents[1];
+  // Workspace for the forward product and for the larger of the two backward ones.
+  static constexpr index_t ws_fwd = fixed ? G::workspace(sm, sn, sk) : dyn;
+  static constexpr index_t ws_bwd =
+      fixed ? std::max(G::workspace(sm, sk, sn), G::workspace(sk, sn, sm)) : dyn;
+
+  matrix_operand<A> a;
+  matrix_operand<B> b;
+  materialized<T, S, R> m;
+  bool grad_a = false, grad_b = false;
+
+  evaluator(const node& e, const dims_t<R>& pass) : a(e.a), b(e.b), m(e.dims()) {
+    const index_t M = a.d[0], K = a.d[1], N = b.d[1];
+    buffer<T, ws_fwd> ws(G::workspace(M, N, K));
+    gemm<T>(M, N, K, a.p, std::ptrdiff_t(K), 1, b.p, std::ptrdiff_t(N), 1, m.value.data(), N, false,
+            ws.data());
+    m.expose(m.dims, to_signed(contiguous_strides(m.dims)), pass);
+  }
+  bool reaches(const targets<T>& tg) const { return a.ev.reaches(tg) || b.ev.reaches(tg); }
+  void plan(targets<T>& tg) {
+    if (tg.phase == 1 && reaches(tg) && !m.wants_grad) m.request_adjoint();
+  }
+  void plan_stages(targets<T>& tg) {
+    grad_a = a.ev.reaches(tg);
+    grad_b = b.ev.reaches(tg);
+    if (grad_a) {
+      a.ev.plan(tg);
+      a.ev.plan_stages(tg);
+    }
+    if (grad_b) {
+      b.ev.plan(tg);
+      b.ev.plan_stages(tg);
+    }
+  }
+  // dA = dC B^T and dB = A^T dC, each pushed into its operand's subtree by one pass.
+  void run_stages() {
+    if (!m.wants_grad) return;
+    const index_t M = a.d[0], K = a.d[1], N = b.d[1];
+    const T* dc = m.adjoint.data();
+    buffer<T, ws_bwd> ws(std::max(G::workspace(M, K, N), G::workspace(K, N, M)));
+    if (grad_a) {
+      push(a, [&](T* da) {
+        gemm<T>(M, K, N, dc, std::ptrdiff_t(N), 1, b.p, 1, std::ptrdiff_t(N), da, K, false,
+                ws.data());
+      });
+    }
+    if (grad_b) {
+      push(b, [&](T* db) {
+        gemm<T>(K, N, M, a.p, 1, std::ptrdiff_t(K), dc, std::ptrdiff_t(N), 1, db, N, false,
+                ws.data());
+      });
+    }
+  }
+  template <class X, class Fill>
+  void push(matrix_operand<X>& x, Fill fill) {
+    buffer<T, X::shape_type::static_size> g(size_of(x.d));
+    fill(g.data());
+    memory_seed<T, 2> seed;
+    seed.acc.bind(g.data(), x.d, to_signed(contiguous_strides(x.d)), x.d);
+    grad_pass<T, 2>(x.ev, x.d, seed);
+    x.ev.run_stages();
+  }
+  leaf_eval<T, R>& leaf() { return m.leaf; }
+  const leaf_eval<T, R>& leaf() const { return m.leaf; }
+};
+
+// Transpose and reshape: a tensor is re-addressed in place; a computed operand is materialised
+// once (child layout), read re-addressed, and its adjoint pushed back by one pass.
+template <class A, std::size_t RL, class Addr, std::size_t R>
+struct relayout : acts_as_leaf<relayout<A, RL, Addr, R>, typename A::value_type, R> {
+  using T = typename A::value_type;
+  static constexpr std::size_t RC = A::shape_type::rank;
+  evaluator<A, RC> child;
+  dims_t<RC> cd;
+  materialized<T, typename A::shape_type, R> m;
+  leaf_eval<T, R> direct;  // used when A is a tensor: no copy at all
+  bool reach = false;
+
+  relayout(const A& a, const dims_t<RL>& ld, const dims_t<R>& pass)
+      : child(a, a.dims()), cd(a.dims()), m(is_leaf_node_v<A> ? dims_t<RC>{} : a.dims()) {
+    const auto cs = to_signed(contiguous_strides(cd));
+    if constexpr (is_leaf_node_v<A>) {
+      direct.bind(child.data(), ld, Addr::strides(cs, ld), pass, child.ident != nullptr);
+    } else {
+      assign_pass<T, RC>(child, cd, m.value.data());
+      m.expose(ld, Addr::strides(cs, ld), pass);
+    }
+  }
+  leaf_eval<T, R>& leaf() {
+    if constexpr (is_leaf_node_v<A>) return direct;
+    else return m.leaf;
+  }
+  const leaf_eval<T, R>& leaf() const {
+    if constexpr (is_leaf_node_v<A>) return direct;
+    else return m.leaf;
+  }
+  bool reaches(const targets<T>& tg) const {
+    if constexpr (is_leaf_node_v<A>) return direct.reaches(tg);
+    else return child.reaches(tg);
+  }
+  void plan(targets<T>& tg) {
+    if constexpr (is_leaf_node_v<A>) {
+      direct.plan(tg);
+    } else if (tg.phase == 1 && child.reaches(tg) && !m.wants_grad) {
+      m.request_adjoint();
+    }
+  }
+  void plan_stages(targets<T>& tg) {
+    if constexpr (!is_leaf_node_v<A>) {
+      reach = child.reaches(tg);
+      if (!reach) return;
+      child.plan(tg);
+      child.plan_stages(tg);
+    }
+  }
+  void run_stages() {
+    if constexpr (!is_leaf_node_v<A>) {
+      if (!reach) return;
+      memory_seed<T, RC> seed;
+      seed.acc.bind(m.adjoint.data(), cd, to_signed(contiguous_strides(cd)), cd);
+      grad_pass<T, RC>(child, cd, seed);
+      child.run_stages();
+    }
+  }
+  bool aliases(const T* lo, const T* hi) const {
+    if constexpr (is_leaf_node_v<A>) return direct.aliases(lo, hi);
+    else return false;
+  }
+};
+
+// How a relayout addresses its operand's contiguous elements under the new extents `ld`.
+struct reversed_axes {
+  template <std::size_t N>
+  static strides_t<N> strides(const strides_t<N>& cs, const dims_t<N>&) {
+    strides_t<N> r{};
+    for (std::size_t k = 0; k < N; ++k) r[k] = cs[N - 1 - k];
+    return r;
+  }
+};
+struct row_major {
+  template <std::size_t NC, std::size_t N>
+  static strides_t<N> strides(const strides_t<NC>&, const dims_t<N>& ld) {
+    return to_signed(contiguous_strides(ld));
+  }
+};
+
+template <class A, std::size_t R>
+struct evaluator<expr::transpose<A>, R> : relayout<A, A::shape_type::rank, reversed_axes, R> {
+  evaluator(const expr::transpose<A>& e, const dims_t<R>& pass)
+      : relayout<A, A::shape_type::rank, reversed_axes, R>(e.arg, e.dims(), pass) {}
+};
+template <class A, class S, std::size_t R>
+struct evaluator<expr::reshape<A, S>, R> : relayout<A, S::rank, row_major, R> {
+  evaluator(const expr::reshape<A, S>& e, const dims_t<R>& pass)
+      : relayout<A, S::rank, row_major, R>(e.arg, e.dims(), pass) {}
+};
+
+}  // namespace fg::exec

@@ -1,0 +1,157 @@
+// fusegrad/exec/kernel.hpp — kernels: the per-element part of an evaluator, small and trivially copyable
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "fusegrad/core/tuple.hpp"
+#include "fusegrad/exec/access.hpp"
+#include "fusegrad/ops/op.hpp"
+
+#include <type_traits>
+
+namespace fg::exec {
+
+// A kernel is what a fused loop runs for one element (one SIMD batch): `fwd` computes the
+// values of its subtree (a record kept in registers), `bwd` hands `adjoint x local partial` to
+// its children, `row` points it at a row of the pass, `end_pass` flushes what it summed. Kernels
+// hold accessors and numbers only, never storage: the loop takes them by value, so the compiler
+// keeps them in registers (no store can alias them), and they can be CUDA kernel arguments.
+
+template <class V>
+FG_INLINE V value_of(V v) {
+  return v;
+}
+template <class V, class Aux, class... K>
+struct record {
+  V y;
+  [[no_unique_address]] Aux aux;
+  fg::detail::tuple<K...> kids;
+};
+template <class V, class Aux, class... K>
+FG_INLINE V value_of(const record<V, Aux, K...>& r) {
+  return r.y;
+}
+
+enum class write_mode : unsigned char { none, store, add };
+
+// Reads memory; writes its gradient to memory of the same layout: `store` where this is the
+// only contribution each element gets, `add` otherwise.
+template <class T, std::size_t R>
+struct leaf_kernel {
+  static constexpr bool cheap = true;
+  accessor<T, R> in;
+  T* grad_base = nullptr;
+  T* grad_row = nullptr;
+  write_mode mode = write_mode::none;
+
+  FG_INLINE void row(const dims_t<R>& idx, bool flat) {
+    in.set_row(idx, flat);
+    if (mode != write_mode::none) grad_row = grad_base + (in.row - in.base);
+  }
+  template <class V, bool Flat, bool Grad = false>
+  FG_INLINE V fwd(index_t j) const {
+    return in.template load<V, Flat>(j);
+  }
+  template <class V, bool Flat>
+  FG_INLINE void bwd(V, V adj, index_t j) {
+    if (mode == write_mode::store) write_at<V, Flat, false>(grad_row, in.inner, adj, j);
+    else if (mode == write_mode::add) write_at<V, Flat, true>(grad_row, in.inner, adj, j);
+  }
+  FG_INLINE void end_pass() {}
+};
+
+template <class T, std::size_t R>
+struct scalar_kernel {
+  static constexpr bool cheap = true;
+  T v;
+  FG_INLINE void row(const dims_t<R>&, bool) {}
+  template <class V, bool Flat, bool Grad = false>
+  FG_INLINE V fwd(index_t) const {
+    return V(v);
+  }
+  template <class V, bool Flat>
+  FG_INLINE void bwd(V, V, index_t) {}
+  FG_INLINE void end_pass() {}
+};
+
+// A subtree with one element (see uniform_eval): its value is computed once; the adjoints it
+// receives are summed in registers and pushed through the subtree once, at the end of the pass.
+template <class K, class Rec, class T, std::size_t R>
+struct uniform_kernel {
+  static constexpr bool cheap = true;
+  K inner;
+  Rec rec;
+  T value;
+  simd::batch<T> adj_b = simd::batch<T>(T(0));
+  T adj_s = T(0);
+
+  FG_INLINE void row(const dims_t<R>&, bool) {}
+  template <class V, bool Flat, bool Grad = false>
+  FG_INLINE V fwd(index_t) const {
+    return V(value);
+  }
+  template <class V, bool Flat>
+  FG_INLINE void bwd(V, V adj, index_t) {
+    if constexpr (std::is_same_v<V, T>) adj_s += adj;
+    else adj_b += adj;
+  }
+  FG_INLINE void end_pass() {
+    const T total = simd::hsum(adj_b) + adj_s;
+    adj_b = simd::batch<T>(T(0));
+    adj_s = T(0);
+    inner.row(dims_t<R>{}, true);
+    inner.template bwd<T, true>(rec, total, 0);
+    inner.end_pass();
+  }
+};
+
+template <std::size_t, class V>
+using same_t = V;
+
+template <class Op, std::size_t R, class... K>
+struct elementwise_kernel {
+  static constexpr bool cheap = op_traits<Op>::cheap && (K::cheap && ...);
+  using seq = std::index_sequence_for<K...>;
+  fg::detail::tuple<K...> kids;
+
+  FG_INLINE void row(const dims_t<R>& idx, bool flat) {
+    fg::detail::for_each(kids, [&](auto& k) { k.row(idx, flat); });
+  }
+  template <class V, bool Flat, bool Grad = false>
+  FG_INLINE auto fwd(index_t j) const {
+    return fwd_impl<V, Flat, Grad>(j, seq{});
+  }
+  template <class V, bool Flat, class Rec>
+  FG_INLINE void bwd(const Rec& r, V adj, index_t j) {
+    bwd_impl<V, Flat>(r, adj, j, seq{});
+  }
+  FG_INLINE void end_pass() {
+    fg::detail::for_each(kids, [&](auto& k) { k.end_pass(); });
+  }
+
+ private:
+  template <class V, bool Flat, bool Grad, std::size_t... I>
+  FG_INLINE auto fwd_impl(index_t j, std::index_sequence<I...>) const {
+    // Only a pass that differentiates keeps the op's auxiliary value.
+    constexpr bool aux = Grad && has_aux<Op, V, same_t<I, V>...>;
+    using rec = record<V, std::conditional_t<aux, V, no_aux>,
+                       decltype(fg::detail::get<I>(kids).template fwd<V, Flat, Grad>(j))...>;
+    rec r{V(), {}, {{fg::detail::get<I>(kids).template fwd<V, Flat, Grad>(j)}...}};
+    if constexpr (aux) {
+      const auto ya = Op::forward_aux(value_of(fg::detail::get<I>(r.kids))...);
+      r.y = ya.value;
+      r.aux = ya.aux;
+    } else {
+      r.y = Op::forward(value_of(fg::detail::get<I>(r.kids))...);
+    }
+    return r;
+  }
+  template <class V, bool Flat, class Rec, std::size_t... I>
+  FG_INLINE void bwd_impl(const Rec& r, V adj, index_t j, std::index_sequence<I...>) {
+    const auto p =
+        fg::detail::local_partials<Op>(r.y, r.aux, value_of(fg::detail::get<I>(r.kids))...);
+    (fg::detail::get<I>(kids).template bwd<V, Flat>(fg::detail::get<I>(r.kids), adj * p[I], j),
+     ...);
+  }
+};
+
+}  // namespace fg::exec
