@@ -47,25 +47,31 @@ FG_INLINE void for_batches(index_t n, Step step) {
 }
 
 // As for_batches, folding what each step returns with Red (identity, combine). Cheap bodies are
-// unrolled U times with U accumulators, so a sum is not one add-latency chain.
+// unrolled (U = 4) into four named accumulators, so a sum is not one add-latency chain (an
+// indexed array of them was spilled to the stack each iteration).
 template <class T, class Red, int U, class Step>
 FG_INLINE T fold_batches(index_t n, Step step) {
-  static_assert(U == 1 || U == 2 || U == 4, "fg: fold_batches unrolls by 1, 2 or 4");
+  static_assert(U == 1 || U == 4, "fg: fold_batches unrolls by 1 or 4");
   using B = simd::batch<T>;
   constexpr index_t w = simd::width<T>;
   index_t j = 0;
-  B acc[U];
-  for (auto& a : acc) a = Red::template identity<B>();
+  B a0 = Red::template identity<B>(), a1 = a0, a2 = a0, a3 = a0;
   if constexpr (w > 1) {
-    for (; j + U * w <= n; j += U * w)
-      for (int u = 0; u < U; ++u) acc[u] = Red::combine(acc[u], step.template operator()<B>(j + u * w));
-    for (; j + w <= n; j += w) acc[0] = Red::combine(acc[0], step.template operator()<B>(j));
+    if constexpr (U == 4) {
+      for (; j + 4 * w <= n; j += 4 * w) {
+        a0 = Red::combine(a0, step.template operator()<B>(j));
+        a1 = Red::combine(a1, step.template operator()<B>(j + w));
+        a2 = Red::combine(a2, step.template operator()<B>(j + 2 * w));
+        a3 = Red::combine(a3, step.template operator()<B>(j + 3 * w));
+      }
+    }
+    for (; j + w <= n; j += w) a0 = Red::combine(a0, step.template operator()<B>(j));
   }
   T tail = Red::template identity<T>();
   for (; j < n; ++j) tail = Red::combine(tail, step.template operator()<T>(j));
-  for (int u = 1; u < U; ++u) acc[0] = Red::combine(acc[0], acc[u]);
+  a0 = Red::combine(Red::combine(a0, a1), Red::combine(a2, a3));
   alignas(simd::alignment) T lanes[simd::lanes<B>];
-  simd::to_array(acc[0], lanes);
+  simd::to_array(a0, lanes);
   for (std::size_t k = 0; k < simd::lanes<B>; ++k) tail = Red::combine(tail, lanes[k]);
   return tail;
 }
