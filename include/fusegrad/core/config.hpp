@@ -16,7 +16,10 @@
 // A fused loop is compiled as one unit with everything it calls inlined: its body must hold no
 // calls (each would spill every live vector register) and its running sums must stay locals.
 #define FG_LOOP __attribute__((noinline, flatten))
+// For the lambdas a loop calls per element: flatten alone was seen to leave them out of line.
+#define FG_LAMBDA_INLINE __attribute__((always_inline))
 #else
+#define FG_LAMBDA_INLINE
 #define FG_INLINE inline
 #define FG_LOOP
 #endif

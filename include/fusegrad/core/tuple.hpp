@@ -2,6 +2,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "fusegrad/core/config.hpp"
+
 #include <cstddef>
 #include <utility>
 
@@ -30,15 +32,15 @@ constexpr const T& get(const tuple_leaf<I, T>& t) {
 
 // f(get<0>(t), get<1>(t), ...) for each element, in order.
 template <class Tuple, class F, std::size_t... I>
-constexpr void for_each_impl(Tuple& t, F& f, std::index_sequence<I...>) {
+FG_INLINE constexpr void for_each_impl(Tuple& t, F& f, std::index_sequence<I...>) {
   (f(get<I>(t)), ...);
 }
 template <std::size_t... I, class... T, class F>
-constexpr void for_each(tuple_impl<std::index_sequence<I...>, T...>& t, F&& f) {
+FG_INLINE constexpr void for_each(tuple_impl<std::index_sequence<I...>, T...>& t, F&& f) {
   for_each_impl(t, f, std::index_sequence<I...>{});
 }
 template <std::size_t... I, class... T, class F>
-constexpr void for_each(const tuple_impl<std::index_sequence<I...>, T...>& t, F&& f) {
+FG_INLINE constexpr void for_each(const tuple_impl<std::index_sequence<I...>, T...>& t, F&& f) {
   for_each_impl(t, f, std::index_sequence<I...>{});
 }
 

@@ -38,6 +38,7 @@ enum class write_mode : unsigned char { none, store, add };
 template <class T, std::size_t R>
 struct leaf_kernel {
   static constexpr bool cheap = true;
+  static constexpr int nodes = 1;
   accessor<T, R> in;
   T* grad_base = nullptr;
   T* grad_row = nullptr;
@@ -62,6 +63,7 @@ struct leaf_kernel {
 template <class T, std::size_t R>
 struct scalar_kernel {
   static constexpr bool cheap = true;
+  static constexpr int nodes = 0;
   T v;
   FG_INLINE void row(const dims_t<R>&, bool) {}
   template <class V, bool Flat, bool Grad = false>
@@ -78,6 +80,7 @@ struct scalar_kernel {
 template <class K, class Rec, class T, std::size_t R>
 struct uniform_kernel {
   static constexpr bool cheap = true;
+  static constexpr int nodes = 1;
   K inner;
   Rec rec;
   T value;
@@ -110,11 +113,12 @@ using same_t = V;
 template <class Op, std::size_t R, class... K>
 struct elementwise_kernel {
   static constexpr bool cheap = op_traits<Op>::cheap && (K::cheap && ...);
+  static constexpr int nodes = 1 + (K::nodes + ...);
   using seq = std::index_sequence_for<K...>;
   fg::detail::tuple<K...> kids;
 
   FG_INLINE void row(const dims_t<R>& idx, bool flat) {
-    fg::detail::for_each(kids, [&](auto& k) { k.row(idx, flat); });
+    fg::detail::for_each(kids, [&](auto& k) FG_LAMBDA_INLINE { k.row(idx, flat); });
   }
   template <class V, bool Flat, bool Grad = false>
   FG_INLINE auto fwd(index_t j) const {
@@ -125,7 +129,7 @@ struct elementwise_kernel {
     bwd_impl<V, Flat>(r, adj, j, seq{});
   }
   FG_INLINE void end_pass() {
-    fg::detail::for_each(kids, [&](auto& k) { k.end_pass(); });
+    fg::detail::for_each(kids, [&](auto& k) FG_LAMBDA_INLINE { k.end_pass(); });
   }
 
  private:

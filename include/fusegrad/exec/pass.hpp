@@ -7,10 +7,11 @@
 
 namespace fg::exec {
 
-// Sums over cheap bodies get 4 accumulators; bodies with transcendental functions keep 1 (their
-// latency is not the add's, and a 4x body would not be inlined whole).
+// Sums over small cheap bodies get 4 accumulators (their add latency is the bound). Bodies with
+// transcendental functions, or trees larger than a few nodes, keep 1: four copies of them
+// would spill registers (seen: a third of the loop's instructions touching the stack).
 template <class K>
-inline constexpr int unroll_for = K::cheap ? 4 : 1;
+inline constexpr int unroll_for = K::cheap && K::nodes <= 4 ? 4 : 1;
 
 template <std::size_t N>
 strides_t<N> to_signed(const dims_t<N>& s) {
@@ -25,14 +26,14 @@ strides_t<N> to_signed(const dims_t<N>& s) {
 template <class T, std::size_t R, bool Flat, class K>
 FG_LOOP void assign_loop(K k, const dims_t<R> idx, T* out, index_t n) {
   k.row(idx, Flat);
-  for_batches<T>(n, [&]<class V>(index_t j) { simd::store(out + j, value_of(k.template fwd<V, Flat>(j))); });
+  for_batches<T>(n, [&]<class V>(index_t j) FG_LAMBDA_INLINE { simd::store(out + j, value_of(k.template fwd<V, Flat>(j))); });
 }
 
 template <class T, std::size_t R, bool Flat, class K, class S>
 FG_LOOP T grad_loop(K k, S s, const dims_t<R> idx, index_t n) {
   k.row(idx, Flat);
   s.row(idx, Flat);
-  const T sum = fold_batches<T, ops::sum_red, unroll_for<K>>(n, [&]<class V>(index_t j) {
+  const T sum = fold_batches<T, ops::sum_red, unroll_for<K>>(n, [&]<class V>(index_t j) FG_LAMBDA_INLINE {
     const auto r = k.template fwd<V, Flat, true>(j);
     const V y = value_of(r);
     k.template bwd<V, Flat>(r, s.template get<V, Flat>(y, j), j);
@@ -47,7 +48,7 @@ template <class Red, class T, std::size_t R, bool Flat, class K, class Map>
 FG_LOOP T fold_loop(K k, Map map, accessor<T, R> aux, const dims_t<R> idx, index_t n) {
   k.row(idx, Flat);
   if (aux.base) aux.set_row(idx, false);  // aux is uniform along a folded row
-  return fold_batches<T, Red, unroll_for<K>>(n, [&]<class V>(index_t j) {
+  return fold_batches<T, Red, unroll_for<K>>(n, [&]<class V>(index_t j) FG_LAMBDA_INLINE {
     const V a = aux.base ? aux.template load<V, false>(j) : V(0);
     return map(value_of(k.template fwd<V, Flat>(j)), a);
   });
@@ -60,7 +61,7 @@ FG_LOOP void fold_row_into(K k, Map map, accessor<T, R> o, accessor<T, R> aux, c
   k.row(idx, false);
   o.set_row(idx, false);
   if (aux.base) aux.set_row(idx, false);
-  for_batches<T>(n, [&]<class V>(index_t j) {
+  for_batches<T>(n, [&]<class V>(index_t j) FG_LAMBDA_INLINE {
     const V a = aux.base ? aux.template load<V, false>(j) : V(0);
     const V y = map(value_of(k.template fwd<V, false>(j)), a);
     simd::store(o.row + j, Red::combine(o.template load<V, false>(j), y));

@@ -30,7 +30,7 @@ struct div_op {
   static constexpr interval domains[2] = {{-2.0, 2.0}, {0.5, 2.0}};
   template <class V> FG_HD static V forward(V a, V b) { return a / b; }
   template <class V> FG_HD static partials<V, 2> partials(V, V b, V y) {
-    V inv = V(1) / b;
+    const V inv = V(1) / b;
     return {{inv, -y * inv}};
   }
 };
