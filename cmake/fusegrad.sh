@@ -81,8 +81,17 @@ cmd_bench() {
   local ran=0 bin
   while IFS= read -r bin; do
     [[ -n $bin ]] || continue
-    step "$bin --benchmark_filter=$filter $*"
-    "$bin" "--benchmark_filter=$filter" "$@"
+    if [[ $bin == *adolc* ]]; then
+      # ADOL-C: one process per case (a large tape slows later small ones; BENCHMARKS.md).
+      local case
+      while IFS= read -r case; do
+        step "$bin --benchmark_filter=^${case}\$ $*"
+        "$bin" "--benchmark_filter=^${case}\$" "$@"
+      done < <("$bin" "--benchmark_filter=$filter" --benchmark_list_tests)
+    else
+      step "$bin --benchmark_filter=$filter $*"
+      "$bin" "--benchmark_filter=$filter" "$@"
+    fi
     ran=$((ran + 1))
   done <"$list"
   ((ran > 0)) || die "no benchmark binaries listed in $list"

@@ -23,7 +23,7 @@ FG_INLINE V value_of(V v) {
 template <class V, class Aux, class... K>
 struct record {
   V y;
-  [[no_unique_address]] Aux aux;
+  Aux aux;  // no [[no_unique_address]]: clang 14 crashes emitting it (ICE in ConstantEmitter)
   fg::detail::tuple<K...> kids;
 };
 template <class V, class Aux, class... K>
