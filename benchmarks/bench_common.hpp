@@ -29,7 +29,8 @@ struct rng {
 template <class T>
 void fill_uniform(T* p, std::size_t n, double lo, double hi, std::uint64_t seed) {
   rng r(seed);
-  for (std::size_t i = 0; i < n; ++i) p[i] = T(r.uniform(lo, hi));
+  for (std::size_t i = 0; i < n; ++i)
+    p[i] = T(r.uniform(lo, hi));
 }
 
 // |got - want| <= atol + rtol * |want|
@@ -55,7 +56,8 @@ bool close_all(const T* got, const R* want, std::size_t n, double rtol, double a
 
 inline bool check_value(double got, double want, double rtol, double atol, const char* what,
                         std::string& why) {
-  if (close(got, want, rtol, atol)) return true;
+  if (close(got, want, rtol, atol))
+    return true;
   char buf[200];
   std::snprintf(buf, sizeof buf, "%s = %.9g, reference %.9g", what, got, want);
   why = buf;

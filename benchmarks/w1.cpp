@@ -34,11 +34,16 @@ using vec = fg::tensor<float, fg::shape<fg::dyn>>;
 struct w1_data {
   std::size_t n;
   vec a, b, c, d;
-  double value = 0, abs_sum = 0;     // reference (double), and sum of |terms| for the tolerance
-  std::vector<double> gc, gd;        // reference gradients (ga = b, gb = a exactly)
+  double value = 0, abs_sum = 0;  // reference (double), and sum of |terms| for the tolerance
+  std::vector<double> gc, gd;     // reference gradients (ga = b, gb = a exactly)
   explicit w1_data(std::size_t n_)
-      : n(n_), a(fg::dims_t<1>{n_}), b(fg::dims_t<1>{n_}), c(fg::dims_t<1>{n_}),
-        d(fg::dims_t<1>{n_}), gc(n_), gd(n_) {
+      : n(n_),
+        a(fg::dims_t<1>{n_}),
+        b(fg::dims_t<1>{n_}),
+        c(fg::dims_t<1>{n_}),
+        d(fg::dims_t<1>{n_}),
+        gc(n_),
+        gd(n_) {
     fgbench::fill_uniform(a.data(), n, -1.0, 1.0, 1);
     fgbench::fill_uniform(b.data(), n, -1.0, 1.0, 2);
     fgbench::fill_uniform(c.data(), n, -3.0, 3.0, 3);
@@ -58,7 +63,8 @@ struct w1_data {
 w1_data& data(std::size_t n) {
   static std::map<std::size_t, std::unique_ptr<w1_data>> cache;
   auto& p = cache[n];
-  if (!p) p = std::make_unique<w1_data>(n);
+  if (!p)
+    p = std::make_unique<w1_data>(n);
   return *p;
 }
 
@@ -149,13 +155,15 @@ void BM_W1_fusegrad_alloc(benchmark::State& state) {
   auto& D = data(std::size_t(state.range(0)));
   const vec &a = D.a, &b = D.b, &c = D.c, &d = D.d;
   {
-    auto [v, ga, gb, gc, gd] = fg::value_and_grad(fg::sum(a * b + fg::sin(c) * fg::exp(-d)), a, b, c, d);
+    auto [v, ga, gb, gc, gd] =
+        fg::value_and_grad(fg::sum(a * b + fg::sin(c) * fg::exp(-d)), a, b, c, d);
     std::string why;
     if (!check_value(D, v, why) || !check_grads(D, ga.data(), gb.data(), gc.data(), gd.data(), why))
       return state.SkipWithError(why.c_str());
   }
   for (auto _ : state) {
-    auto [v, ga, gb, gc, gd] = fg::value_and_grad(fg::sum(a * b + fg::sin(c) * fg::exp(-d)), a, b, c, d);
+    auto [v, ga, gb, gc, gd] =
+        fg::value_and_grad(fg::sum(a * b + fg::sin(c) * fg::exp(-d)), a, b, c, d);
     benchmark::DoNotOptimize(v);
     benchmark::DoNotOptimize(ga.data());
     benchmark::DoNotOptimize(gb.data());
@@ -166,14 +174,13 @@ void BM_W1_fusegrad_alloc(benchmark::State& state) {
   state.SetBytesProcessed(std::int64_t(state.iterations()) * std::int64_t(D.n) * 8 * 4);
 }
 
-
-template <bool SinCos>
-void BM_W1_hand(benchmark::State& state) {
+template <bool SinCos> void BM_W1_hand(benchmark::State& state) {
   auto& D = data(std::size_t(state.range(0)));
-  vec ga(fg::dims_t<1>{D.n}), gb(fg::dims_t<1>{D.n}), gc(fg::dims_t<1>{D.n}), gd(fg::dims_t<1>{D.n});
+  vec ga(fg::dims_t<1>{D.n}), gb(fg::dims_t<1>{D.n}), gc(fg::dims_t<1>{D.n}),
+      gd(fg::dims_t<1>{D.n});
   auto run = [&] {
-    return w1_hand<true, SinCos>(D.n, D.a.data(), D.b.data(), D.c.data(), D.d.data(), ga.data(), gb.data(),
-                         gc.data(), gd.data());
+    return w1_hand<true, SinCos>(D.n, D.a.data(), D.b.data(), D.c.data(), D.d.data(), ga.data(),
+                                 gb.data(), gc.data(), gd.data());
   };
   {
     const float v = run();
@@ -189,8 +196,12 @@ void BM_W1_hand(benchmark::State& state) {
   state.SetBytesProcessed(std::int64_t(state.iterations()) * std::int64_t(D.n) * 8 * 4);
 }
 
-void BM_W1_handloop(benchmark::State& state) { BM_W1_hand<true>(state); }
-void BM_W1_handloop_sin_cos(benchmark::State& state) { BM_W1_hand<false>(state); }
+void BM_W1_handloop(benchmark::State& state) {
+  BM_W1_hand<true>(state);
+}
+void BM_W1_handloop_sin_cos(benchmark::State& state) {
+  BM_W1_hand<false>(state);
+}
 
 void BM_W1fwd_fusegrad(benchmark::State& state) {
   auto& D = data(std::size_t(state.range(0)));
@@ -198,7 +209,8 @@ void BM_W1fwd_fusegrad(benchmark::State& state) {
   {
     const float v = fg::eval(fg::sum(a * b + fg::sin(c) * fg::exp(-d)));
     std::string why;
-    if (!check_value(D, v, why)) return state.SkipWithError(why.c_str());
+    if (!check_value(D, v, why))
+      return state.SkipWithError(why.c_str());
   }
   for (auto _ : state) {
     float v = fg::eval(fg::sum(a * b + fg::sin(c) * fg::exp(-d)));
@@ -215,7 +227,8 @@ void BM_W1fwd_handloop(benchmark::State& state) {
   };
   {
     std::string why;
-    if (!check_value(D, run(), why)) return state.SkipWithError(why.c_str());
+    if (!check_value(D, run(), why))
+      return state.SkipWithError(why.c_str());
   }
   for (auto _ : state) {
     float v = run();
@@ -244,7 +257,8 @@ void BM_W1_eigen(benchmark::State& state) {
   {
     const float v = (a * b + c.sin() * (-d).exp()).sum();
     std::string why;
-    if (!check_value(D, v, why)) return state.SkipWithError(why.c_str());
+    if (!check_value(D, v, why))
+      return state.SkipWithError(why.c_str());
   }
   for (auto _ : state) {
     float v = (a * b + c.sin() * (-d).exp()).sum();

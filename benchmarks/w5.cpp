@@ -69,7 +69,8 @@ float w5_xsimd(std::size_t n, const float* x, float* g) {
     alignas(B::arch_type::alignment()) float buf[W] = {};
     alignas(B::arch_type::alignment()) float lv[W];
     const std::size_t r = n - i;
-    for (std::size_t k = 0; k < r; ++k) buf[k] = x[i + k];
+    for (std::size_t k = 0; k < r; ++k)
+      buf[k] = x[i + k];
     const B e = xsimd::exp(B::load_aligned(buf));
     const B u = B(1.f) + e;
     xsimd::log(u).store_aligned(lv);
@@ -97,8 +98,7 @@ float w5_xsimd_scalar_tail(std::size_t n, const float* x, float* g) {
   return xsimd::hadd(acc) + w5_scalar(n - i, x + i, g + i);
 }
 
-template <float (*Fn)(std::size_t, const float*, float*)>
-void BM_W5_hand(benchmark::State& state) {
+template <float (*Fn)(std::size_t, const float*, float*)> void BM_W5_hand(benchmark::State& state) {
   const std::size_t n = std::size_t(state.range(0));
   std::vector<float> x(n), g(n);
   fgbench::fill_uniform(x.data(), n, kLo, kHi, 7);
@@ -106,7 +106,8 @@ void BM_W5_hand(benchmark::State& state) {
   {
     std::string why;
     const float v = Fn(n, x.data(), g.data());
-    if (!check(R, v, g.data(), n, why)) return state.SkipWithError(why.c_str());
+    if (!check(R, v, g.data(), n, why))
+      return state.SkipWithError(why.c_str());
   }
   for (auto _ : state) {
     benchmark::DoNotOptimize(x.data());
@@ -120,8 +121,7 @@ void BM_W5_hand(benchmark::State& state) {
 // ---------------------------------------------------------------------------------------------
 // fusegrad.
 
-template <class X>
-void BM_W5_fg(benchmark::State& state, X& x) {
+template <class X> void BM_W5_fg(benchmark::State& state, X& x) {
   const std::size_t n = x.size();
   fgbench::fill_uniform(x.data(), n, kLo, kHi, 7);
   const reference R(x.data(), n);
@@ -129,7 +129,8 @@ void BM_W5_fg(benchmark::State& state, X& x) {
   {
     const float v = fg::value_and_grad_into(fg::sum(fg::log(1 + fg::exp(x))), std::tie(g), x);
     std::string why;
-    if (!check(R, v, g.data(), n, why)) return state.SkipWithError(why.c_str());
+    if (!check(R, v, g.data(), n, why))
+      return state.SkipWithError(why.c_str());
   }
   for (auto _ : state) {
     benchmark::DoNotOptimize(x.data());
@@ -140,8 +141,7 @@ void BM_W5_fg(benchmark::State& state, X& x) {
   state.SetItemsProcessed(std::int64_t(state.iterations()) * std::int64_t(n));
 }
 
-template <std::size_t N>
-void BM_W5_fusegrad(benchmark::State& state) {
+template <std::size_t N> void BM_W5_fusegrad(benchmark::State& state) {
   fg::tensor<float, fg::shape<N>> x;
   BM_W5_fg(state, x);
 }
@@ -155,11 +155,13 @@ const bool registered = [] {
   benchmark::RegisterBenchmark("BM_W5_fusegrad", BM_W5_fusegrad<10>)->Arg(10);
   benchmark::RegisterBenchmark("BM_W5_fusegrad", BM_W5_fusegrad<100>)->Arg(100);
   benchmark::RegisterBenchmark("BM_W5_fusegrad", BM_W5_fusegrad<1000>)->Arg(1000);
-  for (auto* b : {benchmark::RegisterBenchmark("BM_W5_fusegrad_dyn_extent", BM_W5_fusegrad_dyn_extent),
-                  benchmark::RegisterBenchmark("BM_W5_handloop", BM_W5_hand<w5_xsimd_scalar_tail>),
-                  benchmark::RegisterBenchmark("BM_W5_handloop_xsimd", BM_W5_hand<w5_xsimd>),
-                  benchmark::RegisterBenchmark("BM_W5_handloop_xsimd_stail", BM_W5_hand<w5_xsimd_scalar_tail>),
-                  benchmark::RegisterBenchmark("BM_W5_handloop_scalar", BM_W5_hand<w5_scalar>)})
+  for (auto* b :
+       {benchmark::RegisterBenchmark("BM_W5_fusegrad_dyn_extent", BM_W5_fusegrad_dyn_extent),
+        benchmark::RegisterBenchmark("BM_W5_handloop", BM_W5_hand<w5_xsimd_scalar_tail>),
+        benchmark::RegisterBenchmark("BM_W5_handloop_xsimd", BM_W5_hand<w5_xsimd>),
+        benchmark::RegisterBenchmark("BM_W5_handloop_xsimd_stail",
+                                     BM_W5_hand<w5_xsimd_scalar_tail>),
+        benchmark::RegisterBenchmark("BM_W5_handloop_scalar", BM_W5_hand<w5_scalar>)})
     b->Arg(10)->Arg(100)->Arg(1000);
   return true;
 }();

@@ -46,14 +46,14 @@ mat make_mat(std::size_t r, std::size_t c, double lo, double hi, std::uint64_t s
 }
 
 // Shared driver: `run(g...)` returns the value and writes gradients; checked once, then timed.
-#define W6_CHECK(cond)                                         \
-  do {                                                         \
-    std::string why_;                                          \
-    if (!(cond)) return state.SkipWithError(why_.c_str());     \
+#define W6_CHECK(cond)                          \
+  do {                                          \
+    std::string why_;                           \
+    if (!(cond))                                \
+      return state.SkipWithError(why_.c_str()); \
   } while (0)
 
-template <class State, class Fn>
-void timed(State& state, Fn&& fn) {
+template <class State, class Fn> void timed(State& state, Fn&& fn) {
   for (auto _ : state) {
     auto v = fn();
     benchmark::DoNotOptimize(v);
@@ -65,8 +65,7 @@ void timed(State& state, Fn&& fn) {
 // Hand-written adjoints.
 
 // Four independent accumulators: a reduction is latency-bound otherwise.
-template <class Map>
-double xsum(std::size_t n, const double* x, Map map) {
+template <class Map> double xsum(std::size_t n, const double* x, Map map) {
   B a0(0.), a1(0.), a2(0.), a3(0.);
   std::size_t i = 0;
   for (; i + 4 * W <= n; i += 4 * W) {
@@ -75,9 +74,11 @@ double xsum(std::size_t n, const double* x, Map map) {
     a2 += map(B::load_unaligned(x + i + 2 * W));
     a3 += map(B::load_unaligned(x + i + 3 * W));
   }
-  for (; i + W <= n; i += W) a0 += map(B::load_unaligned(x + i));
+  for (; i + W <= n; i += W)
+    a0 += map(B::load_unaligned(x + i));
   double s = xsimd::hadd((a0 + a1) + (a2 + a3));
-  for (; i < n; ++i) s += map(x[i]);
+  for (; i < n; ++i)
+    s += map(x[i]);
   return s;
 }
 
@@ -109,16 +110,21 @@ double hand_prod(std::size_t n, const double* x, double* g) {
     p2 *= B::load_unaligned(x + i + 2 * W);
     p3 *= B::load_unaligned(x + i + 3 * W);
   }
-  for (; i + W <= n; i += W) p0 *= B::load_unaligned(x + i);
+  for (; i + W <= n; i += W)
+    p0 *= B::load_unaligned(x + i);
   alignas(32) double t[W];
   ((p0 * p1) * (p2 * p3)).store_aligned(t);
   double p = 1.;
-  for (std::size_t k = 0; k < W; ++k) p *= t[k];
-  for (; i < n; ++i) p *= x[i];
+  for (std::size_t k = 0; k < W; ++k)
+    p *= t[k];
+  for (; i < n; ++i)
+    p *= x[i];
   const B vp(p);
   i = 0;
-  for (; i + W <= n; i += W) (vp / B::load_unaligned(x + i)).store_unaligned(g + i);
-  for (; i < n; ++i) g[i] = p / x[i];
+  for (; i + W <= n; i += W)
+    (vp / B::load_unaligned(x + i)).store_unaligned(g + i);
+  for (; i < n; ++i)
+    g[i] = p / x[i];
   return p;
 }
 
@@ -132,8 +138,10 @@ double hand_logsumexp(std::size_t n, const double* x, double* g) {
   alignas(32) double t[W];
   xsimd::max(m0, m1).store_aligned(t);
   double m = -INFINITY;
-  for (std::size_t k = 0; k < W; ++k) m = std::max(m, t[k]);
-  for (; i < n; ++i) m = std::max(m, x[i]);
+  for (std::size_t k = 0; k < W; ++k)
+    m = std::max(m, t[k]);
+  for (; i < n; ++i)
+    m = std::max(m, x[i]);
   // e_i = exp(x_i - m) into g, summed
   const B vm(m);
   B s0(0.), s1(0.);
@@ -154,8 +162,10 @@ double hand_logsumexp(std::size_t n, const double* x, double* g) {
   const double inv = 1. / s;
   const B vinv(inv);
   i = 0;
-  for (; i + W <= n; i += W) (B::load_unaligned(g + i) * vinv).store_unaligned(g + i);
-  for (; i < n; ++i) g[i] *= inv;
+  for (; i + W <= n; i += W)
+    (B::load_unaligned(g + i) * vinv).store_unaligned(g + i);
+  for (; i < n; ++i)
+    g[i] *= inv;
   return m + std::log(s);
 }
 
@@ -196,12 +206,17 @@ double hand_matmul_grads(std::size_t n, const double* a, const double* b, double
                          double* cs, double* rs) {
   std::fill(cs, cs + n, 0.);
   for (std::size_t i = 0; i < n; ++i)  // column sums of A: rows added, vectorised over k
-    for (std::size_t k = 0; k < n; ++k) cs[k] += a[i * n + k];
-  for (std::size_t k = 0; k < n; ++k) rs[k] = xsum(n, b + k * n, [](auto v) { return v; });
+    for (std::size_t k = 0; k < n; ++k)
+      cs[k] += a[i * n + k];
+  for (std::size_t k = 0; k < n; ++k)
+    rs[k] = xsum(n, b + k * n, [](auto v) { return v; });
   double v = 0.;
-  for (std::size_t k = 0; k < n; ++k) v += cs[k] * rs[k];
-  for (std::size_t i = 0; i < n; ++i) std::copy(rs, rs + n, ga + i * n);
-  for (std::size_t k = 0; k < n; ++k) std::fill(gb + k * n, gb + (k + 1) * n, cs[k]);
+  for (std::size_t k = 0; k < n; ++k)
+    v += cs[k] * rs[k];
+  for (std::size_t i = 0; i < n; ++i)
+    std::copy(rs, rs + n, ga + i * n);
+  for (std::size_t k = 0; k < n; ++k)
+    std::fill(gb + k * n, gb + (k + 1) * n, cs[k]);
   return v;
 }
 
@@ -213,7 +228,8 @@ double hand_matmul_c(std::size_t n, const double* a, const double* b, double* c)
     for (std::size_t k = 0; k < n; ++k) {
       const double aik = a[i * n + k];
       const double* bk = b + k * n;
-      for (std::size_t j = 0; j < n; ++j) ci[j] += aik * bk[j];
+      for (std::size_t j = 0; j < n; ++j)
+        ci[j] += aik * bk[j];
     }
   }
   return xsum(n * n, c, [](auto v) { return v; });
@@ -240,9 +256,11 @@ double hand_lsq(std::size_t m, const double* X, const double* w, const double* y
     const double r = xsimd::hadd(dot) - y[i];
     loss += r * r;
     const B r2(2. * r);
-    for (std::size_t q = 0; q < NB; ++q) gv[q] = xsimd::fma(r2, xv[q], gv[q]);
+    for (std::size_t q = 0; q < NB; ++q)
+      gv[q] = xsimd::fma(r2, xv[q], gv[q]);
   }
-  for (std::size_t q = 0; q < NB; ++q) gv[q].store_unaligned(gw + q * W);
+  for (std::size_t q = 0; q < NB; ++q)
+    gv[q].store_unaligned(gw + q * W);
   return loss;
 }
 
@@ -258,7 +276,8 @@ void BM_W6sum_fusegrad(benchmark::State& state) {
   const std::size_t n = std::size_t(state.range(0));
   const vec x = make_vec(n, -1, 1, 11);
   long double ref = 0;
-  for (std::size_t i = 0; i < n; ++i) ref += x[i];
+  for (std::size_t i = 0; i < n; ++i)
+    ref += x[i];
   const std::vector<double> one(n, 1.);
   vec g;
   auto run = [&] { return fg::value_and_grad_into(fg::sum(x), std::tie(g), x); };
@@ -275,7 +294,8 @@ void BM_W6sum_fusegrad_alloc(benchmark::State& state) {
   const std::size_t n = std::size_t(state.range(0));
   const vec x = make_vec(n, -1, 1, 11);
   long double ref = 0;
-  for (std::size_t i = 0; i < n; ++i) ref += x[i];
+  for (std::size_t i = 0; i < n; ++i)
+    ref += x[i];
   const std::vector<double> one(n, 1.);
   {
     auto [v, g] = fg::value_and_grad(fg::sum(x), x);
@@ -294,7 +314,8 @@ void BM_W6sum_handloop(benchmark::State& state) {
   const vec x = make_vec(n, -1, 1, 11);
   vec g(fg::dims_t<1>{n});
   long double ref = 0;
-  for (std::size_t i = 0; i < n; ++i) ref += x[i];
+  for (std::size_t i = 0; i < n; ++i)
+    ref += x[i];
   const std::vector<double> one(n, 1.);
   {
     const double v = hand_sum(n, x.data(), g.data());
@@ -313,9 +334,11 @@ struct prod_ref {
   std::vector<double> g;
   explicit prod_ref(const vec& x) : g(x.size()) {
     long double p = 1;
-    for (std::size_t i = 0; i < x.size(); ++i) p *= x[i];
+    for (std::size_t i = 0; i < x.size(); ++i)
+      p *= x[i];
     value = double(p);
-    for (std::size_t i = 0; i < x.size(); ++i) g[i] = double(p / x[i]);
+    for (std::size_t i = 0; i < x.size(); ++i)
+      g[i] = double(p / x[i]);
   }
 };
 constexpr double kProdRtol = 1e-9;  // 1e5 rounded products
@@ -356,10 +379,13 @@ struct lse_ref {
   std::vector<double> g;
   explicit lse_ref(const vec& x) : g(x.size()) {
     long double m = -INFINITY, s = 0;
-    for (std::size_t i = 0; i < x.size(); ++i) m = std::max<long double>(m, x[i]);
-    for (std::size_t i = 0; i < x.size(); ++i) s += std::exp((long double)x[i] - m);
+    for (std::size_t i = 0; i < x.size(); ++i)
+      m = std::max<long double>(m, x[i]);
+    for (std::size_t i = 0; i < x.size(); ++i)
+      s += std::exp((long double)x[i] - m);
     value = double(m + std::log(s));
-    for (std::size_t i = 0; i < x.size(); ++i) g[i] = double(std::exp((long double)x[i] - m) / s);
+    for (std::size_t i = 0; i < x.size(); ++i)
+      g[i] = double(std::exp((long double)x[i] - m) / s);
   }
 };
 
@@ -407,11 +433,13 @@ struct normal_ref {
       g[i] = double(-d / (s * s));
     }
     const long double n = x.size();
-    value = double(-0.5L * sq / (s * s) - n * (std::log(s) + 0.5L * std::log(2 * std::numbers::pi_v<long double>)));
+    value = double(-0.5L * sq / (s * s) -
+                   n * (std::log(s) + 0.5L * std::log(2 * std::numbers::pi_v<long double>)));
     dmu = double(sz / (s * s));
     dsigma = double(sq / (s * s * s) - n / s);
   }
-  bool check(double v, double gm, double gs, const double* gx, double rtol, std::string& why) const {
+  bool check(double v, double gm, double gs, const double* gx, double rtol,
+             std::string& why) const {
     const double scale = double(g.size());
     return fgbench::check_value(v, value, rtol, rtol * scale, "value", why) &&
            fgbench::check_value(gm, dmu, rtol, rtol * scale, "dmu", why) &&
@@ -469,16 +497,22 @@ struct matmul_case {
   double value;
   std::vector<double> ga, gb;
   explicit matmul_case(std::size_t n_)
-      : n(n_), a(make_mat(n_, n_, -1, 1, 15)), b(make_mat(n_, n_, -1, 1, 16)), ga(n_ * n_),
+      : n(n_),
+        a(make_mat(n_, n_, -1, 1, 15)),
+        b(make_mat(n_, n_, -1, 1, 16)),
+        ga(n_ * n_),
         gb(n_ * n_) {
     std::vector<long double> cs(n, 0), rs(n, 0);
     for (std::size_t i = 0; i < n; ++i)
-      for (std::size_t k = 0; k < n; ++k) cs[k] += a(i, k), rs[i] += b(i, k);
+      for (std::size_t k = 0; k < n; ++k)
+        cs[k] += a(i, k), rs[i] += b(i, k);
     long double v = 0;
-    for (std::size_t k = 0; k < n; ++k) v += cs[k] * rs[k];
+    for (std::size_t k = 0; k < n; ++k)
+      v += cs[k] * rs[k];
     value = double(v);
     for (std::size_t i = 0; i < n; ++i)
-      for (std::size_t k = 0; k < n; ++k) ga[i * n + k] = double(rs[k]), gb[k * n + i] = double(cs[k]);
+      for (std::size_t k = 0; k < n; ++k)
+        ga[i * n + k] = double(rs[k]), gb[k * n + i] = double(cs[k]);
   }
   bool check(double v, const double* pa, const double* pb, std::string& why) const {
     const double tol = 1e-12 * double(n * n);
@@ -505,7 +539,9 @@ void BM_W6matmul_handloop(benchmark::State& state) {
   const matmul_case M(std::size_t(state.range(0)));
   const std::size_t n = M.n;
   std::vector<double> ga(n * n), gb(n * n), cs(n), rs(n);
-  auto run = [&] { return hand_matmul_grads(n, M.a.data(), M.b.data(), ga.data(), gb.data(), cs.data(), rs.data()); };
+  auto run = [&] {
+    return hand_matmul_grads(n, M.a.data(), M.b.data(), ga.data(), gb.data(), cs.data(), rs.data());
+  };
   W6_CHECK(M.check(run(), ga.data(), gb.data(), why_));
   timed(state, run);
 }
@@ -531,18 +567,24 @@ struct lsq_case {
   double value;
   std::vector<double> g;
   explicit lsq_case(std::size_t m_)
-      : m(m_), X(make_mat(m_, kLsqK, -1, 1, 17)), w(make_mat(kLsqK, 1, -1, 1, 18)),
-        y(make_mat(m_, 1, -1, 1, 19)), g(kLsqK) {
+      : m(m_),
+        X(make_mat(m_, kLsqK, -1, 1, 17)),
+        w(make_mat(kLsqK, 1, -1, 1, 18)),
+        y(make_mat(m_, 1, -1, 1, 19)),
+        g(kLsqK) {
     long double loss = 0;
     std::vector<long double> gl(kLsqK, 0);
     for (std::size_t i = 0; i < m; ++i) {
       long double r = -(long double)y(i, 0);
-      for (std::size_t k = 0; k < kLsqK; ++k) r += (long double)X(i, k) * w(k, 0);
+      for (std::size_t k = 0; k < kLsqK; ++k)
+        r += (long double)X(i, k) * w(k, 0);
       loss += r * r;
-      for (std::size_t k = 0; k < kLsqK; ++k) gl[k] += 2 * r * X(i, k);
+      for (std::size_t k = 0; k < kLsqK; ++k)
+        gl[k] += 2 * r * X(i, k);
     }
     value = double(loss);
-    for (std::size_t k = 0; k < kLsqK; ++k) g[k] = double(gl[k]);
+    for (std::size_t k = 0; k < kLsqK; ++k)
+      g[k] = double(gl[k]);
   }
   bool check(double v, const double* gw, std::string& why) const {
     const double tol = 1e-12 * double(m);

@@ -32,7 +32,9 @@ short next_tag() {
 }
 
 // Tape buffer elements: generous for <= 8 operations per element.
-unsigned buf_size(std::size_t n) { return unsigned(32 * n + 4096); }
+unsigned buf_size(std::size_t n) {
+  return unsigned(32 * n + 4096);
+}
 
 // Tapes `f(adouble* in, n_in) -> adouble`, checks value and gradient once, then times gradient().
 template <class F>
@@ -45,7 +47,8 @@ void run_case(benchmark::State& state, const std::vector<double>& x, F&& f, doub
   trace_on(tag, 0, bs, bs, bs, bs);
   {
     std::vector<adouble> ax(n);
-    for (std::size_t i = 0; i < n; ++i) ax[i] <<= x[i];
+    for (std::size_t i = 0; i < n; ++i)
+      ax[i] <<= x[i];
     adouble y = f(ax.data(), n);
     y >>= value;
   }
@@ -53,7 +56,8 @@ void run_case(benchmark::State& state, const std::vector<double>& x, F&& f, doub
   std::vector<double> g(n);
   {
     std::string why;
-    if (gradient(tag, int(n), x.data(), g.data()) < 0) return state.SkipWithError("gradient() failed");
+    if (gradient(tag, int(n), x.data(), g.data()) < 0)
+      return state.SkipWithError("gradient() failed");
     if (!fgbench::check_value(value, ref_value, rtol, atol, "value", why) ||
         !fgbench::close_all(g.data(), ref_grad.data(), n, rtol, atol, "g", why))
       return state.SkipWithError(why.c_str());
@@ -71,12 +75,14 @@ void BM_W6sum_adolc(benchmark::State& state) {
   const std::size_t n = std::size_t(state.range(0));
   const auto x = make_x(n, -1, 1, 11);
   long double ref = 0;
-  for (double v : x) ref += v;
+  for (double v : x)
+    ref += v;
   run_case(
       state, x,
       [](adouble* a, std::size_t m) {
         adouble s = 0.;
-        for (std::size_t i = 0; i < m; ++i) s += a[i];
+        for (std::size_t i = 0; i < m; ++i)
+          s += a[i];
         return s;
       },
       double(ref), std::vector<double>(n, 1.), 1e-10, 1e-12 * double(n));
@@ -86,14 +92,17 @@ void BM_W6prod_adolc(benchmark::State& state) {
   const std::size_t n = std::size_t(state.range(0));
   const auto x = make_x(n, 0.9, 1.1, 12);
   long double p = 1;
-  for (double v : x) p *= v;
+  for (double v : x)
+    p *= v;
   std::vector<double> g(n);
-  for (std::size_t i = 0; i < n; ++i) g[i] = double(p / x[i]);
+  for (std::size_t i = 0; i < n; ++i)
+    g[i] = double(p / x[i]);
   run_case(
       state, x,
       [](adouble* a, std::size_t m) {
         adouble s = 1.;
-        for (std::size_t i = 0; i < m; ++i) s *= a[i];
+        for (std::size_t i = 0; i < m; ++i)
+          s *= a[i];
         return s;
       },
       double(p), g, 1e-9, 0);
@@ -103,17 +112,21 @@ void BM_W6logsumexp_adolc(benchmark::State& state) {
   const std::size_t n = std::size_t(state.range(0));
   const auto x = make_x(n, -3, 3, 13);
   long double m = -INFINITY, s = 0;
-  for (double v : x) m = std::max<long double>(m, v);
-  for (double v : x) s += std::exp((long double)v - m);
+  for (double v : x)
+    m = std::max<long double>(m, v);
+  for (double v : x)
+    s += std::exp((long double)v - m);
   std::vector<double> g(n);
-  for (std::size_t i = 0; i < n; ++i) g[i] = double(std::exp((long double)x[i] - m) / s);
+  for (std::size_t i = 0; i < n; ++i)
+    g[i] = double(std::exp((long double)x[i] - m) / s);
   // The shift m is a passive constant: log sum exp(x - m) + m has the same gradient for any m.
   const double shift = *std::max_element(x.begin(), x.end());
   run_case(
       state, x,
       [shift](adouble* a, std::size_t k) {
         adouble s = 0.;
-        for (std::size_t i = 0; i < k; ++i) s += exp(a[i] - shift);
+        for (std::size_t i = 0; i < k; ++i)
+          s += exp(a[i] - shift);
         return shift + log(s);
       },
       double(m + std::log(s)), g, 1e-9, 0);

@@ -12,21 +12,16 @@ namespace mylib {
 // calls only fg::math functions and arithmetic.
 struct swish_op {
   static constexpr const char* name = "swish";
-  template <class V>
-  static V forward(V x) {
-    return x / (V(1) + fg::math::exp(-x));
-  }
+  template <class V> static V forward(V x) { return x / (V(1) + fg::math::exp(-x)); }
   // The derivative may use the input x and the output y = forward(x).
-  template <class V>
-  static V derivative(V x, V y) {
+  template <class V> static V derivative(V x, V y) {
     const V s = V(1) / (V(1) + fg::math::exp(-x));
     return y + s * (V(1) - y);
   }
 };
 
 // The function users call: fg::apply builds the expression node.
-template <fg::operand X>
-auto swish(X&& x) {
+template <fg::operand X> auto swish(X&& x) {
   return fg::apply<swish_op>(std::forward<X>(x));
 }
 

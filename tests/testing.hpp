@@ -17,18 +17,17 @@ inline std::mt19937& rng() {
   return g;
 }
 
-template <class Tensor>
-void fill_uniform(Tensor& t, double lo, double hi) {
+template <class Tensor> void fill_uniform(Tensor& t, double lo, double hi) {
   std::uniform_real_distribution<double> u(lo, hi);
-  for (index_t i = 0; i < t.size(); ++i) t[i] = typename Tensor::value_type(u(rng()));
+  for (index_t i = 0; i < t.size(); ++i)
+    t[i] = typename Tensor::value_type(u(rng()));
 }
 
 // Checks fg's gradient of the scalar f(xs...) against central differences of f itself, element
 // by element of every argument. `make` builds the expression from the tensors.
-template <class Make, class... X>
-void check_gradient(Make make, X&... xs) {
-  auto vg = std::apply([&](auto&... x) { return value_and_grad(make(x...), x...); },
-                       std::tie(xs...));
+template <class Make, class... X> void check_gradient(Make make, X&... xs) {
+  auto vg =
+      std::apply([&](auto&... x) { return value_and_grad(make(x...), x...); }, std::tie(xs...));
   const double value = std::get<0>(vg);
   const double f0 = double(eval(make(xs...)));
   CHECK(value == doctest::Approx(f0).epsilon(1e-10));

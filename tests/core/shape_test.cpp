@@ -11,8 +11,8 @@ static_assert(sizeof(tensor<float, shape<4>>) == 16 || sizeof(tensor<float, shap
                   sizeof(tensor<float, shape<4>>) == 64,
               "static tensors hold their elements inline, extents cost nothing");
 static_assert(std::is_trivially_copyable_v<decltype(std::declval<tensor<float, shape<4>>&>() *
-                                                     std::declval<tensor<float, shape<4>>&>() +
-                                                     1.0f)>,
+                                                        std::declval<tensor<float, shape<4>>&>() +
+                                                    1.0f)>,
               "expressions over tensors are trivially copyable (kernel arguments)");
 
 TEST_CASE("run-time broadcast mismatch throws fg::shape_error naming both shapes") {

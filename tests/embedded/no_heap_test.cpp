@@ -16,22 +16,34 @@ bool armed = false;
 }  // namespace
 
 void* operator new(std::size_t n) {
-  if (armed) trap();
+  if (armed)
+    trap();
   void* p = std::malloc(n ? n : 1);
-  if (!p) std::abort();
+  if (!p)
+    std::abort();
   return p;
 }
 void* operator new(std::size_t n, std::align_val_t a) {
-  if (armed) trap();
+  if (armed)
+    trap();
   const std::size_t al = static_cast<std::size_t>(a);
   void* p = std::aligned_alloc(al, (n + al - 1) / al * al);
-  if (!p) std::abort();
+  if (!p)
+    std::abort();
   return p;
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
 
 static int failures = 0;
 static void expect(bool ok, const char* what) {
@@ -49,10 +61,14 @@ int main() {
   static tensor<float, shape<8>> b1;
   static tensor<float, shape<8, 3>> w2;
   static tensor<float, shape<5, 3>> onehot;
-  for (index_t i = 0; i < x.size(); ++i) x[i] = std::sin(float(i));
-  for (index_t i = 0; i < w1.size(); ++i) w1[i] = 0.3f * std::cos(float(i));
-  for (index_t i = 0; i < w2.size(); ++i) w2[i] = 0.2f * std::sin(float(3 * i));
-  for (index_t r = 0; r < 5; ++r) onehot(r, r % 3) = 1.0f;
+  for (index_t i = 0; i < x.size(); ++i)
+    x[i] = std::sin(float(i));
+  for (index_t i = 0; i < w1.size(); ++i)
+    w1[i] = 0.3f * std::cos(float(i));
+  for (index_t i = 0; i < w2.size(); ++i)
+    w2[i] = 0.2f * std::sin(float(3 * i));
+  for (index_t r = 0; r < 5; ++r)
+    onehot(r, r % 3) = 1.0f;
 
   armed = true;
   tensor<float, shape<5, 4>> y = x * 2.0f + sin(x) * exp(-x);
@@ -78,7 +94,8 @@ int main() {
   expect(l < l0 * 0.5f, "training reduces the loss");
   expect(g1.size() == 32 && gb1.size() == 8 && g2.size() == 24, "gradient shapes");
   std::printf("embedded static path: loss %.4f -> %.4f, no heap, no exceptions, no RTTI\n", l0, l);
-  if (failures) return 1;
+  if (failures)
+    return 1;
   std::puts("1 passed, 0 failed");
   return 0;
 }

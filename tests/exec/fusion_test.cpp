@@ -11,19 +11,29 @@ std::atomic<long> allocations{0};
 }
 void* operator new(std::size_t n) {
   ++allocations;
-  if (void* p = std::malloc(n ? n : 1)) return p;
+  if (void* p = std::malloc(n ? n : 1))
+    return p;
   throw std::bad_alloc();
 }
 void* operator new(std::size_t n, std::align_val_t a) {
   ++allocations;
   const std::size_t al = static_cast<std::size_t>(a);
-  if (void* p = std::aligned_alloc(al, (n + al - 1) / al * al)) return p;
+  if (void* p = std::aligned_alloc(al, (n + al - 1) / al * al))
+    return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
 
 using namespace fg;
 
@@ -31,11 +41,11 @@ namespace {
 
 // A user op that logs each call: inner and outer calls interleave only if the loop is fused.
 std::vector<int>* call_log = nullptr;
-template <int Id>
-struct logged_op {
+template <int Id> struct logged_op {
   static constexpr const char* name = "logged";
   template <class V> static V forward(V x) {
-    if (call_log) call_log->push_back(Id);
+    if (call_log)
+      call_log->push_back(Id);
     return x + V(1);
   }
   template <class V> static V derivative(V, V) { return V(1); }
@@ -96,7 +106,8 @@ TEST_CASE("value and every gradient of sum(elementwise) come from one pass") {
   const std::size_t w = simd::width<double>;
   CHECK(log.size() == 9 / w + 9 % w);
   CHECK(v == doctest::Approx(0.0));
-  for (int i = 0; i < 9; ++i) CHECK(g[i] == doctest::Approx(1.0));
+  for (int i = 0; i < 9; ++i)
+    CHECK(g[i] == doctest::Approx(1.0));
 }
 
 TEST_CASE("kernels are trivially copyable: loops take them by value") {

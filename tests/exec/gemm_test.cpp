@@ -6,19 +6,21 @@
 
 using namespace fg;
 
-template <class T>
-void check_gemm(index_t m, index_t n, index_t k, bool ta, bool tb) {
+template <class T> void check_gemm(index_t m, index_t n, index_t k, bool ta, bool tb) {
   std::vector<T> a(m * k), b(k * n), c(m * n, T(7)), ref(m * n);
   std::uniform_real_distribution<double> u(-1, 1);
-  for (auto& v : a) v = T(u(fg::testing::rng()));
-  for (auto& v : b) v = T(u(fg::testing::rng()));
+  for (auto& v : a)
+    v = T(u(fg::testing::rng()));
+  for (auto& v : b)
+    v = T(u(fg::testing::rng()));
   // A(i, p) and B(p, j) through strides: transposed storage when asked.
   auto A = [&](index_t i, index_t p) { return ta ? a[p * m + i] : a[i * k + p]; };
   auto B = [&](index_t p, index_t j) { return tb ? b[j * k + p] : b[p * n + j]; };
   for (index_t i = 0; i < m; ++i)
     for (index_t j = 0; j < n; ++j) {
       double s = 0;
-      for (index_t p = 0; p < k; ++p) s += double(A(i, p)) * double(B(p, j));
+      for (index_t p = 0; p < k; ++p)
+        s += double(A(i, p)) * double(B(p, j));
       ref[i * n + j] = T(s);
     }
   std::vector<T> ws(exec::gemm_blocking<T>::workspace(m, n, k));

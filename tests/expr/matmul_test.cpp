@@ -22,8 +22,7 @@ TEST_CASE("matmul gradients through expressions on both sides") {
   fg::testing::fill_uniform(bias, -1, 1);
   fg::testing::check_gradient([](auto& x, auto& y) { return sum(matmul(x, y)); }, a, b);
   fg::testing::check_gradient(
-      [](auto& x, auto& y, auto& z) { return sum(tanh(matmul(sin(x), y * 2.0) + z)); }, a, b,
-      bias);
+      [](auto& x, auto& y, auto& z) { return sum(tanh(matmul(sin(x), y * 2.0) + z)); }, a, b, bias);
   // A leaf on both sides of one product, and a transposed operand.
   tensor<double, shape<4, 4>> s;
   fg::testing::fill_uniform(s, -1, 1);
@@ -39,8 +38,10 @@ TEST_CASE("sum and mean of a product are rewritten to column and row sums") {
   CHECK(double(eval(mean(matmul(a, b)))) == doctest::Approx(via_product / 21).epsilon(1e-12));
   auto [ga, gb] = grad(sum(matmul(a, b)), a, b);
   auto [ga2, gb2] = grad(sum(matmul(a, b) * 1.0), a, b);
-  for (index_t i = 0; i < ga.size(); ++i) CHECK(ga[i] == doctest::Approx(ga2[i]));
-  for (index_t i = 0; i < gb.size(); ++i) CHECK(gb[i] == doctest::Approx(gb2[i]));
+  for (index_t i = 0; i < ga.size(); ++i)
+    CHECK(ga[i] == doctest::Approx(ga2[i]));
+  for (index_t i = 0; i < gb.size(); ++i)
+    CHECK(gb[i] == doctest::Approx(gb2[i]));
   fg::testing::check_gradient([](auto& x, auto& y) { return mean(matmul(x, y)); }, a, b);
 }
 

@@ -7,7 +7,8 @@ TEST_CASE("fg::gradient is an expression of x's shape that composes") {
   tensor<double, shape<4>> t{0.5, 0.5, 0.5, 0.5};
   auto loss = sum(square(w - t));
   auto g = eval(gradient(loss, w));
-  for (int i = 0; i < 4; ++i) CHECK(g[i] == doctest::Approx(2 * (w[i] - t[i])));
+  for (int i = 0; i < 4; ++i)
+    CHECK(g[i] == doctest::Approx(2 * (w[i] - t[i])));
   // A gradient-descent step written as one expression, with w on both sides.
   w = w - 0.25 * gradient(sum(square(w - t)), w);
   CHECK(w[0] == doctest::Approx(0.75));

@@ -20,7 +20,8 @@ TEST_CASE("comparisons are steps: 1/0 values / zero gradients") {
       fill_uniform(a, -1, 1);
       fill_uniform(b, -1, 1);
       tensor<double, S> y = apply<Op>(a, b);
-      for (index_t i = 0; i < n; ++i) CHECK(y[i] == Op::forward(a[i], b[i]));
+      for (index_t i = 0; i < n; ++i)
+        CHECK(y[i] == Op::forward(a[i], b[i]));
       auto [ga, gb] = grad(sum(apply<Op>(a, b) * a), a, b);
       for (index_t i = 0; i < n; ++i) {
         CHECK(ga[i] == y[i]);  // only through the `* a`
@@ -37,6 +38,6 @@ TEST_CASE("where routes values and gradients by the condition") {
   fill_uniform(b, -2, 2);
   check_gradient([&](auto& p, auto& q) { return sum(where(c > 0.0, exp(p), p * q)); }, a, b);
   tensor<double, S> y = where(c > 0.0, a, b);
-  for (index_t i = 0; i < n; ++i) CHECK(y[i] == (c[i] > 0 ? a[i] : b[i]));
+  for (index_t i = 0; i < n; ++i)
+    CHECK(y[i] == (c[i] > 0 ? a[i] : b[i]));
 }
-

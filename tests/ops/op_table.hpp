@@ -11,27 +11,27 @@ constexpr index_t n = 37;  // SIMD batches and a scalar tail
 using S = fg::shape<n>;
 using D = fg::shape<fg::dyn>;
 
-template <class Shape>
-tensor<double, Shape> make_tensor() {
-  if constexpr (Shape::is_static) return {};
-  else return tensor<double, Shape>(dims_t<1>{n});
+template <class Shape> tensor<double, Shape> make_tensor() {
+  if constexpr (Shape::is_static)
+    return {};
+  else
+    return tensor<double, Shape>(dims_t<1>{n});
 }
 
-template <class Op, class Shape>
-void check_unary() {
+template <class Op, class Shape> void check_unary() {
   auto x = make_tensor<Shape>();
   const auto dom = op_traits<Op>::domain(0);
   fill_uniform(x, dom.lo, dom.hi);
   // Forward: the fused SIMD loop against the op applied to each double.
   tensor<double, Shape> y = apply<Op>(x);
-  for (index_t i = 0; i < n; ++i) CHECK(y[i] == doctest::Approx(Op::forward(x[i])).epsilon(1e-12));
+  for (index_t i = 0; i < n; ++i)
+    CHECK(y[i] == doctest::Approx(Op::forward(x[i])).epsilon(1e-12));
   check_gradient([](auto& a) { return sum(apply<Op>(a)); }, x);
   // Composed with another op, so the adjoint reaching the op is not 1.
   check_gradient([](auto& a) { return sum(apply<Op>(a) * a); }, x);
 }
 
-template <class Op, class Shape>
-void check_binary() {
+template <class Op, class Shape> void check_binary() {
   auto a = make_tensor<Shape>();
   auto b = make_tensor<Shape>();
   fill_uniform(a, op_traits<Op>::domain(0).lo, op_traits<Op>::domain(0).hi);
@@ -45,8 +45,7 @@ void check_binary() {
   check_gradient([](auto& p, auto& q) { return sum(apply<Op>(p, q)); }, a, s);
 }
 
-template <class Red, class Shape>
-void check_reduction() {
+template <class Red, class Shape> void check_reduction() {
   auto x = make_tensor<Shape>();
   const auto dom = op_traits<Red>::domain(0);
   fill_uniform(x, dom.lo, dom.hi);
@@ -54,10 +53,8 @@ void check_reduction() {
   check_gradient([](auto& a) { return reduce<Red>(sin(a) + a); }, x);
 }
 
-template <class... Ops, class F>
-void for_each_op(type_list<Ops...>, F f) {
+template <class... Ops, class F> void for_each_op(type_list<Ops...>, F f) {
   (f.template operator()<Ops>(), ...);
 }
-
 
 }  // namespace fg::testing

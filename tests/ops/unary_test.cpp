@@ -12,4 +12,3 @@ TEST_CASE("every unary op: value and gradient / static and dyn extents") {
     }
   });
 }
-

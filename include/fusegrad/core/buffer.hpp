@@ -1,5 +1,5 @@
-// fusegrad/core/buffer.hpp — element storage: inline and aligned for small static sizes, heap otherwise
-// SPDX-License-Identifier: MIT
+// fusegrad/core/buffer.hpp — element storage: inline and aligned for small static sizes, heap
+// otherwise SPDX-License-Identifier: MIT
 #pragma once
 
 #include "fusegrad/core/simd.hpp"
@@ -28,11 +28,11 @@ class buffer {
   alignas(simd::alignment) T data_[N == 0 ? 1 : N]{};
 };
 
-template <class T, index_t N>
-class buffer<T, N, false> {
+template <class T, index_t N> class buffer<T, N, false> {
  public:
   buffer() {
-    if constexpr (N != index_t(-1)) resize(N);
+    if constexpr (N != index_t(-1))
+      resize(N);
   }
   explicit buffer(index_t n, bool zero = true) { resize(n, zero); }
   buffer(const buffer& o) : buffer(o.n_) { copy_from(o); }
@@ -56,21 +56,25 @@ class buffer<T, N, false> {
   index_t size() const { return n_; }
   // Zero-filled on growth unless the caller will overwrite every element anyway.
   void resize(index_t n, bool zero = true) {
-    if (n == n_) return;
+    if (n == n_)
+      return;
     release();
     if (n) {
       p_ = static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(simd::alignment)));
-      if (zero) std::memset(static_cast<void*>(p_), 0, n * sizeof(T));
+      if (zero)
+        std::memset(static_cast<void*>(p_), 0, n * sizeof(T));
     }
     n_ = n;
   }
 
  private:
   void copy_from(const buffer& o) {
-    if (n_) std::memcpy(static_cast<void*>(p_), o.p_, n_ * sizeof(T));
+    if (n_)
+      std::memcpy(static_cast<void*>(p_), o.p_, n_ * sizeof(T));
   }
   void release() {
-    if (p_) ::operator delete(p_, std::align_val_t(simd::alignment));
+    if (p_)
+      ::operator delete(p_, std::align_val_t(simd::alignment));
     p_ = nullptr;
   }
   T* p_ = nullptr;

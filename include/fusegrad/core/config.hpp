@@ -1,5 +1,5 @@
-// fusegrad/core/config.hpp — the only place macros live: host/device marker, SIMD and exception detection
-// SPDX-License-Identifier: MIT
+// fusegrad/core/config.hpp — the only place macros live: host/device marker, SIMD and exception
+// detection SPDX-License-Identifier: MIT
 #pragma once
 
 #include <cstddef>

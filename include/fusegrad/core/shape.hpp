@@ -15,8 +15,7 @@ namespace fg {
 inline constexpr index_t dyn = static_cast<index_t>(-1);
 
 // The shape of a tensor: each extent a number or fg::dyn.
-template <index_t... E>
-struct shape {
+template <index_t... E> struct shape {
   static constexpr index_t rank = sizeof...(E);
   static_assert(rank <= max_rank, "fg::shape: rank above fg::max_rank (8) is not supported");
   static constexpr std::array<index_t, rank> static_extents{E...};
@@ -25,31 +24,26 @@ struct shape {
   static constexpr index_t static_size = is_static ? (index_t(1) * ... * E) : dyn;
 };
 
-template <class S>
-inline constexpr bool is_shape_v = false;
-template <index_t... E>
-inline constexpr bool is_shape_v<shape<E...>> = true;
+template <class S> inline constexpr bool is_shape_v = false;
+template <index_t... E> inline constexpr bool is_shape_v<shape<E...>> = true;
 
 // Run-time extents of rank R.
-template <std::size_t R>
-using dims_t = std::array<index_t, R>;
+template <std::size_t R> using dims_t = std::array<index_t, R>;
 
-template <std::size_t R>
-constexpr index_t size_of(const dims_t<R>& d) {
+template <std::size_t R> constexpr index_t size_of(const dims_t<R>& d) {
   index_t n = 1;
-  for (std::size_t i = 0; i < R; ++i) n *= d[i];
+  for (std::size_t i = 0; i < R; ++i)
+    n *= d[i];
   return n;
 }
 
 // Holds the extents of a shape: nothing for a static shape, an array when any extent is dyn.
-template <class S, bool = S::is_static>
-struct extents_holder {
+template <class S, bool = S::is_static> struct extents_holder {
   constexpr extents_holder() = default;
   constexpr explicit extents_holder(const dims_t<S::rank>&) {}
   static constexpr dims_t<S::rank> dims() { return S::static_extents; }
 };
-template <class S>
-struct extents_holder<S, false> {
+template <class S> struct extents_holder<S, false> {
   dims_t<S::rank> d{};
   constexpr extents_holder() = default;
   constexpr explicit extents_holder(const dims_t<S::rank>& x) : d(x) {}
@@ -59,8 +53,7 @@ struct extents_holder<S, false> {
 namespace detail {
 
 // "[3, 4]" into buf; dyn extents print as '?'.
-template <std::size_t R>
-inline int format_dims(char* buf, std::size_t cap, const dims_t<R>& d) {
+template <std::size_t R> inline int format_dims(char* buf, std::size_t cap, const dims_t<R>& d) {
   int n = std::snprintf(buf, cap, "[");
   for (std::size_t i = 0; i < R; ++i) {
     n += std::snprintf(buf + n, cap > std::size_t(n) ? cap - n : 0, i ? ", %zu" : "%zu", d[i]);
@@ -70,16 +63,20 @@ inline int format_dims(char* buf, std::size_t cap, const dims_t<R>& d) {
 }
 
 constexpr index_t broadcast_extent(index_t a, index_t b) {
-  if (a == b) return a;
-  if (a == 1) return b;
-  if (b == 1) return a;
-  if (a == dyn) return b;  // checked at run time: a must then be 1 or b
-  if (b == dyn) return a;
+  if (a == b)
+    return a;
+  if (a == 1)
+    return b;
+  if (b == 1)
+    return a;
+  if (a == dyn)
+    return b;  // checked at run time: a must then be 1 or b
+  if (b == dyn)
+    return a;
   return 0;  // incompatible: reported by static_assert where the expression is formed
 }
 
-template <class A, class B>
-struct broadcast_impl {
+template <class A, class B> struct broadcast_impl {
   static constexpr std::size_t rank = A::rank > B::rank ? A::rank : B::rank;
   static constexpr index_t at(std::size_t i) {  // i counts from the right
     index_t a = i < A::rank ? A::static_extents[A::rank - 1 - i] : 1;
@@ -88,7 +85,8 @@ struct broadcast_impl {
   }
   static constexpr bool ok = [] {
     for (std::size_t i = 0; i < rank; ++i)
-      if (at(i) == 0) return false;
+      if (at(i) == 0)
+        return false;
     return true;
   }();
   template <std::size_t... I>
@@ -103,19 +101,15 @@ template <class A, class B>
 inline constexpr bool broadcastable_v = detail::broadcast_impl<A, B>::ok;
 
 // The NumPy broadcast of shapes A and B (a placeholder of ones when they do not broadcast).
-template <class A, class B>
-using broadcast_t = typename detail::broadcast_impl<A, B>::type;
+template <class A, class B> using broadcast_t = typename detail::broadcast_impl<A, B>::type;
 
 // The broadcast of several shapes; `ok` is false when the compiler can see they do not fit.
-template <class... S>
-struct broadcast_all;
-template <class S>
-struct broadcast_all<S> {
+template <class... S> struct broadcast_all;
+template <class S> struct broadcast_all<S> {
   using type = S;
   static constexpr bool ok = true;
 };
-template <class A, class B, class... S>
-struct broadcast_all<A, B, S...> {
+template <class A, class B, class... S> struct broadcast_all<A, B, S...> {
   using rest = broadcast_all<broadcast_t<A, B>, S...>;
   using type = typename rest::type;
   static constexpr bool ok = broadcastable_v<A, B> && rest::ok;
@@ -145,8 +139,7 @@ inline dims_t<R> broadcast_dims(const char* api, const dims_t<RA>& a, const dims
 }
 
 // Row-major strides of contiguous extents.
-template <std::size_t R>
-constexpr dims_t<R> contiguous_strides(const dims_t<R>& d) {
+template <std::size_t R> constexpr dims_t<R> contiguous_strides(const dims_t<R>& d) {
   dims_t<R> s{};
   index_t acc = 1;
   for (std::size_t i = R; i-- > 0;) {

@@ -14,78 +14,69 @@
 namespace fg::simd {
 
 #if FG_HAS_XSIMD
-template <class T>
-using batch = xsimd::batch<T>;
-template <class T>
-inline constexpr std::size_t width = xsimd::batch<T>::size;
-template <class V>
-inline constexpr bool is_batch_v = xsimd::is_batch<V>::value;
-inline constexpr std::size_t alignment =
-    xsimd::default_arch::alignment() > alignof(std::max_align_t) ? xsimd::default_arch::alignment()
-                                                                 : alignof(std::max_align_t);
+template <class T> using batch = xsimd::batch<T>;
+template <class T> inline constexpr std::size_t width = xsimd::batch<T>::size;
+template <class V> inline constexpr bool is_batch_v = xsimd::is_batch<V>::value;
+inline constexpr std::size_t alignment = xsimd::default_arch::alignment() >
+                                                 alignof(std::max_align_t)
+                                             ? xsimd::default_arch::alignment()
+                                             : alignof(std::max_align_t);
 #else
 // Without xsimd the "batch" is the scalar itself, so every loop is a plain loop.
-template <class T>
-using batch = T;
-template <class T>
-inline constexpr std::size_t width = 1;
-template <class V>
-inline constexpr bool is_batch_v = false;
+template <class T> using batch = T;
+template <class T> inline constexpr std::size_t width = 1;
+template <class V> inline constexpr bool is_batch_v = false;
 inline constexpr std::size_t alignment = alignof(std::max_align_t);
 #endif
 
 // The scalar type of a scalar or a batch.
-template <class V>
-struct scalar_of {
-  using type = V;
-};
+template <class V> struct scalar_of { using type = V; };
 #if FG_HAS_XSIMD
-template <class T, class A>
-struct scalar_of<xsimd::batch<T, A>> {
-  using type = T;
-};
+template <class T, class A> struct scalar_of<xsimd::batch<T, A>> { using type = T; };
 #endif
-template <class V>
-using scalar_t = typename scalar_of<V>::type;
+template <class V> using scalar_t = typename scalar_of<V>::type;
 
 template <class V>
 inline constexpr std::size_t lanes = [] {
-  if constexpr (is_batch_v<V>) return V::size;
-  else return std::size_t(1);
+  if constexpr (is_batch_v<V>)
+    return V::size;
+  else
+    return std::size_t(1);
 }();
 
-template <class V, class T>
-FG_INLINE V load(const T* p) {
-  if constexpr (is_batch_v<V>) return V::load_unaligned(p);
-  else return *p;
+template <class V, class T> FG_INLINE V load(const T* p) {
+  if constexpr (is_batch_v<V>)
+    return V::load_unaligned(p);
+  else
+    return *p;
 }
-template <class V, class T>
-FG_INLINE void store(T* p, V v) {
-  if constexpr (is_batch_v<V>) v.store_unaligned(p);
-  else *p = v;
+template <class V, class T> FG_INLINE void store(T* p, V v) {
+  if constexpr (is_batch_v<V>)
+    v.store_unaligned(p);
+  else
+    *p = v;
 }
-template <class V, class T>
-FG_INLINE V splat(T x) {
+template <class V, class T> FG_INLINE V splat(T x) {
   return V(x);
 }
 // Strided gather/scatter for views whose inner stride is neither 0 nor 1 (transposes).
-template <class V, class T>
-FG_INLINE V gather(const T* p, std::ptrdiff_t stride) {
+template <class V, class T> FG_INLINE V gather(const T* p, std::ptrdiff_t stride) {
   if constexpr (is_batch_v<V>) {
     alignas(alignment) T tmp[V::size];
-    for (std::size_t k = 0; k < V::size; ++k) tmp[k] = p[std::ptrdiff_t(k) * stride];
+    for (std::size_t k = 0; k < V::size; ++k)
+      tmp[k] = p[std::ptrdiff_t(k) * stride];
     return V::load_aligned(tmp);
   } else {
     return *p;
   }
 }
-template <class V, class T>
-FG_INLINE void to_array(V v, T* out) {
-  if constexpr (is_batch_v<V>) v.store_unaligned(out);
-  else *out = v;
+template <class V, class T> FG_INLINE void to_array(V v, T* out) {
+  if constexpr (is_batch_v<V>)
+    v.store_unaligned(out);
+  else
+    *out = v;
 }
-template <class V>
-FG_INLINE scalar_t<V> hsum(V v) {
+template <class V> FG_INLINE scalar_t<V> hsum(V v) {
   if constexpr (is_batch_v<V>) {
 #if FG_HAS_XSIMD && XSIMD_VERSION_MAJOR < 9
     return xsimd::hadd(v);
@@ -100,33 +91,37 @@ FG_INLINE scalar_t<V> hsum(V v) {
 // Every direct xsimd call lives below, so that without xsimd nothing names it.
 #if FG_HAS_XSIMD
 // Select a where mask is set: masks are values (1 or 0) so that every node has one value type.
-template <class V>
-FG_INLINE V select_nonzero(V mask, V a, V b) {
-  if constexpr (is_batch_v<V>) return xsimd::select(mask != V(0), a, b);
-  else return mask != V(0) ? a : b;
+template <class V> FG_INLINE V select_nonzero(V mask, V a, V b) {
+  if constexpr (is_batch_v<V>)
+    return xsimd::select(mask != V(0), a, b);
+  else
+    return mask != V(0) ? a : b;
 }
-template <class V, class M>
-FG_INLINE V from_mask(M m) {
-  if constexpr (is_batch_v<V>) return xsimd::select(m, V(1), V(0));
-  else return m ? V(1) : V(0);
+template <class V, class M> FG_INLINE V from_mask(M m) {
+  if constexpr (is_batch_v<V>)
+    return xsimd::select(m, V(1), V(0));
+  else
+    return m ? V(1) : V(0);
 }
-template <class V>
-FG_INLINE V fma(V a, V b, V c) {
-  if constexpr (is_batch_v<V>) return xsimd::fma(a, b, c);
-  else return a * b + c;
+template <class V> FG_INLINE V fma(V a, V b, V c) {
+  if constexpr (is_batch_v<V>)
+    return xsimd::fma(a, b, c);
+  else
+    return a * b + c;
 }
-template <class V>
-FG_INLINE V min(V a, V b) {
-  if constexpr (is_batch_v<V>) return xsimd::min(a, b);
-  else return b < a ? b : a;
+template <class V> FG_INLINE V min(V a, V b) {
+  if constexpr (is_batch_v<V>)
+    return xsimd::min(a, b);
+  else
+    return b < a ? b : a;
 }
-template <class V>
-FG_INLINE V max(V a, V b) {
-  if constexpr (is_batch_v<V>) return xsimd::max(a, b);
-  else return a < b ? b : a;
+template <class V> FG_INLINE V max(V a, V b) {
+  if constexpr (is_batch_v<V>)
+    return xsimd::max(a, b);
+  else
+    return a < b ? b : a;
 }
-template <class V>
-FG_INLINE bool sincos_batch(V x, V& s, V& c) {
+template <class V> FG_INLINE bool sincos_batch(V x, V& s, V& c) {
   if constexpr (is_batch_v<V>) {
     auto sc = xsimd::sincos(x);
     s = sc.first;
@@ -137,28 +132,22 @@ FG_INLINE bool sincos_batch(V x, V& s, V& c) {
   }
 }
 #else
-template <class V>
-FG_HD FG_INLINE V select_nonzero(V mask, V a, V b) {
+template <class V> FG_HD FG_INLINE V select_nonzero(V mask, V a, V b) {
   return mask != V(0) ? a : b;
 }
-template <class V, class M>
-FG_HD FG_INLINE V from_mask(M m) {
+template <class V, class M> FG_HD FG_INLINE V from_mask(M m) {
   return m ? V(1) : V(0);
 }
-template <class V>
-FG_HD FG_INLINE V fma(V a, V b, V c) {
+template <class V> FG_HD FG_INLINE V fma(V a, V b, V c) {
   return a * b + c;
 }
-template <class V>
-FG_HD FG_INLINE V min(V a, V b) {
+template <class V> FG_HD FG_INLINE V min(V a, V b) {
   return b < a ? b : a;
 }
-template <class V>
-FG_HD FG_INLINE V max(V a, V b) {
+template <class V> FG_HD FG_INLINE V max(V a, V b) {
   return a < b ? b : a;
 }
-template <class V>
-FG_HD FG_INLINE bool sincos_batch(V, V&, V&) {
+template <class V> FG_HD FG_INLINE bool sincos_batch(V, V&, V&) {
   return false;
 }
 #endif

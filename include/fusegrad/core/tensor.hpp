@@ -1,5 +1,5 @@
-// fusegrad/core/tensor.hpp — fg::tensor<T, fg::shape<...>>: static extents inline, dyn extents on the heap
-// SPDX-License-Identifier: MIT
+// fusegrad/core/tensor.hpp — fg::tensor<T, fg::shape<...>>: static extents inline, dyn extents on
+// the heap SPDX-License-Identifier: MIT
 #pragma once
 
 #include "fusegrad/core/buffer.hpp"
@@ -12,8 +12,7 @@
 
 namespace fg {
 
-template <class T, class S>
-class tensor;
+template <class T, class S> class tensor;
 
 // Asks for storage whose elements the caller will overwrite: no zero-fill.
 struct uninitialized_t {
@@ -21,10 +20,8 @@ struct uninitialized_t {
 };
 inline constexpr uninitialized_t uninitialized{};
 
-template <class X>
-inline constexpr bool is_tensor_v = false;
-template <class T, class S>
-inline constexpr bool is_tensor_v<tensor<T, S>> = true;
+template <class X> inline constexpr bool is_tensor_v = false;
+template <class T, class S> inline constexpr bool is_tensor_v<tensor<T, S>> = true;
 
 namespace expr {
 struct node_base {};
@@ -35,13 +32,11 @@ template <class E>
 concept expression = std::derived_from<std::remove_cvref_t<E>, expr::node_base>;
 
 // Assignment from an expression is defined by the evaluator (fusegrad/exec/assign.hpp).
-template <class T, class S, class E>
-void assign_expr(tensor<T, S>& dst, const E& e);
+template <class T, class S, class E> void assign_expr(tensor<T, S>& dst, const E& e);
 
 // A tensor owns its elements in row-major order. Static extents cost no storage; a static-shape
 // tensor holds its elements inline (SIMD-aligned) and never allocates.
-template <class T, class S>
-class tensor {
+template <class T, class S> class tensor {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
                 "fg::tensor: the element type must be float or double");
   static_assert(is_shape_v<S>, "fg::tensor: the second argument must be an fg::shape<...>");
@@ -54,25 +49,11 @@ class tensor {
   tensor() = default;
 
   // Static shape: elements in row-major order; missing ones are zero.
-  tensor(std::initializer_list<T> values)
-    requires(S::is_static)
-  {
-    fill_from(values);
-  }
+  tensor(std::initializer_list<T> values) requires(S::is_static) { fill_from(values); }
   // Dynamic extents: zeros of the given extents, or the given values.
-  explicit tensor(const dims_t<rank>& d)
-    requires(!S::is_static)
-  {
-    resize(d);
-  }
-  tensor(uninitialized_t, const dims_t<rank>& d)
-    requires(!S::is_static)
-  {
-    resize(d, false);
-  }
-  tensor(const dims_t<rank>& d, std::initializer_list<T> values)
-    requires(!S::is_static)
-  {
+  explicit tensor(const dims_t<rank>& d) requires(!S::is_static) { resize(d); }
+  tensor(uninitialized_t, const dims_t<rank>& d) requires(!S::is_static) { resize(d, false); }
+  tensor(const dims_t<rank>& d, std::initializer_list<T> values) requires(!S::is_static) {
     resize(d);
     fill_from(values);
   }
@@ -81,8 +62,7 @@ class tensor {
   tensor(const E& e) {  // NOLINT: implicit, as `tensor t = a + b;` should read
     assign_expr(*this, e);
   }
-  template <expression E>
-  tensor& operator=(const E& e) {
+  template <expression E> tensor& operator=(const E& e) {
     assign_expr(*this, e);
     return *this;
   }
@@ -95,9 +75,7 @@ class tensor {
 
   // Dynamic extents only: reshape storage to `d` (contents zero when the size changes, unless
   // `zero` is false).
-  void resize(const dims_t<rank>& d, bool zero = true)
-    requires(!S::is_static)
-  {
+  void resize(const dims_t<rank>& d, bool zero = true) requires(!S::is_static) {
     for (std::size_t i = 0; i < rank; ++i) {
       if (S::static_extents[i] != dyn && S::static_extents[i] != d[i]) {
         char msg[160];
@@ -114,38 +92,28 @@ class tensor {
   T& operator[](index_t i) { return data()[i]; }
   const T& operator[](index_t i) const { return data()[i]; }
   template <std::integral... I>
-    requires(sizeof...(I) == rank)
-  T& operator()(I... i) {
-    return data()[offset(i...)];
-  }
+  requires(sizeof...(I) == rank) T& operator()(I... i) { return data()[offset(i...)]; }
   template <std::integral... I>
-    requires(sizeof...(I) == rank)
-  const T& operator()(I... i) const {
-    return data()[offset(i...)];
-  }
+  requires(sizeof...(I) == rank) const T& operator()(I... i) const { return data()[offset(i...)]; }
   // A 0-d tensor reads as its value.
-  operator T() const
-    requires(rank == 0)
-  {
-    return data()[0];
-  }
+  operator T() const requires(rank == 0) { return data()[0]; }
 
   void fill(T v) { std::fill(data(), data() + size(), v); }
 
  private:
-  template <class... I>
-  index_t offset(I... i) const {
+  template <class... I> index_t offset(I... i) const {
     const index_t idx[] = {index_t(i)..., 0};
     auto d = dims();
     index_t off = 0;
-    for (std::size_t k = 0; k < rank; ++k) off = off * d[k] + idx[k];
+    for (std::size_t k = 0; k < rank; ++k)
+      off = off * d[k] + idx[k];
     return off;
   }
   void fill_from(std::initializer_list<T> values) {
     if (values.size() > size()) {
       char msg[160];
-      std::snprintf(msg, sizeof msg, "fg::tensor: %zu values given for %zu elements",
-                    values.size(), size());
+      std::snprintf(msg, sizeof msg, "fg::tensor: %zu values given for %zu elements", values.size(),
+                    size());
       raise_shape_error(msg);
     }
     std::copy(values.begin(), values.end(), data());

@@ -10,23 +10,16 @@
 namespace fg::detail {
 
 // std::tuple is never trivially copyable; expression nodes must be (they become kernel arguments).
-template <std::size_t I, class T>
-struct tuple_leaf {
-  T value;
-};
-template <class Seq, class... T>
-struct tuple_impl;
+template <std::size_t I, class T> struct tuple_leaf { T value; };
+template <class Seq, class... T> struct tuple_impl;
 template <std::size_t... I, class... T>
 struct tuple_impl<std::index_sequence<I...>, T...> : tuple_leaf<I, T>... {};
-template <class... T>
-using tuple = tuple_impl<std::index_sequence_for<T...>, T...>;
+template <class... T> using tuple = tuple_impl<std::index_sequence_for<T...>, T...>;
 
-template <std::size_t I, class T>
-constexpr T& get(tuple_leaf<I, T>& t) {
+template <std::size_t I, class T> constexpr T& get(tuple_leaf<I, T>& t) {
   return t.value;
 }
-template <std::size_t I, class T>
-constexpr const T& get(const tuple_leaf<I, T>& t) {
+template <std::size_t I, class T> constexpr const T& get(const tuple_leaf<I, T>& t) {
   return t.value;
 }
 

@@ -10,14 +10,12 @@
 
 namespace fg::exec {
 
-template <std::size_t R>
-using strides_t = std::array<std::ptrdiff_t, R>;
+template <std::size_t R> using strides_t = std::array<std::ptrdiff_t, R>;
 
 // A pass runs over the elements of an R-d extent: rows of the last axis, SIMD batches within a
 // row. `Flat` passes have every participant dense (same layout as the pass), so the whole extent
 // is one row read at the pass's own linear index.
-template <std::size_t R, class Fn>
-FG_INLINE void for_each_row(const dims_t<R>& d, Fn&& fn) {
+template <std::size_t R, class Fn> FG_INLINE void for_each_row(const dims_t<R>& d, Fn&& fn) {
   dims_t<R> idx{};
   if constexpr (R == 0) {
     fn(idx);
@@ -26,7 +24,8 @@ FG_INLINE void for_each_row(const dims_t<R>& d, Fn&& fn) {
     for (index_t r = 0; r < rows; ++r) {
       fn(idx);
       for (std::size_t k = R - 1; k-- > 0;) {
-        if (++idx[k] < d[k]) break;
+        if (++idx[k] < d[k])
+          break;
         idx[k] = 0;
       }
     }
@@ -36,21 +35,21 @@ FG_INLINE void for_each_row(const dims_t<R>& d, Fn&& fn) {
 // The two loops every pass runs over a row of n elements: SIMD batches, then a scalar tail.
 // They are inlined into the pass's FG_LOOP functions (exec/pass.hpp).
 // `step.template operator()<V>(j)` handles the elements at j as V (a batch, or one scalar).
-template <class T, class Step>
-FG_INLINE void for_batches(index_t n, Step step) {
+template <class T, class Step> FG_INLINE void for_batches(index_t n, Step step) {
   using B = simd::batch<T>;
   constexpr index_t w = simd::width<T>;
   index_t j = 0;
   if constexpr (w > 1)
-    for (; j + w <= n; j += w) step.template operator()<B>(j);
-  for (; j < n; ++j) step.template operator()<T>(j);
+    for (; j + w <= n; j += w)
+      step.template operator()<B>(j);
+  for (; j < n; ++j)
+    step.template operator()<T>(j);
 }
 
 // As for_batches, folding what each step returns with Red (identity, combine). Cheap bodies are
 // unrolled (U = 4) into four named accumulators, so a sum is not one add-latency chain (an
 // indexed array of them was spilled to the stack each iteration).
-template <class T, class Red, int U, class Step>
-FG_INLINE T fold_batches(index_t n, Step step) {
+template <class T, class Red, int U, class Step> FG_INLINE T fold_batches(index_t n, Step step) {
   static_assert(U == 1 || U == 4, "fg: fold_batches unrolls by 1 or 4");
   using B = simd::batch<T>;
   constexpr index_t w = simd::width<T>;
@@ -65,20 +64,22 @@ FG_INLINE T fold_batches(index_t n, Step step) {
         a3 = Red::combine(a3, step.template operator()<B>(j + 3 * w));
       }
     }
-    for (; j + w <= n; j += w) a0 = Red::combine(a0, step.template operator()<B>(j));
+    for (; j + w <= n; j += w)
+      a0 = Red::combine(a0, step.template operator()<B>(j));
   }
   T tail = Red::template identity<T>();
-  for (; j < n; ++j) tail = Red::combine(tail, step.template operator()<T>(j));
+  for (; j < n; ++j)
+    tail = Red::combine(tail, step.template operator()<T>(j));
   a0 = Red::combine(Red::combine(a0, a1), Red::combine(a2, a3));
   alignas(simd::alignment) T lanes[simd::lanes<B>];
   simd::to_array(a0, lanes);
-  for (std::size_t k = 0; k < simd::lanes<B>; ++k) tail = Red::combine(tail, lanes[k]);
+  for (std::size_t k = 0; k < simd::lanes<B>; ++k)
+    tail = Red::combine(tail, lanes[k]);
   return tail;
 }
 
 // Strided addressing of one operand within a pass: strides are 0 along broadcast axes.
-template <class T, std::size_t R>
-struct accessor {
+template <class T, std::size_t R> struct accessor {
   T* base = nullptr;
   strides_t<R> stride{};
   T* row = nullptr;
@@ -92,7 +93,8 @@ struct accessor {
     static_assert(RL <= R, "fg: an operand has higher rank than the expression it is part of");
     strides_t<R> s{};
     for (std::size_t k = 0; k < R; ++k) {
-      if (k < R - RL) continue;
+      if (k < R - RL)
+        continue;
       std::size_t d = k - (R - RL);
       s[k] = (ld[d] == 1 && out[k] != 1) ? 0 : ls[d];
     }
@@ -106,8 +108,10 @@ struct accessor {
     dense = true;
     uniform = true;
     for (std::size_t k = 0; k < R; ++k) {
-      if (out[k] > 1 && s[k] != std::ptrdiff_t(cs[k])) dense = false;
-      if (out[k] > 1 && s[k] != 0) uniform = false;
+      if (out[k] > 1 && s[k] != std::ptrdiff_t(cs[k]))
+        dense = false;
+      if (out[k] > 1 && s[k] != 0)
+        uniform = false;
     }
   }
   FG_INLINE void set_row(const dims_t<R>& idx, bool flat) {
@@ -117,17 +121,19 @@ struct accessor {
       return;
     }
     std::ptrdiff_t off = 0;
-    for (std::size_t k = 0; k + 1 < R; ++k) off += std::ptrdiff_t(idx[k]) * stride[k];
+    for (std::size_t k = 0; k + 1 < R; ++k)
+      off += std::ptrdiff_t(idx[k]) * stride[k];
     row = base + off;
     inner = stride[R - 1];
   }
-  template <class V, bool Flat>
-  FG_INLINE V load(index_t j) const {
+  template <class V, bool Flat> FG_INLINE V load(index_t j) const {
     if constexpr (Flat) {
       return simd::load<V>(row + j);
     } else {
-      if (inner == 1) return simd::load<V>(row + j);
-      if (inner == 0) return simd::splat<V>(*row);
+      if (inner == 1)
+        return simd::load<V>(row + j);
+      if (inner == 0)
+        return simd::splat<V>(*row);
       return simd::gather<V>(row + std::ptrdiff_t(j) * inner, inner);
     }
   }
@@ -138,7 +144,8 @@ struct accessor {
 template <class V, bool Flat, bool Add, class T>
 FG_INLINE void write_at(T* row, std::ptrdiff_t inner, V g, index_t j) {
   if (Flat || inner == 1) {
-    if constexpr (Add) g += simd::load<V>(row + j);
+    if constexpr (Add)
+      g += simd::load<V>(row + j);
     simd::store(row + j, g);
   } else if (inner == 0) {
     *row += simd::hsum(g);

@@ -11,8 +11,7 @@ using result_t = tensor<typename std::remove_cvref_t<E>::value_type,
                         typename std::remove_cvref_t<E>::shape_type>;
 
 namespace detail {
-template <class T, class S, class E>
-void evaluate_into(tensor<T, S>& dst, const E& e) {
+template <class T, class S, class E> void evaluate_into(tensor<T, S>& dst, const E& e) {
   constexpr std::size_t R = S::rank;
   exec::evaluator<E, R> ev(e, dst.dims());
   exec::assign_pass<T, R>(ev, dst.dims(), dst.data());
@@ -20,17 +19,16 @@ void evaluate_into(tensor<T, S>& dst, const E& e) {
 }  // namespace detail
 
 // Evaluates an expression into a new tensor of its shape: one fused pass per fusion stage.
-template <expression E>
-result_t<E> eval(const E& e) {
+template <expression E> result_t<E> eval(const E& e) {
   using D = std::remove_cvref_t<E>;
   result_t<E> out;
-  if constexpr (!D::shape_type::is_static) out.resize(e.dims());
+  if constexpr (!D::shape_type::is_static)
+    out.resize(e.dims());
   detail::evaluate_into(out, e);
   return out;
 }
 
-template <class T, class S, class E>
-void assign_expr(tensor<T, S>& dst, const E& e) {
+template <class T, class S, class E> void assign_expr(tensor<T, S>& dst, const E& e) {
   using ES = typename E::shape_type;
   static_assert(std::is_same_v<typename E::value_type, T>,
                 "fg::tensor::operator=: the expression's element type differs from the tensor's");

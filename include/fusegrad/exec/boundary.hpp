@@ -20,8 +20,7 @@ namespace fg::exec {
 
 // Inside the enclosing pass a boundary is a leaf over its materialised value, provided by
 // `leaf()`.
-template <class Derived, class T, std::size_t R>
-struct acts_as_leaf {
+template <class Derived, class T, std::size_t R> struct acts_as_leaf {
   bool dense() const { return self().leaf().dense(); }
   bool aliases(const T*, const T*) const { return false; }
   auto kernel() const { return self().leaf().kernel(); }
@@ -31,8 +30,7 @@ struct acts_as_leaf {
 };
 
 // Holds a materialised value of shape S and exposes it as a leaf of the enclosing pass.
-template <class T, class S, std::size_t R>
-struct materialized {
+template <class T, class S, std::size_t R> struct materialized {
   buffer<T, S::static_size> value;
   buffer<T, S::static_size> adjoint;
   dims_t<S::rank> dims{};
@@ -54,35 +52,38 @@ struct materialized {
 };
 
 template <class Red>
-concept has_prepass = requires { typename Red::prepass; };
+concept has_prepass = requires {
+  typename Red::prepass;
+};
 template <class Red>
 inline constexpr bool needs_count_v = [] {
-  if constexpr (requires { Red::needs_count; }) return bool(Red::needs_count);
-  else return false;
+  if constexpr (requires { Red::needs_count; })
+    return bool(Red::needs_count);
+  else
+    return false;
 }();
 
 // The seed of a reduction's operand: each element's local partial times the slice's adjoint.
-template <class Red, class T, std::size_t RC>
-struct reduce_seed {
+template <class Red, class T, std::size_t RC> struct reduce_seed {
   accessor<T, RC> out, adj, cnt;
   T n;
   bool uniform;
   bool dense() const { return uniform; }
   reduce_seed kernel() const { return *this; }
   FG_INLINE void row(const dims_t<RC>& idx, bool flat) {
-    if (flat) return;  // uniform: every element reads slot 0
+    if (flat)
+      return;  // uniform: every element reads slot 0
     out.set_row(idx, false);
     adj.set_row(idx, false);
-    if (cnt.base) cnt.set_row(idx, false);
+    if (cnt.base)
+      cnt.set_row(idx, false);
   }
-  template <class V, bool Flat>
-  FG_INLINE V get(V y, index_t j) const {
+  template <class V, bool Flat> FG_INLINE V get(V y, index_t j) const {
     if constexpr (Flat) {  // uniform: every element reads slot 0
       return Red::seed(y, V(*out.base), V(*adj.base), V(n), V(cnt.base ? *cnt.base : T(1)));
     } else {
       const V c = cnt.base ? cnt.template load<V, false>(j) : V(1);
-      return Red::seed(y, out.template load<V, false>(j), adj.template load<V, false>(j), V(n),
-                       c);
+      return Red::seed(y, out.template load<V, false>(j), adj.template load<V, false>(j), V(n), c);
     }
   }
 };
@@ -98,7 +99,8 @@ struct evaluator<expr::reduce<Red, A, Set, Keep>, R>
   static constexpr std::size_t RO = node::out_rank;
   static constexpr bool all = [] {
     for (std::size_t k = 0; k < RC; ++k)
-      if (!Set::has(k)) return false;
+      if (!Set::has(k))
+        return false;
     return true;
   }();
 
@@ -123,22 +125,27 @@ struct evaluator<expr::reduce<Red, A, Set, Keep>, R>
     const index_t nout = size_of(m.dims);
     n = nout ? T(size_of(cd)) / T(nout) : T(0);
     T* out = m.value.data();
-    for (index_t i = 0; i < nout; ++i) out[i] = Red::template identity<T>();
+    for (index_t i = 0; i < nout; ++i)
+      out[i] = Red::template identity<T>();
     if constexpr (has_prepass<Red>) {
       using P = typename Red::prepass;
       buffer<T, OS::static_size> pre(nout);
-      for (index_t i = 0; i < nout; ++i) pre.data()[i] = P::template identity<T>();
+      for (index_t i = 0; i < nout; ++i)
+        pre.data()[i] = P::template identity<T>();
       fold_pass<P, T>(child, cd, over(pre.data()), accessor<T, RC>{}, all,
                       [](auto y, auto) { return y; });
       for (index_t i = 0; i < nout; ++i)  // an all -inf slice must not give inf - inf
-        if (!std::isfinite(pre.data()[i])) pre.data()[i] = T(0);
+        if (!std::isfinite(pre.data()[i]))
+          pre.data()[i] = T(0);
       fold_pass<Red, T>(child, cd, over(out), over(pre.data()), all,
                         [](auto y, auto p) { return Red::map(y, p); });
-      for (index_t i = 0; i < nout; ++i) out[i] = Red::finish(out[i], pre.data()[i], n);
+      for (index_t i = 0; i < nout; ++i)
+        out[i] = Red::finish(out[i], pre.data()[i], n);
     } else {
       fold_pass<Red, T>(child, cd, over(out), accessor<T, RC>{}, all,
                         [](auto y, auto) { return y; });
-      for (index_t i = 0; i < nout; ++i) out[i] = Red::finish(out[i], T(0), n);
+      for (index_t i = 0; i < nout; ++i)
+        out[i] = Red::finish(out[i], T(0), n);
     }
     m.expose(m.dims, to_signed(os), pass);
   }
@@ -150,15 +157,18 @@ struct evaluator<expr::reduce<Red, A, Set, Keep>, R>
 
   bool reaches(const targets<T>& tg) const { return child.reaches(tg); }
   void plan(targets<T>& tg) {
-    if (tg.phase == 1 && child.reaches(tg) && !m.wants_grad) m.request_adjoint();
+    if (tg.phase == 1 && child.reaches(tg) && !m.wants_grad)
+      m.request_adjoint();
   }
   void plan_stages(targets<T>& tg) {
-    if (!child.reaches(tg)) return;
+    if (!child.reaches(tg))
+      return;
     child.plan(tg);
     child.plan_stages(tg);
   }
   void run_stages() {
-    if (!m.wants_grad) return;
+    if (!m.wants_grad)
+      return;
     buffer<T, OS::static_size> count;
     if constexpr (needs_count_v<Red>) {
       count.resize(size_of(m.dims));
@@ -166,7 +176,8 @@ struct evaluator<expr::reduce<Red, A, Set, Keep>, R>
                                  [](auto y, auto out) { return math::eq(y, out); });
     }
     reduce_seed<Red, T, RC> seed{over(m.value.data()), over(m.adjoint.data()),
-           needs_count_v<Red> ? over(count.data()) : accessor<T, RC>{}, n, all};
+                                 needs_count_v<Red> ? over(count.data()) : accessor<T, RC>{}, n,
+                                 all};
     grad_pass<T, RC>(child, cd, seed);
     child.run_stages();
   }
@@ -174,16 +185,12 @@ struct evaluator<expr::reduce<Red, A, Set, Keep>, R>
   const leaf_eval<T, R>& leaf() const { return m.leaf; }
 };
 
-template <class X>
-inline constexpr bool is_leaf_node_v = false;
-template <class T, class S>
-inline constexpr bool is_leaf_node_v<expr::view<T, S>> = true;
-template <class T, class S>
-inline constexpr bool is_leaf_node_v<expr::owned<T, S>> = true;
+template <class X> inline constexpr bool is_leaf_node_v = false;
+template <class T, class S> inline constexpr bool is_leaf_node_v<expr::view<T, S>> = true;
+template <class T, class S> inline constexpr bool is_leaf_node_v<expr::owned<T, S>> = true;
 
 // A matrix operand of matmul: leaves are read in place, anything else is materialised first.
-template <class A>
-struct matrix_operand {
+template <class A> struct matrix_operand {
   using T = typename A::value_type;
   using S = typename A::shape_type;
   evaluator<A, 2> ev;
@@ -231,7 +238,8 @@ struct evaluator<expr::matmul<A, B>, R>
   }
   bool reaches(const targets<T>& tg) const { return a.ev.reaches(tg) || b.ev.reaches(tg); }
   void plan(targets<T>& tg) {
-    if (tg.phase == 1 && reaches(tg) && !m.wants_grad) m.request_adjoint();
+    if (tg.phase == 1 && reaches(tg) && !m.wants_grad)
+      m.request_adjoint();
   }
   void plan_stages(targets<T>& tg) {
     grad_a = a.ev.reaches(tg);
@@ -247,7 +255,8 @@ struct evaluator<expr::matmul<A, B>, R>
   }
   // dA = dC B^T and dB = A^T dC, each pushed into its operand's subtree by one pass.
   void run_stages() {
-    if (!m.wants_grad) return;
+    if (!m.wants_grad)
+      return;
     const index_t M = a.d[0], K = a.d[1], N = b.d[1];
     const T* dc = m.adjoint.data();
     buffer<T, ws_bwd> ws(std::max(G::workspace(M, K, N), G::workspace(K, N, M)));
@@ -264,8 +273,7 @@ struct evaluator<expr::matmul<A, B>, R>
       });
     }
   }
-  template <class X, class Fill>
-  void push(matrix_operand<X>& x, Fill fill) {
+  template <class X, class Fill> void push(matrix_operand<X>& x, Fill fill) {
     buffer<T, X::shape_type::static_size> g(size_of(x.d));
     fill(g.data());
     memory_seed<T, 2> seed;
@@ -300,16 +308,22 @@ struct relayout : acts_as_leaf<relayout<A, RL, Addr, R>, typename A::value_type,
     }
   }
   leaf_eval<T, R>& leaf() {
-    if constexpr (is_leaf_node_v<A>) return direct;
-    else return m.leaf;
+    if constexpr (is_leaf_node_v<A>)
+      return direct;
+    else
+      return m.leaf;
   }
   const leaf_eval<T, R>& leaf() const {
-    if constexpr (is_leaf_node_v<A>) return direct;
-    else return m.leaf;
+    if constexpr (is_leaf_node_v<A>)
+      return direct;
+    else
+      return m.leaf;
   }
   bool reaches(const targets<T>& tg) const {
-    if constexpr (is_leaf_node_v<A>) return direct.reaches(tg);
-    else return child.reaches(tg);
+    if constexpr (is_leaf_node_v<A>)
+      return direct.reaches(tg);
+    else
+      return child.reaches(tg);
   }
   void plan(targets<T>& tg) {
     if constexpr (is_leaf_node_v<A>) {
@@ -321,14 +335,16 @@ struct relayout : acts_as_leaf<relayout<A, RL, Addr, R>, typename A::value_type,
   void plan_stages(targets<T>& tg) {
     if constexpr (!is_leaf_node_v<A>) {
       reach = child.reaches(tg);
-      if (!reach) return;
+      if (!reach)
+        return;
       child.plan(tg);
       child.plan_stages(tg);
     }
   }
   void run_stages() {
     if constexpr (!is_leaf_node_v<A>) {
-      if (!reach) return;
+      if (!reach)
+        return;
       memory_seed<T, RC> seed;
       seed.acc.bind(m.adjoint.data(), cd, to_signed(contiguous_strides(cd)), cd);
       grad_pass<T, RC>(child, cd, seed);
@@ -336,17 +352,19 @@ struct relayout : acts_as_leaf<relayout<A, RL, Addr, R>, typename A::value_type,
     }
   }
   bool aliases(const T* lo, const T* hi) const {
-    if constexpr (is_leaf_node_v<A>) return direct.aliases(lo, hi);
-    else return false;
+    if constexpr (is_leaf_node_v<A>)
+      return direct.aliases(lo, hi);
+    else
+      return false;
   }
 };
 
 // How a relayout addresses its operand's contiguous elements under the new extents `ld`.
 struct reversed_axes {
-  template <std::size_t N>
-  static strides_t<N> strides(const strides_t<N>& cs, const dims_t<N>&) {
+  template <std::size_t N> static strides_t<N> strides(const strides_t<N>& cs, const dims_t<N>&) {
     strides_t<N> r{};
-    for (std::size_t k = 0; k < N; ++k) r[k] = cs[N - 1 - k];
+    for (std::size_t k = 0; k < N; ++k)
+      r[k] = cs[N - 1 - k];
     return r;
   }
 };

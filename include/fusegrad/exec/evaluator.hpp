@@ -1,5 +1,5 @@
-// fusegrad/exec/evaluator.hpp — the planner: an evaluator per node type, bound to one pass's extents
-// SPDX-License-Identifier: MIT
+// fusegrad/exec/evaluator.hpp — the planner: an evaluator per node type, bound to one pass's
+// extents SPDX-License-Identifier: MIT
 #pragma once
 
 #include "fusegrad/exec/pass.hpp"
@@ -15,33 +15,30 @@ namespace fg::exec {
 // `plan_stages` for the passes that boundaries run later): a target met for the first time
 // un-broadcast *stores* its gradient, every later meeting *adds*, so no gradient buffer needs
 // zeroing unless a broadcast operand accumulates into it.
-template <class Node, std::size_t R>
-struct evaluator;
+template <class Node, std::size_t R> struct evaluator;
 
 // A gradient requested by the caller, found by the address of its tensor's data.
-template <class T>
-struct target {
+template <class T> struct target {
   const T* data;
   T* grad;
   index_t size;
   bool broadcast = false;  // some occurrence accumulates: zero first, add everywhere
   bool seen = false;
 };
-template <class T>
-struct targets {
+template <class T> struct targets {
   target<T>* items = nullptr;
   std::size_t count = 0;
   int phase = 0;  // 0: find broadcast occurrences; 1: assign store/add
   target<T>* find(const T* p, index_t n) const {
     for (std::size_t i = 0; i < count; ++i)
-      if (items[i].data == p && items[i].size == n) return &items[i];
+      if (items[i].data == p && items[i].size == n)
+        return &items[i];
     return nullptr;
   }
 };
 
 // A leaf of a pass: memory read through an accessor, optionally a gradient target.
-template <class T, std::size_t R>
-struct leaf_eval {
+template <class T, std::size_t R> struct leaf_eval {
   leaf_kernel<T, R> k;
   const T* ident = nullptr;  // data address a target is matched against (null: not a target)
   index_t count = 0;         // elements behind this leaf
@@ -65,7 +62,8 @@ struct leaf_eval {
   bool reaches(const targets<T>& tg) const { return ident && tg.find(ident, count); }
   void plan(targets<T>& tg) {
     target<T>* t = ident ? tg.find(ident, count) : nullptr;
-    if (!t) return;
+    if (!t)
+      return;
     const bool bc = count < pass_size;
     if (tg.phase == 0) {
       t->broadcast |= bc;
@@ -85,13 +83,11 @@ struct leaf_eval {
   leaf_kernel<T, R> kernel() const { return k; }
 };
 
-template <std::size_t N>
-strides_t<N> contiguous(const dims_t<N>& d) {
+template <std::size_t N> strides_t<N> contiguous(const dims_t<N>& d) {
   return to_signed(contiguous_strides(d));
 }
 
-template <class T, class S, std::size_t R>
-struct evaluator<expr::view<T, S>, R> : leaf_eval<T, R> {
+template <class T, class S, std::size_t R> struct evaluator<expr::view<T, S>, R> : leaf_eval<T, R> {
   evaluator(const expr::view<T, S>& v, const dims_t<R>& out) {
     this->bind(v.ptr, v.dims(), contiguous(v.dims()), out, true);
   }
@@ -104,8 +100,7 @@ struct evaluator<expr::owned<T, S>, R> : leaf_eval<T, R> {
   }
 };
 
-template <class T, std::size_t R>
-struct evaluator<expr::scalar<T>, R> {
+template <class T, std::size_t R> struct evaluator<expr::scalar<T>, R> {
   T v;
   evaluator(const expr::scalar<T>& s, const dims_t<R>&) : v(s.value) {}
   static constexpr bool dense() { return true; }
@@ -121,11 +116,10 @@ struct evaluator<expr::scalar<T>, R> {
 // expression) is the same for every element of a pass: its kernel computes it once and sums the
 // adjoint it receives in registers, pushing it down once when the pass ends.
 template <class A>
-inline constexpr bool uniform_v = A::shape_type::is_static && A::shape_type::static_size == 1 &&
+inline constexpr bool uniform_v = A::shape_type::is_static&& A::shape_type::static_size == 1 &&
                                   !std::is_same_v<A, expr::scalar<typename A::value_type>>;
 
-template <class A, std::size_t R>
-struct uniform_eval {
+template <class A, std::size_t R> struct uniform_eval {
   using T = typename A::value_type;
   evaluator<A, R> inner;
   uniform_eval(const A& a, const dims_t<R>& out) : inner(a, out) {}
@@ -146,8 +140,7 @@ struct uniform_eval {
 template <class A, std::size_t R>
 using operand_evaluator = std::conditional_t<uniform_v<A>, uniform_eval<A, R>, evaluator<A, R>>;
 
-template <class Op, class... A, std::size_t R>
-struct evaluator<expr::elementwise<Op, A...>, R> {
+template <class Op, class... A, std::size_t R> struct evaluator<expr::elementwise<Op, A...>, R> {
   using T = typename expr::elementwise<Op, A...>::value_type;
   using seq = std::index_sequence_for<A...>;
   fg::detail::tuple<operand_evaluator<A, R>...> kids;
@@ -161,7 +154,9 @@ struct evaluator<expr::elementwise<Op, A...>, R> {
     return {{operand_evaluator<A, R>(fg::detail::get<I>(e.args), out)}...};
   }
 
-  bool dense() const { return all([](const auto& k) { return k.dense(); }); }
+  bool dense() const {
+    return all([](const auto& k) { return k.dense(); });
+  }
   bool reaches(const targets<T>& tg) const {
     return !all([&](const auto& k) { return !k.reaches(tg); });
   }
@@ -180,14 +175,12 @@ struct evaluator<expr::elementwise<Op, A...>, R> {
   auto kernel() const { return kernel_impl(seq{}); }
 
  private:
-  template <class P>
-  bool all(P p) const {
+  template <class P> bool all(P p) const {
     bool r = true;
     fg::detail::for_each(kids, [&](const auto& k) { r = r && p(k); });
     return r;
   }
-  template <std::size_t... I>
-  auto kernel_impl(std::index_sequence<I...>) const {
+  template <std::size_t... I> auto kernel_impl(std::index_sequence<I...>) const {
     using K = elementwise_kernel<Op, R, decltype(fg::detail::get<I>(kids).kernel())...>;
     return K{{{fg::detail::get<I>(kids).kernel()}...}};
   }

@@ -1,5 +1,5 @@
-// fusegrad/exec/gemm.hpp — a cache-blocked SIMD matrix product over strided operands (no BLAS needed)
-// SPDX-License-Identifier: MIT
+// fusegrad/exec/gemm.hpp — a cache-blocked SIMD matrix product over strided operands (no BLAS
+// needed) SPDX-License-Identifier: MIT
 #pragma once
 
 #include "fusegrad/core/simd.hpp"
@@ -11,8 +11,7 @@ namespace fg::exec {
 
 // Register tile MR x NR (NR two SIMD batches wide), packed panels of KC x NC from B and MC x KC
 // from A, as in BLIS: the micro-kernel streams both packed panels with unit stride.
-template <class T>
-struct gemm_blocking {
+template <class T> struct gemm_blocking {
   static constexpr index_t w = simd::width<T>;
   static constexpr index_t nr = w > 1 ? 2 * w : 4;
   static constexpr index_t mr = w > 1 ? 6 : 4;
@@ -40,13 +39,16 @@ void gemm_micro(index_t kc, const T* ap, const T* bp, T* c, index_t ldc, index_t
   constexpr index_t nb = G::nr / w;
   B acc[G::mr][nb];
   for (index_t r = 0; r < G::mr; ++r)
-    for (index_t q = 0; q < nb; ++q) acc[r][q] = B(T(0));
+    for (index_t q = 0; q < nb; ++q)
+      acc[r][q] = B(T(0));
   for (index_t p = 0; p < kc; ++p) {
     B b[nb];
-    for (index_t q = 0; q < nb; ++q) b[q] = simd::load<B>(bp + p * G::nr + q * w);
+    for (index_t q = 0; q < nb; ++q)
+      b[q] = simd::load<B>(bp + p * G::nr + q * w);
     for (index_t r = 0; r < G::mr; ++r) {
       const B a(ap[p * G::mr + r]);
-      for (index_t q = 0; q < nb; ++q) acc[r][q] = fma(a, b[q], acc[r][q]);
+      for (index_t q = 0; q < nb; ++q)
+        acc[r][q] = fma(a, b[q], acc[r][q]);
     }
   }
   if (mr_eff == G::mr && nr_eff == G::nr) {
@@ -59,15 +61,15 @@ void gemm_micro(index_t kc, const T* ap, const T* bp, T* c, index_t ldc, index_t
   }
   alignas(simd::alignment) T tile[G::mr * G::nr];
   for (index_t r = 0; r < G::mr; ++r)
-    for (index_t q = 0; q < nb; ++q) simd::store(tile + r * G::nr + q * w, acc[r][q]);
+    for (index_t q = 0; q < nb; ++q)
+      simd::store(tile + r * G::nr + q * w, acc[r][q]);
   for (index_t r = 0; r < mr_eff; ++r)
     for (index_t q = 0; q < nr_eff; ++q)
       c[r * ldc + q] = add ? c[r * ldc + q] + tile[r * G::nr + q] : tile[r * G::nr + q];
 }
 
 // sum_p x[p] * y[p] over contiguous x, y.
-template <class T>
-T dot(index_t k, const T* x, const T* y) {
+template <class T> T dot(index_t k, const T* x, const T* y) {
   using B = simd::batch<T>;
   constexpr index_t w = simd::lanes<B>;
   B acc[2] = {B(T(0)), B(T(0))};
@@ -77,17 +79,19 @@ T dot(index_t k, const T* x, const T* y) {
     acc[1] = fma(simd::load<B>(x + p + w), simd::load<B>(y + p + w), acc[1]);
   }
   T r = simd::hsum(acc[0] + acc[1]);
-  for (; p < k; ++p) r += x[p] * y[p];
+  for (; p < k; ++p)
+    r += x[p] * y[p];
   return r;
 }
 // y[0..n) += alpha * x[0..n) over contiguous x, y.
-template <class T>
-void axpy(index_t n, T alpha, const T* x, T* y) {
+template <class T> void axpy(index_t n, T alpha, const T* x, T* y) {
   using B = simd::batch<T>;
   constexpr index_t w = simd::lanes<B>;
   index_t j = 0;
-  for (; j + w <= n; j += w) simd::store(y + j, fma(B(alpha), simd::load<B>(x + j), simd::load<B>(y + j)));
-  for (; j < n; ++j) y[j] += alpha * x[j];
+  for (; j + w <= n; j += w)
+    simd::store(y + j, fma(B(alpha), simd::load<B>(x + j), simd::load<B>(y + j)));
+  for (; j < n; ++j)
+    y[j] += alpha * x[j];
 }
 
 // Matrix-vector products (N or M is 1) with at least one operand contiguous along the sum:
@@ -104,15 +108,19 @@ bool gemv(index_t m, index_t n, index_t k, const T* a, std::ptrdiff_t rsa, std::
       return true;
     }
     if (rsa == 1) {  // columns of A scaled by b(p), summed
-      if (!add) std::fill(c, c + m, T(0));
-      for (index_t p = 0; p < k; ++p) axpy(m, b[std::ptrdiff_t(p) * rsb], a + std::ptrdiff_t(p) * csa, c);
+      if (!add)
+        std::fill(c, c + m, T(0));
+      for (index_t p = 0; p < k; ++p)
+        axpy(m, b[std::ptrdiff_t(p) * rsb], a + std::ptrdiff_t(p) * csa, c);
       return true;
     }
   }
   if (m == 1) {
     if (csb == 1) {  // rows of B scaled by a(p), summed
-      if (!add) std::fill(c, c + n, T(0));
-      for (index_t p = 0; p < k; ++p) axpy(n, a[std::ptrdiff_t(p) * csa], b + std::ptrdiff_t(p) * rsb, c);
+      if (!add)
+        std::fill(c, c + n, T(0));
+      for (index_t p = 0; p < k; ++p)
+        axpy(n, a[std::ptrdiff_t(p) * csa], b + std::ptrdiff_t(p) * rsb, c);
       return true;
     }
     if (rsb == 1 && csa == 1) {  // a dotted with columns of B
@@ -135,13 +143,16 @@ template <class T>
 void gemm(index_t m, index_t n, index_t k, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa,
           const T* b, std::ptrdiff_t rsb, std::ptrdiff_t csb, T* c, index_t ldc, bool add, T* ws) {
   using G = gemm_blocking<T>;
-  if (m == 0 || n == 0) return;
+  if (m == 0 || n == 0)
+    return;
   if (k == 0) {
     if (!add)
-      for (index_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, T(0));
+      for (index_t i = 0; i < m; ++i)
+        std::fill(c + i * ldc, c + i * ldc + n, T(0));
     return;
   }
-  if ((m == 1 || n == 1) && detail::gemv(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, add)) return;
+  if ((m == 1 || n == 1) && detail::gemv(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, add))
+    return;
   const index_t kb_max = std::min(k, G::kc);
   T* bpack = ws;
   T* apack = ws + kb_max * G::round_up(std::min(n, G::nc), G::nr);
@@ -158,10 +169,13 @@ void gemm(index_t m, index_t n, index_t k, const T* a, std::ptrdiff_t rsa, std::
           const T* src = b + std::ptrdiff_t(pc + p) * rsb + std::ptrdiff_t(jc + jr) * csb;
           index_t q = 0;
           if (csb == 1)
-            for (; q < nr; ++q) dst[p * G::nr + q] = src[q];
+            for (; q < nr; ++q)
+              dst[p * G::nr + q] = src[q];
           else
-            for (; q < nr; ++q) dst[p * G::nr + q] = src[std::ptrdiff_t(q) * csb];
-          for (; q < G::nr; ++q) dst[p * G::nr + q] = T(0);
+            for (; q < nr; ++q)
+              dst[p * G::nr + q] = src[std::ptrdiff_t(q) * csb];
+          for (; q < G::nr; ++q)
+            dst[p * G::nr + q] = T(0);
         }
       }
       for (index_t ic = 0; ic < m; ic += G::mc) {
@@ -174,14 +188,14 @@ void gemm(index_t m, index_t n, index_t k, const T* a, std::ptrdiff_t rsa, std::
             for (; r < mr; ++r)
               dst[p * G::mr + r] =
                   a[std::ptrdiff_t(ic + ir + r) * rsa + std::ptrdiff_t(pc + p) * csa];
-            for (; r < G::mr; ++r) dst[p * G::mr + r] = T(0);
+            for (; r < G::mr; ++r)
+              dst[p * G::mr + r] = T(0);
           }
         }
         for (index_t jr = 0; jr < nc; jr += G::nr)
           for (index_t ir = 0; ir < mc; ir += G::mr)
-            detail::gemm_micro(kc, apack + ir * kc, bpack + jr * kc,
-                               c + (ic + ir) * ldc + jc + jr, ldc, std::min(G::mr, mc - ir),
-                               std::min(G::nr, nc - jr), acc);
+            detail::gemm_micro(kc, apack + ir * kc, bpack + jr * kc, c + (ic + ir) * ldc + jc + jr,
+                               ldc, std::min(G::mr, mc - ir), std::min(G::nr, nc - jr), acc);
       }
     }
   }

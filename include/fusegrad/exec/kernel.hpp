@@ -1,5 +1,5 @@
-// fusegrad/exec/kernel.hpp — kernels: the per-element part of an evaluator, small and trivially copyable
-// SPDX-License-Identifier: MIT
+// fusegrad/exec/kernel.hpp — kernels: the per-element part of an evaluator, small and trivially
+// copyable SPDX-License-Identifier: MIT
 #pragma once
 
 #include "fusegrad/core/tuple.hpp"
@@ -16,18 +16,15 @@ namespace fg::exec {
 // hold accessors and numbers only, never storage: the loop takes them by value, so the compiler
 // keeps them in registers (no store can alias them), and they can be CUDA kernel arguments.
 
-template <class V>
-FG_INLINE V value_of(V v) {
+template <class V> FG_INLINE V value_of(V v) {
   return v;
 }
-template <class V, class Aux, class... K>
-struct record {
+template <class V, class Aux, class... K> struct record {
   V y;
   Aux aux;  // no [[no_unique_address]]: clang 14 crashes emitting it (ICE in ConstantEmitter)
   fg::detail::tuple<K...> kids;
 };
-template <class V, class Aux, class... K>
-FG_INLINE V value_of(const record<V, Aux, K...>& r) {
+template <class V, class Aux, class... K> FG_INLINE V value_of(const record<V, Aux, K...>& r) {
   return r.y;
 }
 
@@ -35,8 +32,7 @@ enum class write_mode : unsigned char { none, store, add };
 
 // Reads memory; writes its gradient to memory of the same layout: `store` where this is the
 // only contribution each element gets, `add` otherwise.
-template <class T, std::size_t R>
-struct leaf_kernel {
+template <class T, std::size_t R> struct leaf_kernel {
   static constexpr bool cheap = true;
   static constexpr int nodes = 1;
   accessor<T, R> in;
@@ -46,39 +42,34 @@ struct leaf_kernel {
 
   FG_INLINE void row(const dims_t<R>& idx, bool flat) {
     in.set_row(idx, flat);
-    if (mode != write_mode::none) grad_row = grad_base + (in.row - in.base);
+    if (mode != write_mode::none)
+      grad_row = grad_base + (in.row - in.base);
   }
-  template <class V, bool Flat, bool Grad = false>
-  FG_INLINE V fwd(index_t j) const {
+  template <class V, bool Flat, bool Grad = false> FG_INLINE V fwd(index_t j) const {
     return in.template load<V, Flat>(j);
   }
-  template <class V, bool Flat>
-  FG_INLINE void bwd(V, V adj, index_t j) {
-    if (mode == write_mode::store) write_at<V, Flat, false>(grad_row, in.inner, adj, j);
-    else if (mode == write_mode::add) write_at<V, Flat, true>(grad_row, in.inner, adj, j);
+  template <class V, bool Flat> FG_INLINE void bwd(V, V adj, index_t j) {
+    if (mode == write_mode::store)
+      write_at<V, Flat, false>(grad_row, in.inner, adj, j);
+    else if (mode == write_mode::add)
+      write_at<V, Flat, true>(grad_row, in.inner, adj, j);
   }
   FG_INLINE void end_pass() {}
 };
 
-template <class T, std::size_t R>
-struct scalar_kernel {
+template <class T, std::size_t R> struct scalar_kernel {
   static constexpr bool cheap = true;
   static constexpr int nodes = 0;
   T v;
   FG_INLINE void row(const dims_t<R>&, bool) {}
-  template <class V, bool Flat, bool Grad = false>
-  FG_INLINE V fwd(index_t) const {
-    return V(v);
-  }
-  template <class V, bool Flat>
-  FG_INLINE void bwd(V, V, index_t) {}
+  template <class V, bool Flat, bool Grad = false> FG_INLINE V fwd(index_t) const { return V(v); }
+  template <class V, bool Flat> FG_INLINE void bwd(V, V, index_t) {}
   FG_INLINE void end_pass() {}
 };
 
 // A subtree with one element (see uniform_eval): its value is computed once; the adjoints it
 // receives are summed in registers and pushed through the subtree once, at the end of the pass.
-template <class K, class Rec, class T, std::size_t R>
-struct uniform_kernel {
+template <class K, class Rec, class T, std::size_t R> struct uniform_kernel {
   static constexpr bool cheap = true;
   static constexpr int nodes = 1;
   K inner;
@@ -88,14 +79,14 @@ struct uniform_kernel {
   T adj_s = T(0);
 
   FG_INLINE void row(const dims_t<R>&, bool) {}
-  template <class V, bool Flat, bool Grad = false>
-  FG_INLINE V fwd(index_t) const {
+  template <class V, bool Flat, bool Grad = false> FG_INLINE V fwd(index_t) const {
     return V(value);
   }
-  template <class V, bool Flat>
-  FG_INLINE void bwd(V, V adj, index_t) {
-    if constexpr (std::is_same_v<V, T>) adj_s += adj;
-    else adj_b += adj;
+  template <class V, bool Flat> FG_INLINE void bwd(V, V adj, index_t) {
+    if constexpr (std::is_same_v<V, T>)
+      adj_s += adj;
+    else
+      adj_b += adj;
   }
   FG_INLINE void end_pass() {
     const T total = simd::hsum(adj_b) + adj_s;
@@ -107,11 +98,9 @@ struct uniform_kernel {
   }
 };
 
-template <std::size_t, class V>
-using same_t = V;
+template <std::size_t, class V> using same_t = V;
 
-template <class Op, std::size_t R, class... K>
-struct elementwise_kernel {
+template <class Op, std::size_t R, class... K> struct elementwise_kernel {
   static constexpr bool cheap = op_traits<Op>::cheap && (K::cheap && ...);
   static constexpr int nodes = 1 + (K::nodes + ...);
   using seq = std::index_sequence_for<K...>;
@@ -120,12 +109,10 @@ struct elementwise_kernel {
   FG_INLINE void row(const dims_t<R>& idx, bool flat) {
     fg::detail::for_each(kids, [&](auto& k) FG_LAMBDA_INLINE { k.row(idx, flat); });
   }
-  template <class V, bool Flat, bool Grad = false>
-  FG_INLINE auto fwd(index_t j) const {
+  template <class V, bool Flat, bool Grad = false> FG_INLINE auto fwd(index_t j) const {
     return fwd_impl<V, Flat, Grad>(j, seq{});
   }
-  template <class V, bool Flat, class Rec>
-  FG_INLINE void bwd(const Rec& r, V adj, index_t j) {
+  template <class V, bool Flat, class Rec> FG_INLINE void bwd(const Rec& r, V adj, index_t j) {
     bwd_impl<V, Flat>(r, adj, j, seq{});
   }
   FG_INLINE void end_pass() {

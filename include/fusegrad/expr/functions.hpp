@@ -1,5 +1,5 @@
-// fusegrad/expr/functions.hpp — the elementwise vocabulary: operators and math functions over operands
-// SPDX-License-Identifier: MIT
+// fusegrad/expr/functions.hpp — the elementwise vocabulary: operators and math functions over
+// operands SPDX-License-Identifier: MIT
 #pragma once
 
 #include "fusegrad/expr/node.hpp"
@@ -9,9 +9,8 @@
 namespace fg {
 
 // A unary function over an operand: fg::exp(x) builds elementwise<exp_op, X>.
-#define FG_DEFINE_UNARY(fn, op_type)              \
-  template <operand X>                            \
-  constexpr auto fn(X&& x) {                      \
+#define FG_DEFINE_UNARY(fn, op_type)                \
+  template <operand X> constexpr auto fn(X&& x) {   \
     return apply<ops::op_type>(std::forward<X>(x)); \
   }
 FG_DEFINE_UNARY(abs, abs_op)
@@ -30,19 +29,19 @@ FG_DEFINE_UNARY(softplus, softplus_op)
 FG_DEFINE_UNARY(erf, erf_op)
 #undef FG_DEFINE_UNARY
 
-template <operand X>
-constexpr auto operator-(X&& x) {
+template <operand X> constexpr auto operator-(X&& x) {
   return apply<ops::neg_op>(std::forward<X>(x));
 }
 
 // A binary function: at least one side an operand, the other may be a number.
 template <class A, class B>
-concept binary_operands = (operand<A> || operand<B>) && (operand<A> || arithmetic<A>) &&
-                          (operand<B> || arithmetic<B>);
+concept binary_operands = (operand<A> || operand<B>)&&(operand<A> ||
+                                                       arithmetic<A>)&&(operand<B> ||
+                                                                        arithmetic<B>);
 
 #define FG_DEFINE_BINARY(fn, op_type)                                   \
   template <class A, class B>                                           \
-    requires binary_operands<A, B>                                      \
+  requires binary_operands<A, B>                                        \
   constexpr auto fn(A&& a, B&& b) {                                     \
     return apply<ops::op_type>(std::forward<A>(a), std::forward<B>(b)); \
   }
@@ -63,21 +62,21 @@ FG_DEFINE_BINARY(not_equal, not_equal_op)
 
 // Elementwise min/max of two operands (one argument, or axes, means the reduction).
 template <class A, class B>
-  requires binary_operands<A, B>
+requires binary_operands<A, B>
 constexpr auto min(A&& a, B&& b) {
   return minimum(std::forward<A>(a), std::forward<B>(b));
 }
 template <class A, class B>
-  requires binary_operands<A, B>
+requires binary_operands<A, B>
 constexpr auto max(A&& a, B&& b) {
   return maximum(std::forward<A>(a), std::forward<B>(b));
 }
 
 // a where cond is non-zero, b elsewhere; all three broadcast together.
 template <class C, class A, class B>
-  requires(operand<C> || arithmetic<C>) && (operand<A> || arithmetic<A>) &&
-          (operand<B> || arithmetic<B>) && (operand<C> || operand<A> || operand<B>)
-constexpr auto where(C&& c, A&& a, B&& b) {
+requires(operand<C> || arithmetic<C>) &&
+    (operand<A> || arithmetic<A>)&&(operand<B> || arithmetic<B>)&&(
+        operand<C> || operand<A> || operand<B>)constexpr auto where(C&& c, A&& a, B&& b) {
   return apply<ops::where_op>(std::forward<C>(c), std::forward<A>(a), std::forward<B>(b));
 }
 

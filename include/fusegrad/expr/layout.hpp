@@ -1,5 +1,5 @@
-// fusegrad/expr/layout.hpp — transpose and reshape: views of a tensor, boundaries over an expression
-// SPDX-License-Identifier: MIT
+// fusegrad/expr/layout.hpp — transpose and reshape: views of a tensor, boundaries over an
+// expression SPDX-License-Identifier: MIT
 #pragma once
 
 #include "fusegrad/expr/node.hpp"
@@ -8,8 +8,7 @@ namespace fg {
 namespace expr {
 
 // All axes reversed (a matrix's transpose), as NumPy's .T.
-template <class A>
-struct transpose : node_base {
+template <class A> struct transpose : node_base {
   using in_shape = typename A::shape_type;
   static constexpr std::size_t rank = in_shape::rank;
   template <std::size_t... K>
@@ -20,14 +19,14 @@ struct transpose : node_base {
   dims_t<rank> dims() const {
     auto in = arg.dims();
     dims_t<rank> d{};
-    for (std::size_t k = 0; k < rank; ++k) d[k] = in[rank - 1 - k];
+    for (std::size_t k = 0; k < rank; ++k)
+      d[k] = in[rank - 1 - k];
     return d;
   }
 };
 
 // The same elements in row-major order under new extents.
-template <class A, class S>
-struct reshape : node_base {
+template <class A, class S> struct reshape : node_base {
   using value_type = typename A::value_type;
   using shape_type = S;
   static_assert(!S::is_static || !A::shape_type::is_static ||
@@ -40,15 +39,14 @@ struct reshape : node_base {
 
 }  // namespace expr
 
-template <operand X>
-auto transpose(X&& x) {
+template <operand X> auto transpose(X&& x) {
   auto a = detail::as_node<value_type_t<X>>(std::forward<X>(x));
   return expr::transpose<decltype(a)>{{}, std::move(a)};
 }
 
-// reshape<fg::shape<2, 6>>(x); with dyn extents pass them: reshape<fg::shape<fg::dyn, 6>>(x, {n, 6}).
-template <class S, operand X>
-auto reshape(X&& x, const dims_t<S::rank>& d = S::static_extents) {
+// reshape<fg::shape<2, 6>>(x); with dyn extents pass them: reshape<fg::shape<fg::dyn, 6>>(x, {n,
+// 6}).
+template <class S, operand X> auto reshape(X&& x, const dims_t<S::rank>& d = S::static_extents) {
   auto a = detail::as_node<value_type_t<X>>(std::forward<X>(x));
   if (size_of(d) != size_of(a.dims())) {
     char msg[200];

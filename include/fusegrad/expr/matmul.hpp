@@ -7,8 +7,7 @@
 namespace fg {
 namespace expr {
 
-template <class A, class B>
-struct matmul : node_base {
+template <class A, class B> struct matmul : node_base {
   using sa = typename A::shape_type;
   using sb = typename B::shape_type;
   static_assert(sa::rank == 2 && sb::rank == 2, "fg::matmul(): both operands must be 2-D matrices");
@@ -28,9 +27,10 @@ struct matmul : node_base {
     auto db = b.dims();
     if (da[1] != db[0]) {
       char msg[200];
-      std::snprintf(msg, sizeof msg,
-                    "fg::matmul(): A is [%zu, %zu], B is [%zu, %zu]; A's columns must equal B's rows",
-                    da[0], da[1], db[0], db[1]);
+      std::snprintf(
+          msg, sizeof msg,
+          "fg::matmul(): A is [%zu, %zu], B is [%zu, %zu]; A's columns must equal B's rows", da[0],
+          da[1], db[0], db[1]);
       raise_shape_error(msg);
     }
   }
@@ -39,8 +39,7 @@ struct matmul : node_base {
 
 }  // namespace expr
 
-template <operand A, operand B>
-auto matmul(A&& a, B&& b) {
+template <operand A, operand B> auto matmul(A&& a, B&& b) {
   using T = value_type_t<A>;
   auto na = detail::as_node<T>(std::forward<A>(a));
   auto nb = detail::as_node<value_type_t<B>>(std::forward<B>(b));

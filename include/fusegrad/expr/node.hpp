@@ -23,8 +23,7 @@ concept operand = expression<X> || tensor_like<X>;
 namespace expr {
 
 // A leaf that reads a tensor the caller keeps alive: pointer and extents, nothing else.
-template <class T, class S>
-struct view : node_base {
+template <class T, class S> struct view : node_base {
   using value_type = T;
   using shape_type = S;
   const T* ptr;
@@ -32,9 +31,9 @@ struct view : node_base {
   constexpr dims_t<S::rank> dims() const { return ext.dims(); }
 };
 
-// A leaf that owns a tensor given as a temporary, so an expression stored with `auto` never dangles.
-template <class T, class S>
-struct owned : node_base {
+// A leaf that owns a tensor given as a temporary, so an expression stored with `auto` never
+// dangles.
+template <class T, class S> struct owned : node_base {
   using value_type = T;
   using shape_type = S;
   tensor<T, S> value;
@@ -43,8 +42,7 @@ struct owned : node_base {
 };
 
 // A number inside an expression: rank 0, broadcast everywhere, never differentiated.
-template <class T>
-struct scalar : node_base {
+template <class T> struct scalar : node_base {
   using value_type = T;
   using shape_type = shape<>;
   T value;
@@ -52,20 +50,15 @@ struct scalar : node_base {
 };
 
 namespace detail {
-template <class... A>
-struct common_value {
-  using type = void;
-};
-template <class A, class... B>
-struct common_value<A, B...> {
+template <class... A> struct common_value { using type = void; };
+template <class A, class... B> struct common_value<A, B...> {
   using type = typename A::value_type;
   static constexpr bool ok = (std::is_same_v<type, typename B::value_type> && ...);
 };
 }  // namespace detail
 
 // Op applied element by element to broadcast operands: one node type for every arity.
-template <class Op, class... A>
-struct elementwise : node_base {
+template <class Op, class... A> struct elementwise : node_base {
   using common = detail::common_value<A...>;
   static_assert(common::ok,
                 "fg: the operands of one expression must share an element type (float or double)");
@@ -82,14 +75,16 @@ struct elementwise : node_base {
 
   constexpr elementwise(A... a) : args{{std::move(a)}...} {
     // A dyn extent may meet a static one: the result type is static, the check still runs.
-    if constexpr (!(A::shape_type::is_static && ...)) ext = extents_holder<shape_type>(broadcast_args());
+    if constexpr (!(A::shape_type::is_static && ...))
+      ext = extents_holder<shape_type>(broadcast_args());
   }
   dims_t<shape_type::rank> dims() const { return ext.dims(); }
 
  private:
   dims_t<shape_type::rank> broadcast_args() const {
     dims_t<shape_type::rank> d{};
-    for (auto& x : d) x = 1;
+    for (auto& x : d)
+      x = 1;
     fg::detail::for_each(args, [&](const auto& a) {
       d = broadcast_dims<shape_type::rank>(nullptr, d, a.dims(), Op::name);
     });
@@ -100,15 +95,12 @@ struct elementwise : node_base {
 }  // namespace expr
 
 // The element type of an operand.
-template <class X>
-using value_type_t = typename std::remove_cvref_t<X>::value_type;
-
+template <class X> using value_type_t = typename std::remove_cvref_t<X>::value_type;
 
 namespace detail {
 
 // Turns an operand into a node: lvalue tensors become views, temporaries are kept by value.
-template <class T, class X>
-constexpr auto as_node(X&& x) {
+template <class T, class X> constexpr auto as_node(X&& x) {
   using D = std::remove_cvref_t<X>;
   if constexpr (arithmetic<D>) {
     return expr::scalar<T>{{}, static_cast<T>(x)};
@@ -124,20 +116,14 @@ constexpr auto as_node(X&& x) {
 }
 
 // The element type an op over these operands computes in: numbers adopt the others' type.
-template <class... X>
-struct operand_value;
-template <class X, class... R>
-struct operand_value<X, R...> {
-  using type = typename std::conditional_t<arithmetic<X>, operand_value<R...>,
-                                           operand_value<X>>::type;
+template <class... X> struct operand_value;
+template <class X, class... R> struct operand_value<X, R...> {
+  using type =
+      typename std::conditional_t<arithmetic<X>, operand_value<R...>, operand_value<X>>::type;
 };
-template <>
-struct operand_value<> {
-  using type = void;
-};
+template <> struct operand_value<> { using type = void; };
 template <class X>
-  requires(!arithmetic<X>)
-struct operand_value<X> {
+requires(!arithmetic<X>) struct operand_value<X> {
   using type = value_type_t<X>;
 };
 
@@ -145,8 +131,7 @@ struct operand_value<X> {
 
 // Builds Op(args...) as an expression: how built-in and user ops alike join the graph.
 template <class Op, class... X>
-  requires((operand<X> || arithmetic<X>) && ...) && (operand<X> || ...)
-constexpr auto apply(X&&... x) {
+requires((operand<X> || arithmetic<X>)&&...) && (operand<X> || ...) constexpr auto apply(X&&... x) {
   using T = typename detail::operand_value<std::remove_cvref_t<X>...>::type;
   return expr::elementwise<Op, decltype(detail::as_node<T>(std::forward<X>(x)))...>(
       detail::as_node<T>(std::forward<X>(x))...);

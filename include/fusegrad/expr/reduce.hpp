@@ -10,14 +10,12 @@
 namespace fg {
 
 // Axes to reduce over; negative ones count from the end, as in NumPy.
-template <int... I>
-struct axes {};
+template <int... I> struct axes {};
 
 namespace expr {
 
 namespace detail {
-template <std::size_t R, int... I>
-struct axis_set {
+template <std::size_t R, int... I> struct axis_set {
   static constexpr int norm(int a) { return a < 0 ? a + int(R) : a; }
   static constexpr bool valid = ((norm(I) >= 0 && norm(I) < int(R)) && ...);
   static constexpr bool has(std::size_t k) { return ((norm(I) == int(k)) || ...); }
@@ -25,38 +23,39 @@ struct axis_set {
     for (std::size_t k = 0; k < R; ++k) {
       int n = 0;
       ((n += norm(I) == int(k)), ...);
-      if (n > 1) return false;
+      if (n > 1)
+        return false;
     }
     return true;
   }();
 };
-template <std::size_t R>
-struct all_axes {
+template <std::size_t R> struct all_axes {
   static constexpr bool valid = true, unique = true;
   static constexpr bool has(std::size_t) { return true; }
 };
 }  // namespace detail
 
 // Reduction Red of A over the axes in Set; Keep keeps reduced axes as extent 1.
-template <class Red, class A, class Set, bool Keep>
-struct reduce : node_base {
+template <class Red, class A, class Set, bool Keep> struct reduce : node_base {
   using in_shape = typename A::shape_type;
   static constexpr std::size_t in_rank = in_shape::rank;
   static_assert(Set::valid, "fg::reduce: an axis is out of range for the operand's rank");
   static_assert(Set::unique, "fg::reduce: an axis is named twice");
   static constexpr std::size_t out_rank = [] {
     std::size_t n = 0;
-    for (std::size_t k = 0; k < in_rank; ++k) n += Keep || !Set::has(k);
+    for (std::size_t k = 0; k < in_rank; ++k)
+      n += Keep || !Set::has(k);
     return n;
   }();
-  template <std::size_t... K>
-  static auto make(std::index_sequence<K...>) {
+  template <std::size_t... K> static auto make(std::index_sequence<K...>) {
     constexpr auto ext = [] {
       std::array<index_t, out_rank + 1> e{};
       std::size_t n = 0;
       for (std::size_t k = 0; k < in_rank; ++k) {
-        if (!Set::has(k)) e[n++] = in_shape::static_extents[k];
-        else if (Keep) e[n++] = 1;
+        if (!Set::has(k))
+          e[n++] = in_shape::static_extents[k];
+        else if (Keep)
+          e[n++] = 1;
       }
       return e;
     }();
@@ -76,8 +75,10 @@ struct reduce : node_base {
     dims_t<out_rank> d{};
     std::size_t n = 0;
     for (std::size_t k = 0; k < in_rank; ++k) {
-      if (!Set::has(k)) d[n++] = in[k];
-      else if (Keep) d[n++] = 1;
+      if (!Set::has(k))
+        d[n++] = in[k];
+      else if (Keep)
+        d[n++] = 1;
     }
     return d;
   }
@@ -86,52 +87,48 @@ struct reduce : node_base {
 }  // namespace expr
 
 namespace detail {
-template <class X>
-inline constexpr bool is_matmul_v = false;
-template <class A, class B>
-inline constexpr bool is_matmul_v<expr::matmul<A, B>> = true;
+template <class X> inline constexpr bool is_matmul_v = false;
+template <class A, class B> inline constexpr bool is_matmul_v<expr::matmul<A, B>> = true;
 
 template <class Red, bool Keep = false, class Set = void, class X>
 constexpr auto make_reduce(X&& x) {
   auto a = as_node<value_type_t<X>>(std::forward<X>(x));
   using A = decltype(a);
   using T = typename A::value_type;
-  constexpr bool total_sum = std::is_void_v<Set> && !Keep &&
-                             (std::is_same_v<Red, ops::sum_red> || std::is_same_v<Red, ops::mean_red>);
+  constexpr bool total_sum =
+      std::is_void_v<Set> && !Keep &&
+      (std::is_same_v<Red, ops::sum_red> || std::is_same_v<Red, ops::mean_red>);
   if constexpr (total_sum && is_matmul_v<A>) {
     // sum(A B) = sum_k colsum(A)_k rowsum(B)_k: O(n^2) for value and gradients, not a product.
     auto col = make_reduce<ops::sum_red, false, expr::detail::axis_set<2, 0>>(a.a);
     auto row = make_reduce<ops::sum_red, false, expr::detail::axis_set<2, 1>>(a.b);
     auto dots = make_reduce<ops::sum_red>(
         expr::elementwise<ops::mul_op, decltype(col), decltype(row)>(col, row));
-    if constexpr (std::is_same_v<Red, ops::sum_red>) return dots;
+    if constexpr (std::is_same_v<Red, ops::sum_red>)
+      return dots;
     else
       return expr::elementwise<ops::mul_op, decltype(dots), expr::scalar<T>>(
           dots, expr::scalar<T>{{}, T(1) / T(size_of(a.dims()))});
   } else {
-    using S = std::conditional_t<std::is_void_v<Set>, expr::detail::all_axes<A::shape_type::rank>,
-                                 Set>;
+    using S =
+        std::conditional_t<std::is_void_v<Set>, expr::detail::all_axes<A::shape_type::rank>, Set>;
     return expr::reduce<Red, A, S, Keep>{{}, std::move(a)};
   }
 }
-template <class Axes, std::size_t R>
-struct axes_to_set;
-template <int... I, std::size_t R>
-struct axes_to_set<axes<I...>, R> {
+template <class Axes, std::size_t R> struct axes_to_set;
+template <int... I, std::size_t R> struct axes_to_set<axes<I...>, R> {
   using type = expr::detail::axis_set<R, I...>;
 };
 }  // namespace detail
 
 // sum(x) over all elements, sum(x, fg::axes<0>{}) over axis 0, sum<true>(x, axes) keeps them.
-#define FG_DEFINE_REDUCTION(fn, red)                                                         \
-  template <bool Keep = false, operand X>                                                    \
-  constexpr auto fn(X&& x) {                                                                 \
-    return detail::make_reduce<ops::red, Keep>(std::forward<X>(x));                          \
-  }                                                                                          \
-  template <bool Keep = false, operand X, int... I>                                          \
-  constexpr auto fn(X&& x, axes<I...>) {                                                     \
-    using Set = expr::detail::axis_set<std::remove_cvref_t<X>::shape_type::rank, I...>;      \
-    return detail::make_reduce<ops::red, Keep, Set>(std::forward<X>(x));                     \
+#define FG_DEFINE_REDUCTION(fn, red)                                                       \
+  template <bool Keep = false, operand X> constexpr auto fn(X&& x) {                       \
+    return detail::make_reduce<ops::red, Keep>(std::forward<X>(x));                        \
+  }                                                                                        \
+  template <bool Keep = false, operand X, int... I> constexpr auto fn(X&& x, axes<I...>) { \
+    using Set = expr::detail::axis_set<std::remove_cvref_t<X>::shape_type::rank, I...>;    \
+    return detail::make_reduce<ops::red, Keep, Set>(std::forward<X>(x));                   \
   }
 FG_DEFINE_REDUCTION(sum, sum_red)
 FG_DEFINE_REDUCTION(mean, mean_red)
@@ -144,11 +141,12 @@ FG_DEFINE_REDUCTION(logsumexp, logsumexp_red)
 // A user's reduction struct (shaped like those in ops/reduce.hpp) over chosen axes.
 template <class Red, bool Keep = false, operand X, int... I>
 constexpr auto reduce(X&& x, axes<I...> = {}) {
-  if constexpr (sizeof...(I) == 0) return detail::make_reduce<Red, Keep>(std::forward<X>(x));
+  if constexpr (sizeof...(I) == 0)
+    return detail::make_reduce<Red, Keep>(std::forward<X>(x));
   else
-    return detail::make_reduce<Red, Keep,
-                               expr::detail::axis_set<std::remove_cvref_t<X>::shape_type::rank,
-                                                      I...>>(std::forward<X>(x));
+    return detail::make_reduce<
+        Red, Keep, expr::detail::axis_set<std::remove_cvref_t<X>::shape_type::rank, I...>>(
+        std::forward<X>(x));
 }
 
 }  // namespace fg

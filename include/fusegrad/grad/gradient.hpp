@@ -10,8 +10,7 @@ namespace expr {
 // The gradient of scalar F with respect to tensor x, as an expression: it composes with any
 // other (`w = w - lr * fg::gradient(loss, w)`), evaluates through the fused gradient pass, and
 // on the static path allocates nothing.
-template <class F, class T, class S>
-struct gradient : node_base {
+template <class F, class T, class S> struct gradient : node_base {
   using value_type = T;
   using shape_type = S;
   F f;
@@ -21,16 +20,17 @@ struct gradient : node_base {
 
 }  // namespace expr
 
-template <expression F, tensor_like X>
-auto gradient(F&& f, const X& x) {
+template <expression F, tensor_like X> auto gradient(F&& f, const X& x) {
   using D = std::remove_cvref_t<F>;
   using T = typename D::value_type;
   using S = typename X::shape_type;
-  static_assert(D::shape_type::rank == 0,
-                "fg::gradient(): f must be a scalar (0-d) expression; use fg::vjp for other shapes");
+  static_assert(
+      D::shape_type::rank == 0,
+      "fg::gradient(): f must be a scalar (0-d) expression; use fg::vjp for other shapes");
   static_assert(std::is_same_v<typename X::value_type, T>,
                 "fg::gradient(): x must share the expression's element type");
-  return expr::gradient<D, T, S>{{}, D(std::forward<F>(f)), {{}, x.data(), extents_holder<S>(x.dims())}};
+  return expr::gradient<D, T, S>{
+      {}, D(std::forward<F>(f)), {{}, x.data(), extents_holder<S>(x.dims())}};
 }
 
 namespace exec {

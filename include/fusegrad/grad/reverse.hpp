@@ -10,14 +10,12 @@ namespace fg {
 
 namespace detail {
 
-template <class E>
-inline constexpr bool is_total_sum_v = false;
+template <class E> inline constexpr bool is_total_sum_v = false;
 template <class Red, class A, std::size_t R, bool K>
 inline constexpr bool is_total_sum_v<expr::reduce<Red, A, expr::detail::all_axes<R>, K>> =
     std::is_same_v<Red, ops::sum_red> || std::is_same_v<Red, ops::mean_red>;
 
-template <class X>
-using grad_of_t = tensor<typename X::value_type, typename X::shape_type>;
+template <class X> using grad_of_t = tensor<typename X::value_type, typename X::shape_type>;
 
 // Plans which leaf occurrence stores and which adds, zeroes only the gradients that need it,
 // then runs the pass and the boundaries' backward stages. Returns the pass's sum of values.
@@ -31,7 +29,8 @@ T differentiate(Ev& ev, const dims_t<R>& d, Seed& seed, exec::target<T>* items, 
   }
   for (std::size_t i = 0; i < n; ++i)  // unreached, or reached by accumulation
     if (items[i].broadcast || !items[i].seen)
-      for (index_t k = 0; k < items[i].size; ++k) items[i].grad[k] = T(0);
+      for (index_t k = 0; k < items[i].size; ++k)
+        items[i].grad[k] = T(0);
   const T value = exec::grad_pass<T, R>(ev, d, seed);
   ev.run_stages();
   return value;
@@ -68,16 +67,17 @@ void fill_targets(exec::target<T>* items, G& grads, const X&... x) {
 
 // Gives a gradient tensor its tensor's extents; no zero-fill: the gradient pass writes or zeroes
 // every element.
-template <class G, class X>
-void shape_like(G& g, const X& x) {
+template <class G, class X> void shape_like(G& g, const X& x) {
   if constexpr (!X::shape_type::is_static)
-    if (g.dims() != x.dims()) g.resize(x.dims(), false);
+    if (g.dims() != x.dims())
+      g.resize(x.dims(), false);
 }
 
-template <class... G>
-auto unwrap(std::tuple<G...>&& g) {
-  if constexpr (sizeof...(G) == 1) return std::move(std::get<0>(g));
-  else return std::move(g);
+template <class... G> auto unwrap(std::tuple<G...>&& g) {
+  if constexpr (sizeof...(G) == 1)
+    return std::move(std::get<0>(g));
+  else
+    return std::move(g);
 }
 
 }  // namespace detail
@@ -86,7 +86,7 @@ auto unwrap(std::tuple<G...>&& g) {
 // are resized): a training loop that keeps its gradient tensors allocates nothing per step.
 template <expression F, tensor_like... G, tensor_like... X>
 typename std::remove_cvref_t<F>::value_type value_and_grad_into(const F& f, std::tuple<G&...> g,
-                                                                 const X&... x) {
+                                                                const X&... x) {
   using D = std::remove_cvref_t<F>;
   using T = typename D::value_type;
   static_assert(D::shape_type::rank == 0,
@@ -105,8 +105,7 @@ typename std::remove_cvref_t<F>::value_type value_and_grad_into(const F& f, std:
 // Value of a scalar (0-d) expression and its gradient with respect to each tensor named, as
 // std::tuple{value, dx, dy, ...}. A `sum` (or `mean`) over an elementwise expression takes one
 // fused pass: per element, values up the tree and adjoints down it, all in registers.
-template <expression F, tensor_like... X>
-auto value_and_grad(const F& f, const X&... x) {
+template <expression F, tensor_like... X> auto value_and_grad(const F& f, const X&... x) {
   using D = std::remove_cvref_t<F>;
   using T = typename D::value_type;
   static_assert(D::shape_type::rank == 0,
@@ -115,25 +114,22 @@ auto value_and_grad(const F& f, const X&... x) {
   static_assert((std::is_same_v<typename X::value_type, T> && ...),
                 "fg::grad(): the tensors must share the expression's element type");
   std::tuple<detail::grad_of_t<X>...> grads;
-  const T value = std::apply(
-      [&](auto&... g) { return value_and_grad_into(f, std::tie(g...), x...); }, grads);
+  const T value =
+      std::apply([&](auto&... g) { return value_and_grad_into(f, std::tie(g...), x...); }, grads);
   return std::apply([&](auto&... g) { return std::tuple{value, std::move(g)...}; }, grads);
 }
 
 // Gradients of a scalar expression with respect to each tensor named: one tensor, or a tuple.
-template <expression F, tensor_like... X>
-auto grad(const F& f, const X&... x) {
+template <expression F, tensor_like... X> auto grad(const F& f, const X&... x) {
   auto vg = value_and_grad(f, x...);
-  return std::apply(
-      [](auto&&, auto&&... g) { return detail::unwrap(std::tuple{std::move(g)...}); },
-      std::move(vg));
+  return std::apply([](auto&&, auto&&... g) { return detail::unwrap(std::tuple{std::move(g)...}); },
+                    std::move(vg));
 }
 
 // Vector-Jacobian product: the gradients of sum(seed * e) for a non-scalar e. The seed may be a
 // tensor or an expression; it is evaluated inside the same fused pass.
 template <expression E, class Seed, tensor_like... X>
-  requires(operand<Seed>)
-auto vjp(const E& e, Seed&& seed, const X&... x) {
+requires(operand<Seed>) auto vjp(const E& e, Seed&& seed, const X&... x) {
   using D = std::remove_cvref_t<E>;
   using T = typename D::value_type;
   constexpr std::size_t R = D::shape_type::rank;

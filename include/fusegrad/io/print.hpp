@@ -20,11 +20,15 @@ void print_block(std::ostream& os, const T* p, const dims_t<R>& d, std::size_t a
     for (index_t i = 0; i < d[axis]; ++i) {
       if (i) {
         os << ',';
-        if (axis + 1 < R) os << '\n' << std::string(indent + 1, ' ');
-        else os << ' ';
+        if (axis + 1 < R)
+          os << '\n' << std::string(indent + 1, ' ');
+        else
+          os << ' ';
       }
-      if (axis + 1 < R) print_block(os, p + i * st[axis], d, axis + 1, indent + 1);
-      else os << p[i];
+      if (axis + 1 < R)
+        print_block(os, p + i * st[axis], d, axis + 1, indent + 1);
+      else
+        os << p[i];
     }
     os << ']';
   }
@@ -32,8 +36,7 @@ void print_block(std::ostream& os, const T* p, const dims_t<R>& d, std::size_t a
 }  // namespace detail
 
 // tensor([[1, 2], [3, 4]], shape=[2, 2], float)
-template <class T, class S>
-std::ostream& operator<<(std::ostream& os, const tensor<T, S>& t) {
+template <class T, class S> std::ostream& operator<<(std::ostream& os, const tensor<T, S>& t) {
   os << "tensor(";
   detail::print_block(os, t.data(), t.dims(), 0, 7);
   char buf[128];

@@ -1,5 +1,5 @@
-// fusegrad/ops/binary.hpp — elementwise binary ops (arithmetic, pow, min/max, comparisons) and where
-// SPDX-License-Identifier: MIT
+// fusegrad/ops/binary.hpp — elementwise binary ops (arithmetic, pow, min/max, comparisons) and
+// where SPDX-License-Identifier: MIT
 #pragma once
 
 #include "fusegrad/ops/op.hpp"

@@ -5,8 +5,8 @@
 #include "fusegrad/core/math.hpp"
 
 #include <concepts>
-#include <type_traits>
 #include <cstddef>
+#include <type_traits>
 
 namespace fg {
 
@@ -16,16 +16,12 @@ struct interval {
 };
 
 // The local partials of an N-ary op: d y / d arg_k.
-template <class V, std::size_t N>
-struct partials {
+template <class V, std::size_t N> struct partials {
   V d[N];
   FG_HD constexpr V operator[](std::size_t k) const { return d[k]; }
 };
 
-template <class... Ops>
-struct type_list {
-  static constexpr std::size_t size = sizeof...(Ops);
-};
+template <class... Ops> struct type_list { static constexpr std::size_t size = sizeof...(Ops); };
 
 // A unary op: `forward(x)` and `derivative(x, y)` with y = forward(x).
 template <class Op>
@@ -37,19 +33,20 @@ concept unary_op = requires(double x) {
 
 // An N-ary op: `forward(args...)` and `partials(args..., y)` returning fg::partials<V, N>.
 template <class Op, std::size_t N>
-concept nary_op = (N == 1 && unary_op<Op>) || requires { Op::name; };
+concept nary_op = (N == 1 && unary_op<Op>) || requires {
+  Op::name;
+};
 
 // A value an op's forward computes anyway and its derivative can reuse (sin keeps cos). An op
 // opts in with `forward_aux(args...) -> with_aux<V>` and takes the aux as a last argument of
 // `derivative`/`partials`; evaluation without gradients still calls plain `forward`.
-template <class V>
-struct with_aux {
-  V value, aux;
-};
+template <class V> struct with_aux { V value, aux; };
 struct no_aux {};
 
 template <class Op, class V, class... A>
-concept has_aux = requires(A... a) { Op::forward_aux(a...); };
+concept has_aux = requires(A... a) {
+  Op::forward_aux(a...);
+};
 
 namespace detail {
 template <class Op, class V, class Aux, class... A>
@@ -68,21 +65,27 @@ FG_HD FG_INLINE partials<V, sizeof...(A)> local_partials(V y, Aux aux, A... a) {
 }  // namespace detail
 
 // What the test table and the printers read off an op; a user's op may omit all but `name`.
-template <class Op>
-struct op_traits {
+template <class Op> struct op_traits {
   static constexpr interval domain(std::size_t k) {
-    if constexpr (requires { Op::domains[k]; }) return Op::domains[k];
-    else if constexpr (requires { Op::domain; }) return Op::domain;
-    else return interval{-2.0, 2.0};
+    if constexpr (requires { Op::domains[k]; })
+      return Op::domains[k];
+    else if constexpr (requires { Op::domain; })
+      return Op::domain;
+    else
+      return interval{-2.0, 2.0};
   }
   static constexpr bool smooth = [] {
-    if constexpr (requires { Op::smooth; }) return bool(Op::smooth);
-    else return true;
+    if constexpr (requires { Op::smooth; })
+      return bool(Op::smooth);
+    else
+      return true;
   }();
   // A few instructions, no transcendental call: loops over such ops are unrolled.
   static constexpr bool cheap = [] {
-    if constexpr (requires { Op::cheap; }) return bool(Op::cheap);
-    else return false;
+    if constexpr (requires { Op::cheap; })
+      return bool(Op::cheap);
+    else
+      return false;
   }();
 };
 

@@ -66,7 +66,9 @@ struct logsumexp_red {
   template <class V> FG_HD static V identity() { return V(0); }
   template <class V> FG_HD static V combine(V a, V b) { return a + b; }
   template <class T> FG_HD static T finish(T acc, T m, T) { return m + math::log(acc); }
-  template <class V> FG_HD static V seed(V y, V out, V adj, V, V) { return adj * math::exp(y - out); }
+  template <class V> FG_HD static V seed(V y, V out, V adj, V, V) {
+    return adj * math::exp(y - out);
+  }
 };
 
 using reductions = type_list<sum_red, mean_red, prod_red, max_red, min_red, logsumexp_red>;
