@@ -68,3 +68,21 @@ TEST_CASE("logsumexp is stable at large inputs") {
   CHECK(g[0] == doctest::Approx(0.5));
   CHECK(g[2] == doctest::Approx(0.0));
 }
+
+TEST_CASE("prod gradients at zeros are the product of the others") {
+  tensor<double, shape<4>> one_zero{2, 0, 3, 4}, two_zeros{2, 0, 0, 4};
+  auto g1 = grad(prod(one_zero), one_zero);
+  CHECK(g1[0] == 0.0);
+  CHECK(g1[1] == 24.0);  // 2 * 3 * 4
+  CHECK(g1[2] == 0.0);
+  auto g2 = grad(prod(two_zeros), two_zeros);
+  for (int i = 0; i < 4; ++i)
+    CHECK(g2[i] == 0.0);
+  // Per slice, with ties for max alongside.
+  tensor<double, shape<2, 3>> m{1, 0, 5, 2, 3, 4};
+  auto gm = grad(sum(prod(m, axes<1>{}) * 2.0), m);
+  CHECK(gm(0, 1) == 10.0);
+  CHECK(gm(0, 0) == 0.0);
+  CHECK(gm(1, 0) == 24.0);
+  CHECK(gm(1, 2) == 12.0);
+}

@@ -55,19 +55,21 @@ template <class Red>
 concept has_prepass = requires {
   typename Red::prepass;
 };
+// How many per-slice statistics Red's backward stage folds first (see ops/reduce.hpp).
 template <class Red>
-inline constexpr bool needs_count_v = [] {
-  if constexpr (requires { Red::needs_count; })
-    return bool(Red::needs_count);
+inline constexpr int stats_v = [] {
+  if constexpr (requires { Red::stats; })
+    return int(Red::stats);
   else
-    return false;
+    return 0;
 }();
 
 // The seed of a reduction's operand: each element's local partial times the slice's adjoint.
 template <class Red, class T, std::size_t RC> struct reduce_seed {
-  accessor<T, RC> out, adj, cnt;
+  accessor<T, RC> out, adj, s0, s1;  // s0, s1: the slice statistics (unbound when unused)
   T n;
   bool uniform;
+  bool with_stats;
   bool dense() const { return uniform; }
   reduce_seed kernel() const { return *this; }
   FG_INLINE void row(const dims_t<RC>& idx, bool flat) {
@@ -75,16 +77,25 @@ template <class Red, class T, std::size_t RC> struct reduce_seed {
       return;  // uniform: every element reads slot 0
     out.set_row(idx, false);
     adj.set_row(idx, false);
-    if (cnt.base)
-      cnt.set_row(idx, false);
+    if (s0.base)
+      s0.set_row(idx, false);
+    if (s1.base)
+      s1.set_row(idx, false);
   }
   template <class V, bool Flat> FG_INLINE V get(V y, index_t j) const {
-    if constexpr (Flat) {  // uniform: every element reads slot 0
-      return Red::seed(y, V(*out.base), V(*adj.base), V(n), V(cnt.base ? *cnt.base : T(1)));
-    } else {
-      const V c = cnt.base ? cnt.template load<V, false>(j) : V(1);
-      return Red::seed(y, out.template load<V, false>(j), adj.template load<V, false>(j), V(n), c);
-    }
+    const V o = Flat ? V(*out.base) : out.template load<V, false>(j);  // Flat: uniform slot 0
+    const V a = Flat ? V(*adj.base) : adj.template load<V, false>(j);
+    if constexpr (requires { Red::seed_without_stats(y, o, a, V(n)); })
+      if (!with_stats)  // loop-invariant: the compiler unswitches it
+        return Red::seed_without_stats(y, o, a, V(n));
+    if constexpr (Flat)
+      return Red::seed(y, o, a, V(n), {{V(stat(s0)), V(stat(s1))}});
+    else
+      return Red::seed(y, o, a, V(n), {{stat<V>(s0, j), stat<V>(s1, j)}});
+  }
+  static FG_INLINE T stat(const accessor<T, RC>& a) { return a.base ? *a.base : T(0); }
+  template <class V> static FG_INLINE V stat(const accessor<T, RC>& a, index_t j) {
+    return a.base ? a.template load<V, false>(j) : V(0);
   }
 };
 
@@ -169,17 +180,41 @@ struct evaluator<expr::reduce<Red, A, Set, Keep>, R>
   void run_stages() {
     if (!m.wants_grad)
       return;
-    buffer<T, OS::static_size> count;
-    if constexpr (needs_count_v<Red>) {
-      count.resize(size_of(m.dims));
-      fold_pass<ops::sum_red, T>(child, cd, over(count.data()), over(m.value.data()), all,
-                                 [](auto y, auto out) { return math::eq(y, out); });
+    buffer<T, OS::static_size> stat[2];
+    bool need = false;
+    if constexpr (requires { Red::needs_stats(T(0)); }) {
+      for (index_t i = 0; i < size_of(m.dims); ++i)
+        need = need || Red::needs_stats(m.value.data()[i]);
+    } else {
+      need = (stats_v<Red>) > 0;
     }
-    reduce_seed<Red, T, RC> seed{over(m.value.data()), over(m.adjoint.data()),
-                                 needs_count_v<Red> ? over(count.data()) : accessor<T, RC>{}, n,
-                                 all};
+    if constexpr ((stats_v<Red>) > 0)
+      if (need)
+        fold_stats(stat, std::make_integer_sequence<int, stats_v<Red>>{});
+    reduce_seed<Red, T, RC> seed{
+        over(m.value.data()),
+        over(m.adjoint.data()),
+        need && (stats_v<Red>) > 0 ? over(stat[0].data()) : accessor<T, RC>{},
+        need && (stats_v<Red>) > 1 ? over(stat[1].data()) : accessor<T, RC>{},
+        n,
+        all,
+        need};
     grad_pass<T, RC>(child, cd, seed);
     child.run_stages();
+  }
+  // Statistic I per slice: Red::stat<I>(y, out) folded with Red::stat_fold<I>.
+  template <int... I>
+  void fold_stats(buffer<T, OS::static_size>* stat, std::integer_sequence<int, I...>) {
+    const index_t nout = size_of(m.dims);
+    (
+        [&] {
+          using F = typename Red::template stat_fold<I>;
+          stat[I].resize(nout, false);
+          std::fill(stat[I].data(), stat[I].data() + nout, F::template identity<T>());
+          fold_pass<F, T>(child, cd, over(stat[I].data()), over(m.value.data()), all,
+                          [](auto y, auto out) { return Red::template stat<I>(y, out); });
+        }(),
+        ...);
   }
   leaf_eval<T, R>& leaf() { return m.leaf; }
   const leaf_eval<T, R>& leaf() const { return m.leaf; }
