@@ -154,3 +154,15 @@ TEST_CASE("broadcast over leading and inner axes / static and dyn") {
   fg::testing::check_gradient(
       [](auto& p, auto& r, auto& c) { return sum(exp(p * 0.1) * r + c * p); }, a, row, col);
 }
+
+TEST_CASE("large static tensors stay inline: nothing allocated for the tensors themselves") {
+  static tensor<float, shape<40000>> big;  // 160 KB, beyond the evaluator's inline limit
+  const long before = allocations.load();
+  static tensor<float, shape<40000>> other;
+  CHECK(allocations.load() == before);
+  big.fill(1.0f);
+  other = big * 2.0f + 1.0f;
+  CHECK(allocations.load() == before);
+  CHECK(other[39999] == 3.0f);
+  CHECK(float(eval(sum(other))) == doctest::Approx(120000.0f));
+}

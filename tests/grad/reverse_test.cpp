@@ -86,3 +86,12 @@ TEST_CASE("prod gradients at zeros are the product of the others") {
   CHECK(gm(1, 0) == 24.0);
   CHECK(gm(1, 2) == 12.0);
 }
+
+TEST_CASE("a tensor named twice gets its gradient twice") {
+  tensor<double, shape<3>> x{1, 2, 3};
+  auto [g1, g2] = grad(sum(x * x), x, x);
+  for (int i = 0; i < 3; ++i) {
+    CHECK(g1[i] == 2 * x[i]);
+    CHECK(g2[i] == 2 * x[i]);
+  }
+}

@@ -120,7 +120,9 @@ template <class T, class S> class tensor {
   }
 
   [[no_unique_address]] extents_holder<S> ext_{};
-  buffer<T, S::static_size> store_{};
+  // Static shapes are always inline, whatever their size: the user places the tensor (static
+  // storage, a linker section); only the evaluator's own temporaries fall back to the heap.
+  buffer<T, S::static_size, S::is_static> store_{};
 };
 
 }  // namespace fg

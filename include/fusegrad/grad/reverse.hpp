@@ -4,6 +4,7 @@
 
 #include "fusegrad/exec/assign.hpp"
 
+#include <algorithm>
 #include <tuple>
 
 namespace fg {
@@ -33,6 +34,13 @@ T differentiate(Ev& ev, const dims_t<R>& d, Seed& seed, exec::target<T>* items, 
         items[i].grad[k] = T(0);
   const T value = exec::grad_pass<T, R>(ev, d, seed);
   ev.run_stages();
+  // A tensor named twice gets its gradient twice (the passes only wrote the first).
+  for (std::size_t i = 1; i < n; ++i)
+    for (std::size_t j = 0; j < i; ++j)
+      if (items[i].data == items[j].data && items[i].size == items[j].size) {
+        std::copy(items[j].grad, items[j].grad + items[i].size, items[i].grad);
+        break;
+      }
   return value;
 }
 
