@@ -24,3 +24,11 @@ TEST_CASE("differentiating a gradient again says that is unsupported") {
                        "fg::gradient(): differentiating a gradient (second order) is not supported",
                        unsupported_error);
 }
+
+TEST_CASE("a gradient differentiated w.r.t. any tensor its function reads is refused") {
+  tensor<double, shape<3>> x{1, 2, 3}, w{0.5, -1, 2};
+  CHECK_THROWS_AS(value_and_grad(sum(gradient(sum(x * w * w), x)), w), unsupported_error);
+  tensor<double, shape<3>> other{1, 1, 1};
+  auto g = grad(sum(gradient(sum(x * x), x) * other), other);  // constant w.r.t. `other`
+  CHECK(g[2] == 6.0);
+}

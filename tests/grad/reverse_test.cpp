@@ -95,3 +95,45 @@ TEST_CASE("a tensor named twice gets its gradient twice") {
     CHECK(g2[i] == 2 * x[i]);
   }
 }
+
+TEST_CASE("edge cases - empty passes and one-element subtrees read twice and NaN and infinities") {
+  // An empty minibatch leaves the broadcast bias gradient at zero, not stale.
+  tensor<double, shape<dyn, dyn>> xb(dims_t<2>{0, 3});
+  tensor<double, shape<3>> bias{1, 2, 3}, gbias{5, 5, 5};
+  tensor<double, shape<dyn, dyn>> gxb;
+  value_and_grad_into(sum(square(xb + bias)), std::tie(gxb, gbias), xb, bias);
+  for (int i = 0; i < 3; ++i)
+    CHECK(gbias[i] == 0.0);
+  // A one-element tensor read as a uniform leaf and through a dyn reshape: both count.
+  tensor<double, shape<1>> w{3};
+  CHECK(grad(sum(w * reshape<shape<dyn>>(w, {1})), w)[0] == 6.0);
+  // NaN propagates through max/min/relu in SIMD lanes and scalar tails alike.
+  tensor<float, shape<19>> x;
+  for (int i = 0; i < 19; ++i)
+    x[i] = float(i);
+  x[3] = NAN;
+  CHECK(std::isnan(float(eval(max(x)))));
+  CHECK(std::isnan(float(eval(min(x)))));
+  CHECK(std::isnan(eval(relu(x))[3]));
+  x[3] = 3;
+  x[18] = NAN;
+  CHECK(std::isnan(float(eval(max(x)))));
+  // Infinities are ordinary values for max/min.
+  tensor<double, shape<3>> inf{-INFINITY, 1, INFINITY};
+  CHECK(double(eval(max(inf))) == INFINITY);
+  CHECK(double(eval(min(inf))) == -INFINITY);
+}
+
+TEST_CASE("a dyn tensor takes expressions mixing static and dyn extents") {
+  tensor<double, shape<dyn, dyn>> a(dims_t<2>{2, 3}, {1, 2, 3, 4, 5, 6});
+  tensor<double, shape<3>> w{1, 2, 3};
+  tensor<double, shape<dyn, dyn>> b = a * w;
+  CHECK(b(1, 2) == 18.0);
+  tensor<double, shape<dyn>> v(dims_t<1>{3}, {1, 2, 3});
+  tensor<double, shape<dyn, dyn>> c;
+  c = v * 2.0;  // rank 1 into rank 2: a leading axis of 1, as NumPy broadcasting
+  CHECK(c.extent(0) == 1);
+  CHECK(c(0, 2) == 6.0);
+  CHECK(vjp(a * a, w, a)(1, 2) == 36.0);
+  CHECK(eval(reduce<ops::sum_red>(a, axes<>{})).size() == 6);  // no axes: nothing reduced
+}

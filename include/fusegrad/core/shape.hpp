@@ -115,6 +115,20 @@ template <class A, class B, class... S> struct broadcast_all<A, B, S...> {
   static constexpr bool ok = broadcastable_v<A, B> && rest::ok;
 };
 
+// True when an expression of shape E can be assigned to a tensor of shape S: E has no more axes,
+// and each of its extents equals S's, is 1 (broadcast), or either is only known at run time.
+template <class S, class E>
+inline constexpr bool assignable_v = [] {
+  if (E::rank > S::rank)
+    return false;
+  for (std::size_t i = 0; i < E::rank; ++i) {
+    const index_t s = S::static_extents[S::rank - 1 - i], e = E::static_extents[E::rank - 1 - i];
+    if (!(s == dyn || e == dyn || e == 1 || s == e))
+      return false;
+  }
+  return true;
+}();
+
 // Run-time broadcast of extents; raises fg::shape_error naming both shapes on a mismatch. The
 // message names `api`, or "fg::<op>()" when an op name is given (formatted only on error).
 template <std::size_t R, std::size_t RA, std::size_t RB>

@@ -109,17 +109,18 @@ template <class V> FG_INLINE V fma(V a, V b, V c) {
   else
     return a * b + c;
 }
+// min/max propagate NaN (as NumPy and PyTorch do), the same in SIMD lanes and scalar tails.
 template <class V> FG_INLINE V min(V a, V b) {
   if constexpr (is_batch_v<V>)
-    return xsimd::min(a, b);
+    return xsimd::select(xsimd::isnan(a) || xsimd::isnan(b), a + b, xsimd::min(a, b));
   else
-    return b < a ? b : a;
+    return (a != a || b != b) ? a + b : (b < a ? b : a);
 }
 template <class V> FG_INLINE V max(V a, V b) {
   if constexpr (is_batch_v<V>)
-    return xsimd::max(a, b);
+    return xsimd::select(xsimd::isnan(a) || xsimd::isnan(b), a + b, xsimd::max(a, b));
   else
-    return a < b ? b : a;
+    return (a != a || b != b) ? a + b : (a < b ? b : a);
 }
 template <class V> FG_INLINE bool sincos_batch(V x, V& s, V& c) {
   if constexpr (is_batch_v<V>) {
@@ -142,10 +143,10 @@ template <class V> FG_HD FG_INLINE V fma(V a, V b, V c) {
   return a * b + c;
 }
 template <class V> FG_HD FG_INLINE V min(V a, V b) {
-  return b < a ? b : a;
+  return (a != a || b != b) ? a + b : (b < a ? b : a);
 }
 template <class V> FG_HD FG_INLINE V max(V a, V b) {
-  return a < b ? b : a;
+  return (a != a || b != b) ? a + b : (a < b ? b : a);
 }
 template <class V> FG_HD FG_INLINE bool sincos_batch(V, V&, V&) {
   return false;

@@ -32,20 +32,25 @@ template <class T, class S, class E> void assign_expr(tensor<T, S>& dst, const E
   using ES = typename E::shape_type;
   static_assert(std::is_same_v<typename E::value_type, T>,
                 "fg::tensor::operator=: the expression's element type differs from the tensor's");
-  static_assert(ES::rank <= S::rank && broadcastable_v<S, ES> &&
-                    std::is_same_v<broadcast_t<S, ES>, broadcast_t<S, S>>,
+  static_assert(assignable_v<S, ES>,
                 "fg::tensor::operator=: the expression's shape does not fit the tensor's");
+  constexpr std::size_t R = S::rank;
+  dims_t<R> ones{};
+  for (auto& x : ones)
+    x = 1;
   if constexpr (!S::is_static) {
-    if (dst.dims() != e.dims() || dst.size() == 0) {
+    const auto want = broadcast_dims<R>("fg::tensor::operator=", ones, e.dims());
+    if (dst.dims() != want || dst.size() == 0) {
       // New extents: evaluate into fresh storage first, the old may still be read.
-      dst = eval(e);
+      tensor<T, S> fresh(uninitialized, want);
+      detail::evaluate_into(fresh, e);
+      dst = std::move(fresh);
       return;
     }
   } else if constexpr (!ES::is_static) {
-    if (broadcast_dims<S::rank>("fg::tensor::operator=", dst.dims(), e.dims()) != dst.dims())
+    if (broadcast_dims<R>("fg::tensor::operator=", dst.dims(), e.dims()) != dst.dims())
       raise_shape_error("fg::tensor::operator=: the expression's shape does not fit the tensor's");
   }
-  constexpr std::size_t R = S::rank;
   exec::evaluator<E, R> ev(e, dst.dims());
   const T* lo = dst.data();
   if (ev.aliases(lo, lo + dst.size())) {  // e.g. x = transpose(x): read everything first

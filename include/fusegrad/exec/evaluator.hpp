@@ -28,7 +28,8 @@ template <class T> struct target {
 template <class T> struct targets {
   target<T>* items = nullptr;
   std::size_t count = 0;
-  int phase = 0;  // 0: find broadcast occurrences; 1: assign store/add
+  int phase = 0;          // 0: find broadcast occurrences; 1: assign store/add
+  bool deferred = false;  // planning inside a one-element subtree: its write comes after the pass
   target<T>* find(const T* p, index_t n) const {
     for (std::size_t i = 0; i < count; ++i)
       if (items[i].data == p && items[i].size == n)
@@ -64,7 +65,9 @@ template <class T, std::size_t R> struct leaf_eval {
     target<T>* t = ident ? tg.find(ident, count) : nullptr;
     if (!t)
       return;
-    const bool bc = count < pass_size;
+    // Accumulate unless this occurrence writes each element exactly once, inside the loop: a
+    // broadcast, an empty pass (writes nothing) or a deferred one-element write all add.
+    const bool bc = count != pass_size || tg.deferred;
     if (tg.phase == 0) {
       t->broadcast |= bc;
       return;
@@ -125,7 +128,12 @@ template <class A, std::size_t R> struct uniform_eval {
   uniform_eval(const A& a, const dims_t<R>& out) : inner(a, out) {}
   static constexpr bool dense() { return true; }
   bool reaches(const targets<T>& tg) const { return inner.reaches(tg); }
-  void plan(targets<T>& tg) { inner.plan(tg); }
+  void plan(targets<T>& tg) {
+    const bool outer = tg.deferred;
+    tg.deferred = true;
+    inner.plan(tg);
+    tg.deferred = outer;
+  }
   void plan_stages(targets<T>& tg) { inner.plan_stages(tg); }
   void run_stages() { inner.run_stages(); }
   bool aliases(const T* lo, const T* hi) const { return inner.aliases(lo, hi); }

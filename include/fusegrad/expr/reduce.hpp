@@ -18,7 +18,7 @@ namespace detail {
 template <std::size_t R, int... I> struct axis_set {
   static constexpr int norm(int a) { return a < 0 ? a + int(R) : a; }
   static constexpr bool valid = ((norm(I) >= 0 && norm(I) < int(R)) && ...);
-  static constexpr bool has(std::size_t k) { return ((norm(I) == int(k)) || ...); }
+  static constexpr bool has([[maybe_unused]] std::size_t k) { return ((norm(I) == int(k)) || ...); }
   static constexpr bool unique = [] {
     for (std::size_t k = 0; k < R; ++k) {
       int n = 0;
@@ -138,15 +138,16 @@ FG_DEFINE_REDUCTION(min, min_red)
 FG_DEFINE_REDUCTION(logsumexp, logsumexp_red)
 #undef FG_DEFINE_REDUCTION
 
-// A user's reduction struct (shaped like those in ops/reduce.hpp) over chosen axes.
+// A user's reduction struct (shaped like those in ops/reduce.hpp): over all elements, or over
+// the axes given (none given: nothing reduced, as NumPy's axis=()).
+template <class Red, bool Keep = false, operand X> constexpr auto reduce(X&& x) {
+  return detail::make_reduce<Red, Keep>(std::forward<X>(x));
+}
 template <class Red, bool Keep = false, operand X, int... I>
-constexpr auto reduce(X&& x, axes<I...> = {}) {
-  if constexpr (sizeof...(I) == 0)
-    return detail::make_reduce<Red, Keep>(std::forward<X>(x));
-  else
-    return detail::make_reduce<
-        Red, Keep, expr::detail::axis_set<std::remove_cvref_t<X>::shape_type::rank, I...>>(
-        std::forward<X>(x));
+constexpr auto reduce(X&& x, axes<I...>) {
+  return detail::make_reduce<
+      Red, Keep, expr::detail::axis_set<std::remove_cvref_t<X>::shape_type::rank, I...>>(
+      std::forward<X>(x));
 }
 
 }  // namespace fg

@@ -40,18 +40,17 @@ template <class F, class T, class S, std::size_t R>
 struct evaluator<expr::gradient<F, T, S>, R>
     : acts_as_leaf<evaluator<expr::gradient<F, T, S>, R>, T, R> {
   materialized<T, S, R> m;
-  const T* x;
-  index_t xsize;
-  evaluator(const expr::gradient<F, T, S>& g, const dims_t<R>& pass)
-      : m(g.dims()), x(g.x.ptr), xsize(size_of(g.dims())) {
-    target<T> item{g.x.ptr, m.value.data(), xsize};
+  F f;  // kept to tell whether an outer gradient would need second derivatives
+  evaluator(const expr::gradient<F, T, S>& g, const dims_t<R>& pass) : m(g.dims()), f(g.f) {
+    target<T> item{g.x.ptr, m.value.data(), size_of(g.dims())};
     (void)fg::detail::run_gradient(g.f, &item, 1);
     m.expose(m.dims, to_signed(contiguous_strides(m.dims)), pass);
   }
-  // Second derivatives would need the op table's derivatives differentiated in turn.
+  // Second derivatives would need the op table's derivatives differentiated in turn: an outer
+  // gradient with respect to anything f depends on is refused, never silently zero.
   bool reaches(const targets<T>&) const { return false; }
   void plan(targets<T>& tg) {
-    if (tg.phase == 0 && tg.find(x, xsize))
+    if (tg.phase == 0 && evaluator<F, 0>(f, dims_t<0>{}).reaches(tg))
       raise_error("fg::gradient(): differentiating a gradient (second order) is not supported");
   }
   void plan_stages(targets<T>&) {}

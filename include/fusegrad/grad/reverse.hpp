@@ -143,9 +143,7 @@ requires(operand<Seed>) auto vjp(const E& e, Seed&& seed, const X&... x) {
   constexpr std::size_t R = D::shape_type::rank;
   auto s = detail::as_node<T>(std::forward<Seed>(seed));
   using SN = decltype(s);
-  static_assert(SN::shape_type::rank <= R &&
-                    std::is_same_v<broadcast_t<typename D::shape_type, typename SN::shape_type>,
-                                   broadcast_t<typename D::shape_type, typename D::shape_type>>,
+  static_assert(assignable_v<typename D::shape_type, typename SN::shape_type>,
                 "fg::vjp(): the seed's shape must match (or broadcast to) the expression's");
   const auto d = e.dims();
   if (broadcast_dims<R>("fg::vjp()", d, s.dims()) != d)
