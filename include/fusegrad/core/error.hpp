@@ -40,22 +40,32 @@ inline error_handler_t& error_handler() {
   return handler;
 }
 
-[[noreturn]] inline void raise_error(const char* message) {
+namespace detail {
+// Throws E, or hands the message to the handler when exceptions are off.
+template <class E> [[noreturn]] inline void raise(const char* message) {
 #if FG_HAS_EXCEPTIONS
-  throw unsupported_error(message);
+  throw E(message);
 #else
   error_handler()(message);
   std::abort();
 #endif
 }
+}  // namespace detail
 
-[[noreturn]] inline void raise_shape_error(const char* message) {
 #if FG_HAS_EXCEPTIONS
-  throw shape_error(message);
-#else
-  error_handler()(message);
-  std::abort();
-#endif
+[[noreturn]] inline void raise_error(const char* message) {
+  detail::raise<unsupported_error>(message);
 }
+[[noreturn]] inline void raise_shape_error(const char* message) {
+  detail::raise<shape_error>(message);
+}
+#else
+[[noreturn]] inline void raise_error(const char* message) {
+  detail::raise<void>(message);
+}
+[[noreturn]] inline void raise_shape_error(const char* message) {
+  detail::raise<void>(message);
+}
+#endif
 
 }  // namespace fg

@@ -269,7 +269,7 @@ struct evaluator<expr::matmul<A, B>, R>
     buffer<T, ws_fwd> ws(G::workspace(M, N, K));
     gemm<T>(M, N, K, a.p, std::ptrdiff_t(K), 1, b.p, std::ptrdiff_t(N), 1, m.value.data(), N, false,
             ws.data());
-    m.expose(m.dims, to_signed(contiguous_strides(m.dims)), pass);
+    m.expose(m.dims, contiguous(m.dims), pass);
   }
   bool reaches(const targets<T>& tg) const { return a.ev.reaches(tg) || b.ev.reaches(tg); }
   void plan(targets<T>& tg) {
@@ -312,7 +312,7 @@ struct evaluator<expr::matmul<A, B>, R>
     buffer<T, X::shape_type::static_size> g(size_of(x.d));
     fill(g.data());
     memory_seed<T, 2> seed;
-    seed.acc.bind(g.data(), x.d, to_signed(contiguous_strides(x.d)), x.d);
+    seed.acc.bind(g.data(), x.d, contiguous(x.d), x.d);
     grad_pass<T, 2>(x.ev, x.d, seed);
     x.ev.run_stages();
   }
@@ -334,7 +334,7 @@ struct relayout : acts_as_leaf<relayout<A, RL, Addr, R>, typename A::value_type,
 
   relayout(const A& a, const dims_t<RL>& ld, const dims_t<R>& pass)
       : child(a, a.dims()), cd(a.dims()), m(is_leaf_node_v<A> ? dims_t<RC>{} : a.dims()) {
-    const auto cs = to_signed(contiguous_strides(cd));
+    const auto cs = contiguous(cd);
     if constexpr (is_leaf_node_v<A>) {
       direct.bind(child.data(), ld, Addr::strides(cs, ld), pass, child.ident != nullptr);
     } else {
@@ -381,7 +381,7 @@ struct relayout : acts_as_leaf<relayout<A, RL, Addr, R>, typename A::value_type,
       if (!reach)
         return;
       memory_seed<T, RC> seed;
-      seed.acc.bind(m.adjoint.data(), cd, to_signed(contiguous_strides(cd)), cd);
+      seed.acc.bind(m.adjoint.data(), cd, contiguous(cd), cd);
       grad_pass<T, RC>(child, cd, seed);
       child.run_stages();
     }
@@ -406,7 +406,7 @@ struct reversed_axes {
 struct row_major {
   template <std::size_t NC, std::size_t N>
   static strides_t<N> strides(const strides_t<NC>&, const dims_t<N>& ld) {
-    return to_signed(contiguous_strides(ld));
+    return contiguous(ld);
   }
 };
 

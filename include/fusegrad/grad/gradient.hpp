@@ -44,7 +44,7 @@ struct evaluator<expr::gradient<F, T, S>, R>
   evaluator(const expr::gradient<F, T, S>& g, const dims_t<R>& pass) : m(g.dims()), f(g.f) {
     target<T> item{g.x.ptr, m.value.data(), size_of(g.dims())};
     (void)fg::detail::run_gradient(g.f, &item, 1);
-    m.expose(m.dims, to_signed(contiguous_strides(m.dims)), pass);
+    m.expose(m.dims, contiguous(m.dims), pass);
   }
   // Second derivatives would need the op table's derivatives differentiated in turn: an outer
   // gradient with respect to anything f depends on is refused, never silently zero.
