@@ -24,12 +24,27 @@
 #define FG_LOOP
 #endif
 
-// SIMD through xsimd when its headers are present; FUSEGRAD_NO_SIMD forces the scalar path
-// (targets xsimd does not know, such as Cortex-M, land there without user effort).
-#if !defined(FUSEGRAD_NO_SIMD) && !defined(__CUDA_ARCH__) && __has_include(<xsimd/xsimd.hpp>)
+// SIMD through xsimd when its headers are present and the target has a vector unit xsimd
+// drives (SSE/AVX, NEON, WASM); FUSEGRAD_NO_SIMD forces the scalar path. Targets without one,
+// such as Cortex-M, land on the scalar path without user effort.
+#if defined(__SSE2__) || defined(_M_X64) || defined(__ARM_NEON) || defined(__wasm_simd128__)
+#define FG_TARGET_HAS_VECTOR_UNIT 1
+#else
+#define FG_TARGET_HAS_VECTOR_UNIT 0
+#endif
+#if !defined(FUSEGRAD_NO_SIMD) && !defined(__CUDA_ARCH__) && FG_TARGET_HAS_VECTOR_UNIT && \
+    __has_include(<xsimd/xsimd.hpp>)
 #define FG_HAS_XSIMD 1
 #else
 #define FG_HAS_XSIMD 0
+#endif
+
+// Bare-metal firmware (Cortex-M, or FUSEGRAD_NO_STDIO) links no stdio: printf and abort would
+// pull the C library's heap in. Errors then go only to the handler (core/error.hpp).
+#if defined(FUSEGRAD_NO_STDIO) || (defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M')
+#define FG_HAS_STDIO 0
+#else
+#define FG_HAS_STDIO 1
 #endif
 
 #if defined(__cpp_exceptions) || defined(__EXCEPTIONS)

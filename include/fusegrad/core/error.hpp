@@ -4,8 +4,10 @@
 
 #include "fusegrad/core/config.hpp"
 
+#if FG_HAS_STDIO
 #include <cstdio>
 #include <cstdlib>
+#endif
 #if FG_HAS_EXCEPTIONS
 #include <stdexcept>
 #include <string>
@@ -27,13 +29,24 @@ class unsupported_error : public std::logic_error {
 };
 #endif
 
-// Built with -fno-exceptions, errors go to this handler; the default prints and aborts.
-// Firmware can install its own (it must not return).
+// Built with -fno-exceptions, errors go to this handler. The default prints (where there is
+// stdio) and stops; firmware installs its own, which must not return.
 using error_handler_t = void (*)(const char* message);
-inline void default_error_handler(const char* message) {
+namespace detail {
+[[noreturn]] inline void stop() {
+#if FG_HAS_STDIO
+  std::abort();
+#else
+  __builtin_trap();  // newlib's abort() would link its signal tables and heap
+#endif
+}
+}  // namespace detail
+inline void default_error_handler([[maybe_unused]] const char* message) {
+#if FG_HAS_STDIO
   std::fputs(message, stderr);
   std::fputc('\n', stderr);
-  std::abort();
+#endif
+  detail::stop();
 }
 inline error_handler_t& error_handler() {
   static error_handler_t handler = &default_error_handler;
@@ -47,7 +60,7 @@ template <class E> [[noreturn]] inline void raise(const char* message) {
   throw E(message);
 #else
   error_handler()(message);
-  std::abort();
+  stop();
 #endif
 }
 }  // namespace detail

@@ -4,9 +4,9 @@
 
 #include "fusegrad/core/config.hpp"
 #include "fusegrad/core/error.hpp"
+#include "fusegrad/core/message.hpp"
 
 #include <array>
-#include <cstdio>
 #include <type_traits>
 
 namespace fg {
@@ -51,16 +51,6 @@ template <class S> struct extents_holder<S, false> {
 };
 
 namespace detail {
-
-// "[3, 4]" into buf; dyn extents print as '?'.
-template <std::size_t R> inline int format_dims(char* buf, std::size_t cap, const dims_t<R>& d) {
-  int n = std::snprintf(buf, cap, "[");
-  for (std::size_t i = 0; i < R; ++i) {
-    n += std::snprintf(buf + n, cap > std::size_t(n) ? cap - n : 0, i ? ", %zu" : "%zu", d[i]);
-  }
-  n += std::snprintf(buf + n, cap > std::size_t(n) ? cap - n : 0, "]");
-  return n;
-}
 
 constexpr index_t broadcast_extent(index_t a, index_t b) {
   if (a == b)
@@ -139,13 +129,13 @@ inline dims_t<R> broadcast_dims(const char* api, const dims_t<RA>& a, const dims
     index_t ea = i < RA ? a[RA - 1 - i] : 1;
     index_t eb = i < RB ? b[RB - 1 - i] : 1;
     if (ea != eb && ea != 1 && eb != 1) {
-      char msg[256];
-      int n = op ? std::snprintf(msg, sizeof msg, "fg::%s(): cannot broadcast shapes ", op)
-                 : std::snprintf(msg, sizeof msg, "%s: cannot broadcast shapes ", api);
-      n += detail::format_dims(msg + n, sizeof msg - n, a);
-      n += std::snprintf(msg + n, sizeof msg - n, " and ");
-      detail::format_dims(msg + n, sizeof msg - n, b);
-      raise_shape_error(msg);
+      detail::message msg;
+      if (op)
+        msg << "fg::" << op << "(): ";
+      else
+        msg << api << ": ";
+      msg << "cannot broadcast shapes " << a << " and " << b;
+      raise_shape_error(msg.c_str());
     }
     out[R - 1 - i] = ea == 1 ? eb : ea;
   }

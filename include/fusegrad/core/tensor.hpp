@@ -78,11 +78,10 @@ template <class T, class S> class tensor {
   void resize(const dims_t<rank>& d, bool zero = true) requires(!S::is_static) {
     for (std::size_t i = 0; i < rank; ++i) {
       if (S::static_extents[i] != dyn && S::static_extents[i] != d[i]) {
-        char msg[160];
-        std::snprintf(msg, sizeof msg,
-                      "fg::tensor::resize(): extent %zu must stay %zu, was given %zu", i,
-                      S::static_extents[i], d[i]);
-        raise_shape_error(msg);
+        detail::message msg;
+        msg << "fg::tensor::resize(): extent " << index_t(i) << " must stay "
+            << S::static_extents[i] << ", was given " << d[i];
+        raise_shape_error(msg.c_str());
       }
     }
     store_.resize(size_of(d), zero);
@@ -111,10 +110,10 @@ template <class T, class S> class tensor {
   }
   void fill_from(std::initializer_list<T> values) {
     if (values.size() > size()) {
-      char msg[160];
-      std::snprintf(msg, sizeof msg, "fg::tensor: %zu values given for %zu elements", values.size(),
-                    size());
-      raise_shape_error(msg);
+      detail::message msg;
+      msg << "fg::tensor: " << index_t(values.size()) << " values given for " << size()
+          << " elements";
+      raise_shape_error(msg.c_str());
     }
     std::copy(values.begin(), values.end(), data());
   }

@@ -49,11 +49,9 @@ template <operand X> auto transpose(X&& x) {
 template <class S, operand X> auto reshape(X&& x, const dims_t<S::rank>& d = S::static_extents) {
   auto a = detail::as_node<value_type_t<X>>(std::forward<X>(x));
   if (size_of(d) != size_of(a.dims())) {
-    char msg[200];
-    int n = std::snprintf(msg, sizeof msg, "fg::reshape(): cannot view %zu elements as ",
-                          size_of(a.dims()));
-    fg::detail::format_dims(msg + n, sizeof msg - n, d);
-    raise_shape_error(msg);
+    fg::detail::message msg;
+    msg << "fg::reshape(): cannot view " << size_of(a.dims()) << " elements as " << d;
+    raise_shape_error(msg.c_str());
   }
   for (std::size_t k = 0; k < S::rank; ++k) {
     if (S::static_extents[k] != dyn && S::static_extents[k] != d[k]) {

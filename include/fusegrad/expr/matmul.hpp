@@ -26,12 +26,10 @@ template <class A, class B> struct matmul : node_base {
     auto da = a.dims();
     auto db = b.dims();
     if (da[1] != db[0]) {
-      char msg[200];
-      std::snprintf(
-          msg, sizeof msg,
-          "fg::matmul(): A is [%zu, %zu], B is [%zu, %zu]; A's columns must equal B's rows", da[0],
-          da[1], db[0], db[1]);
-      raise_shape_error(msg);
+      fg::detail::message msg;
+      msg << "fg::matmul(): A is " << da << ", B is " << db
+          << "; A's columns must equal B's rows";
+      raise_shape_error(msg.c_str());
     }
   }
   dims_t<2> dims() const { return {a.dims()[0], b.dims()[1]}; }

@@ -6,7 +6,6 @@
 #include "fusegrad/core/tuple.hpp"
 #include "fusegrad/ops/op.hpp"
 
-#include <cstdio>
 #include <type_traits>
 #include <utility>
 

@@ -39,9 +39,9 @@ void print_block(std::ostream& os, const T* p, const dims_t<R>& d, std::size_t a
 template <class T, class S> std::ostream& operator<<(std::ostream& os, const tensor<T, S>& t) {
   os << "tensor(";
   detail::print_block(os, t.data(), t.dims(), 0, 7);
-  char buf[128];
-  detail::format_dims(buf, sizeof buf, t.dims());
-  return os << ", shape=" << buf << ", " << (sizeof(T) == 4 ? "float" : "double") << ')';
+  detail::message dims;
+  dims << t.dims();
+  return os << ", shape=" << dims.c_str() << ", " << (sizeof(T) == 4 ? "float" : "double") << ')';
 }
 
 }  // namespace fg
