@@ -6,6 +6,7 @@
 #include "fusegrad/exec/assign.hpp"
 #include "fusegrad/expr/functions.hpp"
 #include "fusegrad/expr/layout.hpp"
+#include "fusegrad/expr/loss.hpp"
 #include "fusegrad/expr/matmul.hpp"
 #include "fusegrad/expr/reduce.hpp"
 #include "fusegrad/grad/gradient.hpp"

@@ -17,15 +17,23 @@ inline constexpr std::size_t inline_limit = 64 * 1024;
 template <class T, index_t N, bool Inline = (N != index_t(-1) && N * sizeof(T) <= inline_limit)>
 class buffer {
  public:
-  buffer() = default;
-  explicit buffer(index_t, bool = true) {}
+  buffer() { fill_zero(); }
+  // Evaluator scratch passes zero = false: it writes every element before reading it.
+  explicit buffer(index_t, bool zero = true) {
+    if (zero)
+      fill_zero();
+  }
   T* data() { return data_; }
   const T* data() const { return data_; }
   static constexpr index_t size() { return N; }
   void resize(index_t, bool = true) {}
 
  private:
-  alignas(simd::alignment) T data_[N == 0 ? 1 : N]{};
+  void fill_zero() {
+    for (T& v : data_)
+      v = T{};
+  }
+  alignas(simd::alignment) T data_[N == 0 ? 1 : N];
 };
 
 template <class T, index_t N> class buffer<T, N, false> {

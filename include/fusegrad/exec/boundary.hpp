@@ -6,6 +6,7 @@
 #include "fusegrad/exec/evaluator.hpp"
 #include "fusegrad/exec/gemm.hpp"
 #include "fusegrad/expr/layout.hpp"
+#include "fusegrad/expr/loss.hpp"
 #include "fusegrad/expr/matmul.hpp"
 #include "fusegrad/expr/reduce.hpp"
 
@@ -37,8 +38,10 @@ template <class T, class S, std::size_t R> struct materialized {
   leaf_eval<T, R> leaf;
   bool wants_grad = false;
 
-  // Every element is written before it is read: no zero-fill.
-  explicit materialized(const dims_t<S::rank>& d) : value(size_of(d), false), dims(d) {}
+  // Every element of `value` is written before it is read: no zero-fill. The adjoint is
+  // accumulated into, so it is zeroed, and only when a gradient asks for it.
+  explicit materialized(const dims_t<S::rank>& d)
+      : value(size_of(d), false), adjoint(0, false), dims(d) {}
   // Read `value` with element strides `vs` (contiguous, or reversed for a transpose).
   template <std::size_t RL>
   void expose(const dims_t<RL>& ld, const strides_t<RL>& vs, const dims_t<R>& out) {
@@ -46,7 +49,8 @@ template <class T, class S, std::size_t R> struct materialized {
   }
   void request_adjoint() {
     wants_grad = true;
-    adjoint.resize(size_of(dims));
+    adjoint.resize(size_of(dims), false);
+    std::fill_n(adjoint.data(), size_of(dims), T(0));
     leaf.bind_adjoint(adjoint.data());
   }
 };
@@ -120,6 +124,11 @@ struct evaluator<expr::reduce<Red, A, Set, Keep>, R>
   materialized<T, OS, R> m;
   strides_t<RC> out_strides{};  // the output's strides seen from the child's pass
   T n;                          // elements folded into each output
+  // Scratch lives in the evaluator, not on the stack: with static shapes the memory of a whole
+  // step is sizeof(evaluator), which firmware can place (fg::gradient_workspace).
+  using stat_buffer = buffer<T, ((stats_v<Red>) > 0 ? OS::static_size : 0)>;
+  buffer<T, has_prepass<Red> ? OS::static_size : 0> pre{0, false};  // the prepass's per slice
+  stat_buffer stat[2] = {stat_buffer(0, false), stat_buffer(0, false)};  // backward statistics
 
   evaluator(const node& e, const dims_t<R>& pass)
       : child(e.arg, e.arg.dims()), cd(e.arg.dims()), m(e.dims()) {
@@ -140,7 +149,7 @@ struct evaluator<expr::reduce<Red, A, Set, Keep>, R>
       out[i] = Red::template identity<T>();
     if constexpr (has_prepass<Red>) {
       using P = typename Red::prepass;
-      buffer<T, OS::static_size> pre(nout);
+      pre.resize(nout, false);
       for (index_t i = 0; i < nout; ++i)
         pre.data()[i] = P::template identity<T>();
       fold_pass<P, T>(child, cd, over(pre.data()), accessor<T, RC>{}, all,
@@ -180,7 +189,6 @@ struct evaluator<expr::reduce<Red, A, Set, Keep>, R>
   void run_stages() {
     if (!m.wants_grad)
       return;
-    buffer<T, OS::static_size> stat[2];
     bool need = false;
     if constexpr (requires { Red::needs_stats(T(0)); }) {
       for (index_t i = 0; i < size_of(m.dims); ++i)
@@ -190,7 +198,7 @@ struct evaluator<expr::reduce<Red, A, Set, Keep>, R>
     }
     if constexpr ((stats_v<Red>) > 0)
       if (need)
-        fold_stats(stat, std::make_integer_sequence<int, stats_v<Red>>{});
+        fold_stats(std::make_integer_sequence<int, stats_v<Red>>{});
     reduce_seed<Red, T, RC> seed{
         over(m.value.data()),
         over(m.adjoint.data()),
@@ -204,7 +212,7 @@ struct evaluator<expr::reduce<Red, A, Set, Keep>, R>
   }
   // Statistic I per slice: Red::stat<I>(y, out) folded with Red::stat_fold<I>.
   template <int... I>
-  void fold_stats(buffer<T, OS::static_size>* stat, std::integer_sequence<int, I...>) {
+  void fold_stats(std::integer_sequence<int, I...>) {
     const index_t nout = size_of(m.dims);
     (
         [&] {
@@ -230,16 +238,26 @@ template <class A> struct matrix_operand {
   using S = typename A::shape_type;
   evaluator<A, 2> ev;
   dims_t<2> d;
-  buffer<T, is_leaf_node_v<A> ? 0 : S::static_size> store;
+  buffer<T, is_leaf_node_v<A> ? 0 : S::static_size> store{0, false};
+  buffer<T, S::static_size> grad{0, false};  // the adjoint matmul's backward pushes into A
   const T* p;
   explicit matrix_operand(const A& a) : ev(a, a.dims()), d(a.dims()) {
     if constexpr (is_leaf_node_v<A>) {
       p = ev.data();
     } else {
-      store.resize(size_of(d));
+      store.resize(size_of(d), false);
       assign_pass<T, 2>(ev, d, store.data());
       p = store.data();
     }
+  }
+  // Pushes an adjoint into the operand's subtree by one pass; `fill` writes it into `grad`.
+  template <class Fill> void push(Fill fill) {
+    grad.resize(size_of(d), false);
+    fill(grad.data());
+    memory_seed<T, 2> seed;
+    seed.acc.bind(grad.data(), d, contiguous(d), d);
+    grad_pass<T, 2>(ev, d, seed);
+    ev.run_stages();
   }
 };
 
@@ -262,11 +280,12 @@ struct evaluator<expr::matmul<A, B>, R>
   matrix_operand<A> a;
   matrix_operand<B> b;
   materialized<T, S, R> m;
+  buffer<T, std::max(ws_fwd, ws_bwd)> ws{0, false};  // GEMM packing, here rather than on the stack
   bool grad_a = false, grad_b = false;
 
   evaluator(const node& e, const dims_t<R>& pass) : a(e.a), b(e.b), m(e.dims()) {
     const index_t M = a.d[0], K = a.d[1], N = b.d[1];
-    buffer<T, ws_fwd> ws(G::workspace(M, N, K));
+    ws.resize(G::workspace(M, N, K), false);
     gemm<T>(M, N, K, a.p, std::ptrdiff_t(K), 1, b.p, std::ptrdiff_t(N), 1, m.value.data(), N, false,
             ws.data());
     m.expose(m.dims, contiguous(m.dims), pass);
@@ -294,27 +313,84 @@ struct evaluator<expr::matmul<A, B>, R>
       return;
     const index_t M = a.d[0], K = a.d[1], N = b.d[1];
     const T* dc = m.adjoint.data();
-    buffer<T, ws_bwd> ws(std::max(G::workspace(M, K, N), G::workspace(K, N, M)));
+    ws.resize(std::max(G::workspace(M, K, N), G::workspace(K, N, M)), false);
     if (grad_a) {
-      push(a, [&](T* da) {
+      a.push([&](T* da) {
         gemm<T>(M, K, N, dc, std::ptrdiff_t(N), 1, b.p, 1, std::ptrdiff_t(N), da, K, false,
                 ws.data());
       });
     }
     if (grad_b) {
-      push(b, [&](T* db) {
+      b.push([&](T* db) {
         gemm<T>(K, N, M, a.p, 1, std::ptrdiff_t(K), dc, std::ptrdiff_t(N), 1, db, N, false,
                 ws.data());
       });
     }
   }
-  template <class X, class Fill> void push(matrix_operand<X>& x, Fill fill) {
-    buffer<T, X::shape_type::static_size> g(size_of(x.d));
-    fill(g.data());
-    memory_seed<T, 2> seed;
-    seed.acc.bind(g.data(), x.d, contiguous(x.d), x.d);
-    grad_pass<T, 2>(x.ev, x.d, seed);
-    x.ev.run_stages();
+  leaf_eval<T, R>& leaf() { return m.leaf; }
+  const leaf_eval<T, R>& leaf() const { return m.leaf; }
+};
+
+// Softmax cross-entropy per row: the logits (and targets) are materialised once; the backward
+// pushes the closed-form partials of ops::softmax_cross_entropy_op, times each row's adjoint.
+template <class Z, class Y, std::size_t R>
+struct evaluator<expr::softmax_cross_entropy<Z, Y>, R>
+    : acts_as_leaf<evaluator<expr::softmax_cross_entropy<Z, Y>, R>,
+                   typename expr::softmax_cross_entropy<Z, Y>::value_type, R> {
+  using node = expr::softmax_cross_entropy<Z, Y>;
+  using T = typename node::value_type;
+  using S = typename node::shape_type;
+  using rule = ops::softmax_cross_entropy_op;
+
+  matrix_operand<Z> z;
+  matrix_operand<Y> y;
+  materialized<T, S, R> m;
+  buffer<typename rule::template row<T>, S::static_size> rows{0, false};  // kept for backward
+  bool grad_z = false, grad_y = false;
+
+  evaluator(const node& e, const dims_t<R>& pass) : z(e.logits), y(e.target), m(e.dims()) {
+    const index_t b = z.d[0], c = z.d[1];
+    rows.resize(b, false);
+    for (index_t r = 0; r < b; ++r) {
+      rows.data()[r] = rule::forward(z.p + r * c, y.p + r * c, c);
+      m.value.data()[r] = rows.data()[r].loss;
+    }
+    m.expose(m.dims, contiguous(m.dims), pass);
+  }
+  bool reaches(const targets<T>& tg) const { return z.ev.reaches(tg) || y.ev.reaches(tg); }
+  void plan(targets<T>& tg) {
+    if (tg.phase == 1 && reaches(tg) && !m.wants_grad)
+      m.request_adjoint();
+  }
+  void plan_stages(targets<T>& tg) {
+    grad_z = z.ev.reaches(tg);
+    grad_y = y.ev.reaches(tg);
+    if (grad_z) {
+      z.ev.plan(tg);
+      z.ev.plan_stages(tg);
+    }
+    if (grad_y) {
+      y.ev.plan(tg);
+      y.ev.plan_stages(tg);
+    }
+  }
+  void run_stages() {
+    if (!m.wants_grad)
+      return;
+    const index_t b = z.d[0], c = z.d[1];
+    const T* adj = m.adjoint.data();
+    if (grad_z)
+      z.push([&](T* dz) {
+        for (index_t r = 0; r < b; ++r)
+          for (index_t j = 0; j < c; ++j)
+            dz[r * c + j] = adj[r] * rule::d_logit(z.p[r * c + j], y.p[r * c + j], rows.data()[r]);
+      });
+    if (grad_y)
+      y.push([&](T* dy) {
+        for (index_t r = 0; r < b; ++r)
+          for (index_t j = 0; j < c; ++j)
+            dy[r * c + j] = adj[r] * rule::d_target(z.p[r * c + j], rows.data()[r]);
+      });
   }
   leaf_eval<T, R>& leaf() { return m.leaf; }
   const leaf_eval<T, R>& leaf() const { return m.leaf; }

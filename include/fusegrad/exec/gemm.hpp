@@ -87,10 +87,10 @@ template <class T> T dot(index_t k, const T* x, const T* y) {
 template <class T> void axpy(index_t n, T alpha, const T* x, T* y) {
   using B = simd::batch<T>;
   constexpr index_t w = simd::lanes<B>;
-  index_t j = 0;
-  for (; j + w <= n; j += w)
+  const index_t body = n - n % w;
+  for (index_t j = 0; j < body; j += w)
     simd::store(y + j, fma(B(alpha), simd::load<B>(x + j), simd::load<B>(y + j)));
-  for (; j < n; ++j)
+  for (index_t j = body; j < n; ++j)
     y[j] += alpha * x[j];
 }
 

@@ -5,6 +5,8 @@
 #include "fusegrad/exec/assign.hpp"
 
 #include <algorithm>
+#include <memory>
+#include <new>
 #include <tuple>
 
 namespace fg {
@@ -44,27 +46,51 @@ T differentiate(Ev& ev, const dims_t<R>& d, Seed& seed, exec::target<T>* items, 
   return value;
 }
 
+// What the gradient of the scalar F plans over: a root `sum`/`mean` over an expression is folded
+// into that expression's pass with a constant seed (value and gradients in one loop); anything
+// else is planned as a 0-d expression.
+template <class F, bool = is_total_sum_v<F>> struct gradient_root {
+  using node = F;
+  static constexpr std::size_t rank = 0;
+  static const node& of(const F& f) { return f; }
+  static dims_t<0> dims(const F&) { return {}; }
+  template <class T> static T scale(const F&) { return T(1); }
+};
+template <class F> struct gradient_root<F, true> {
+  using node = std::remove_cvref_t<decltype(std::declval<const F&>().arg)>;
+  static constexpr std::size_t rank = node::shape_type::rank;
+  static const node& of(const F& f) { return f.arg; }
+  static dims_t<rank> dims(const F& f) { return f.arg.dims(); }
+  template <class T> static T scale(const F& f) {
+    return std::is_same_v<typename F::reduction, ops::mean_red> ? T(1) / T(size_of(dims(f)))
+                                                                : T(1);
+  }
+};
+template <class F>
+using gradient_evaluator_t =
+    exec::evaluator<typename gradient_root<F>::node, gradient_root<F>::rank>;
+
 // Plans and runs every pass of the gradient of the scalar `f` (bound to no extents) into the
-// targets' buffers; returns f's value. A root `sum`/`mean` over an expression is folded into
-// that expression's pass with a constant seed: value and gradients in one loop.
+// targets' buffers; returns f's value. The planner is built in `storage` when given (a
+// gradient_workspace), else on the stack.
 template <class F>
 typename F::value_type run_gradient(const F& f, exec::target<typename F::value_type>* items,
-                                    std::size_t n) {
+                                    std::size_t n, void* storage = nullptr) {
   using T = typename F::value_type;
-  if constexpr (is_total_sum_v<F>) {
-    using A = decltype(f.arg);
-    constexpr std::size_t R = A::shape_type::rank;
-    const auto d = f.arg.dims();
-    exec::evaluator<A, R> ev(f.arg, d);
-    const T scale =
-        std::is_same_v<typename F::reduction, ops::mean_red> ? T(1) / T(size_of(d)) : T(1);
-    exec::constant_seed<T> seed{scale};
-    return scale * differentiate<T, R>(ev, d, seed, items, n);
-  } else {
-    exec::evaluator<F, 0> ev(f, dims_t<0>{});
-    exec::constant_seed<T> seed{T(1)};
-    return differentiate<T, 0>(ev, dims_t<0>{}, seed, items, n);
+  using root = gradient_root<F>;
+  using Ev = gradient_evaluator_t<F>;
+  const auto d = root::dims(f);
+  const T scale = root::template scale<T>(f);
+  exec::constant_seed<T> seed{scale};
+  if (!storage) {
+    Ev ev(root::of(f), d);
+    return scale * differentiate<T, root::rank>(ev, d, seed, items, n);
   }
+  struct destroy {  // also when a pass raises
+    Ev* ev;
+    ~destroy() { std::destroy_at(ev); }
+  } guard{::new (storage) Ev(root::of(f), d)};
+  return scale * differentiate<T, root::rank>(*guard.ev, d, seed, items, n);
 }
 
 template <class T, class G, class... X>
@@ -90,24 +116,52 @@ template <class... G> auto unwrap(std::tuple<G...>&& g) {
 
 }  // namespace detail
 
-// As value_and_grad, writing each gradient into the caller's tensor g_i (x_i's shape; dyn ones
-// are resized): a training loop that keeps its gradient tensors allocates nothing per step.
-template <expression F, tensor_like... G, tensor_like... X>
-typename std::remove_cvref_t<F>::value_type value_and_grad_into(const F& f, std::tuple<G&...> g,
-                                                                const X&... x) {
-  using D = std::remove_cvref_t<F>;
-  using T = typename D::value_type;
-  static_assert(D::shape_type::rank == 0,
+// The memory one fg::value_and_grad_into(ws, f, ...) call plans and runs in, for expressions of
+// type F. With static shapes it holds every intermediate value of the step (materialised
+// products and reductions, their adjoints, GEMM packing): `bytes` is a compile-time constant, and
+// the workspace can live in static storage or a linker section instead of on the stack.
+template <expression F> class gradient_workspace {
+  using Ev = detail::gradient_evaluator_t<std::remove_cvref_t<F>>;
+
+ public:
+  static constexpr std::size_t bytes = sizeof(Ev);
+  void* data() { return storage_; }
+
+ private:
+  alignas(Ev) unsigned char storage_[sizeof(Ev)];
+};
+
+namespace detail {
+template <class F, class... G, class... X>
+typename F::value_type gradient_into(void* storage, const F& f, std::tuple<G&...> g,
+                                     const X&... x) {
+  using T = typename F::value_type;
+  static_assert(F::shape_type::rank == 0,
                 "fg::grad(): f must be a scalar (0-d) expression; use fg::vjp for other shapes");
   static_assert(sizeof...(G) == sizeof...(X),
                 "fg::value_and_grad_into(): give one gradient tensor per tensor named");
   static_assert((std::is_same_v<typename G::shape_type, typename X::shape_type> && ...) &&
                     (std::is_same_v<typename G::value_type, T> && ...),
                 "fg::value_and_grad_into(): each gradient tensor must have its tensor's type");
-  std::apply([&](auto&... gi) { (detail::shape_like(gi, x), ...); }, g);
+  std::apply([&](auto&... gi) { (shape_like(gi, x), ...); }, g);
   exec::target<T> items[sizeof...(X)];
-  detail::fill_targets(items, g, x...);
-  return detail::run_gradient(f, items, sizeof...(X));
+  fill_targets(items, g, x...);
+  return run_gradient(f, items, sizeof...(X), storage);
+}
+}  // namespace detail
+
+// As value_and_grad, writing each gradient into the caller's tensor g_i (x_i's shape; dyn ones
+// are resized): a training loop that keeps its gradient tensors allocates nothing per step.
+template <expression F, tensor_like... G, tensor_like... X>
+typename std::remove_cvref_t<F>::value_type value_and_grad_into(const F& f, std::tuple<G&...> g,
+                                                                const X&... x) {
+  return detail::gradient_into(nullptr, f, g, x...);
+}
+// The same, planned and run inside `ws` rather than on the stack.
+template <expression F, tensor_like... G, tensor_like... X>
+typename F::value_type value_and_grad_into(gradient_workspace<F>& ws, const F& f,
+                                           std::tuple<G&...> g, const X&... x) {
+  return detail::gradient_into(ws.data(), f, g, x...);
 }
 
 // Value of a scalar (0-d) expression and its gradient with respect to each tensor named, as
