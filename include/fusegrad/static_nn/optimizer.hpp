@@ -1,0 +1,73 @@
+// fusegrad/static_nn/optimizer.hpp — SGD (with momentum) and Adam updates as fused passes
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "fusegrad/exec/assign.hpp"
+#include "fusegrad/expr/functions.hpp"
+
+namespace fg::static_nn {
+
+// An optimiser holds its hyperparameters and says, per parameter tensor P, what state it keeps
+// (`slot<P>`, sized at compile time). `begin_step()` runs once per step, then `update(p, g, s)`
+// once per parameter, each update one pass over the parameter.
+
+// p -= lr (g + weight_decay p)
+struct sgd {
+  float lr = 0.01f;
+  float weight_decay = 0.0f;
+  template <class P> struct slot {};
+  void begin_step() {}
+  template <class P, class G> void update(P& p, const G& g, slot<P>&) const {
+    using T = typename P::value_type;
+    if (weight_decay != 0.0f)
+      p = p - T(lr) * (g + T(weight_decay) * p);
+    else
+      p = p - T(lr) * g;
+  }
+};
+
+// v = momentum v + (g + weight_decay p); p -= lr v, or with Nesterov p -= lr (g + momentum v).
+struct momentum_sgd {
+  float lr = 0.01f;
+  float momentum = 0.9f;
+  float weight_decay = 0.0f;
+  bool nesterov = false;
+  template <class P> struct slot {
+    P velocity;
+  };
+  void begin_step() {}
+  template <class P, class G> void update(P& p, const G& g, slot<P>& s) const {
+    using T = typename P::value_type;
+    s.velocity = T(momentum) * s.velocity + g + T(weight_decay) * p;
+    if (nesterov)
+      p = p - T(lr) * (g + T(weight_decay) * p + T(momentum) * s.velocity);
+    else
+      p = p - T(lr) * s.velocity;
+  }
+};
+
+// Adam (Kingma & Ba) with bias correction; weight_decay is decoupled as in AdamW.
+struct adam {
+  float lr = 1e-3f;
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float eps = 1e-8f;
+  float weight_decay = 0.0f;
+  template <class P> struct slot {
+    P m, v;
+  };
+  float beta1_power = 1.0f, beta2_power = 1.0f;  // state: beta^t, for the bias correction
+  void begin_step() {
+    beta1_power *= beta1;
+    beta2_power *= beta2;
+  }
+  template <class P, class G> void update(P& p, const G& g, slot<P>& s) const {
+    using T = typename P::value_type;
+    s.m = T(beta1) * s.m + T(1 - beta1) * g;
+    s.v = T(beta2) * s.v + T(1 - beta2) * square(g);
+    const T step = T(lr) / T(1 - beta1_power), corr2 = T(1) / T(1 - beta2_power);
+    p = p * T(1 - lr * weight_decay) - step * s.m / (sqrt(s.v * corr2) + T(eps));
+  }
+};
+
+}  // namespace fg::static_nn
