@@ -50,7 +50,10 @@ ensure_packages() {
 }
 
 BASE_PKGS=(cmake g++ make libxsimd-dev xtl-dev)
-TEST_PKGS=("${BASE_PKGS[@]}" doctest-dev libbenchmark-dev libeigen3-dev)
+# The Cortex-M cross toolchain and QEMU run the embedded example as firmware (tests/CMakeLists.txt).
+EMBEDDED_PKGS=(gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib
+  qemu-system-arm)
+TEST_PKGS=("${BASE_PKGS[@]}" doctest-dev libbenchmark-dev libeigen3-dev "${EMBEDDED_PKGS[@]}")
 
 cmd_test() {
   ensure_packages "${TEST_PKGS[@]}"
