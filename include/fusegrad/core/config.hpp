@@ -18,8 +18,15 @@
 #define FG_LOOP __attribute__((noinline, flatten))
 // For the lambdas a loop calls per element: flatten alone was seen to leave them out of line.
 #define FG_LAMBDA_INLINE __attribute__((always_inline))
+// Fully unrolls a loop with a small constant trip count (register tiles).
+#if defined(__clang__)
+#define FG_UNROLL _Pragma("unroll")
+#else
+#define FG_UNROLL _Pragma("GCC unroll 16")
+#endif
 #else
 #define FG_LAMBDA_INLINE
+#define FG_UNROLL
 #define FG_INLINE inline
 #define FG_LOOP
 #endif

@@ -37,35 +37,60 @@ void gemm_micro(index_t kc, const T* ap, const T* bp, T* c, index_t ldc, index_t
   using B = simd::batch<T>;
   constexpr index_t w = simd::lanes<B>;
   constexpr index_t nb = G::nr / w;
+  // The tile loops must be unrolled so the accumulators live in registers: -O2 does not fully
+  // unroll nested loops by itself, and on Cortex-M4F that cost a load and a store per multiply.
   B acc[G::mr][nb];
-  for (index_t r = 0; r < G::mr; ++r)
-    for (index_t q = 0; q < nb; ++q)
+  FG_UNROLL for (index_t r = 0; r < G::mr; ++r)
+    FG_UNROLL for (index_t q = 0; q < nb; ++q)
       acc[r][q] = B(T(0));
   for (index_t p = 0; p < kc; ++p) {
     B b[nb];
-    for (index_t q = 0; q < nb; ++q)
+    FG_UNROLL for (index_t q = 0; q < nb; ++q)
       b[q] = simd::load<B>(bp + p * G::nr + q * w);
-    for (index_t r = 0; r < G::mr; ++r) {
+    FG_UNROLL for (index_t r = 0; r < G::mr; ++r) {
       const B a(ap[p * G::mr + r]);
-      for (index_t q = 0; q < nb; ++q)
+      FG_UNROLL for (index_t q = 0; q < nb; ++q)
         acc[r][q] = fma(a, b[q], acc[r][q]);
     }
   }
   if (mr_eff == G::mr && nr_eff == G::nr) {
-    for (index_t r = 0; r < G::mr; ++r)
-      for (index_t q = 0; q < nb; ++q) {
+    FG_UNROLL for (index_t r = 0; r < G::mr; ++r)
+      FG_UNROLL for (index_t q = 0; q < nb; ++q) {
         T* dst = c + r * ldc + q * w;
         simd::store(dst, add ? acc[r][q] + simd::load<B>(dst) : acc[r][q]);
       }
     return;
   }
   alignas(simd::alignment) T tile[G::mr * G::nr];
-  for (index_t r = 0; r < G::mr; ++r)
-    for (index_t q = 0; q < nb; ++q)
+  FG_UNROLL for (index_t r = 0; r < G::mr; ++r)
+    FG_UNROLL for (index_t q = 0; q < nb; ++q)
       simd::store(tile + r * G::nr + q * w, acc[r][q]);
   for (index_t r = 0; r < mr_eff; ++r)
     for (index_t q = 0; q < nr_eff; ++q)
       c[r * ldc + q] = add ? c[r * ldc + q] + tile[r * G::nr + q] : tile[r * G::nr + q];
+}
+
+// Copies a kc x Width panel whose element (p, q) is src[p * sp + q * sq] to dst[p * Width + q],
+// zero-padding columns from `width` on. Full panels take unrolled copies (small matrices spend
+// a fair share of their time here).
+template <index_t Width, class T>
+void pack_panel(T* dst, const T* src, index_t kc, index_t width, std::ptrdiff_t sp,
+                std::ptrdiff_t sq) {
+  if (width == Width && sq == 1) {
+    for (index_t p = 0; p < kc; ++p, dst += Width, src += sp)
+      FG_UNROLL for (index_t q = 0; q < Width; ++q) dst[q] = src[q];
+  } else if (width == Width) {
+    for (index_t p = 0; p < kc; ++p, dst += Width, src += sp)
+      FG_UNROLL for (index_t q = 0; q < Width; ++q) dst[q] = src[std::ptrdiff_t(q) * sq];
+  } else {
+    for (index_t p = 0; p < kc; ++p, dst += Width, src += sp) {
+      index_t q = 0;
+      for (; q < width; ++q)
+        dst[q] = src[std::ptrdiff_t(q) * sq];
+      for (; q < Width; ++q)
+        dst[q] = T(0);
+    }
+  }
 }
 
 // sum_p x[p] * y[p] over contiguous x, y.
@@ -161,37 +186,18 @@ void gemm(index_t m, index_t n, index_t k, const T* a, std::ptrdiff_t rsa, std::
     for (index_t pc = 0; pc < k; pc += G::kc) {
       const index_t kc = std::min(G::kc, k - pc);
       const bool acc = add || pc > 0;
-      // Pack B[pc:pc+kc, jc:jc+nc] into NR-wide panels, zero-padded.
-      for (index_t jr = 0; jr < nc; jr += G::nr) {
-        T* dst = bpack + jr * kc;
-        const index_t nr = std::min(G::nr, nc - jr);
-        for (index_t p = 0; p < kc; ++p) {
-          const T* src = b + std::ptrdiff_t(pc + p) * rsb + std::ptrdiff_t(jc + jr) * csb;
-          index_t q = 0;
-          if (csb == 1)
-            for (; q < nr; ++q)
-              dst[p * G::nr + q] = src[q];
-          else
-            for (; q < nr; ++q)
-              dst[p * G::nr + q] = src[std::ptrdiff_t(q) * csb];
-          for (; q < G::nr; ++q)
-            dst[p * G::nr + q] = T(0);
-        }
-      }
+      // Pack B[pc:pc+kc, jc:jc+nc] into NR-wide panels and A[ic:ic+mc, pc:pc+kc] into MR-wide
+      // ones, zero-padded.
+      for (index_t jr = 0; jr < nc; jr += G::nr)
+        detail::pack_panel<G::nr>(bpack + jr * kc,
+                                  b + std::ptrdiff_t(pc) * rsb + std::ptrdiff_t(jc + jr) * csb, kc,
+                                  std::min(G::nr, nc - jr), rsb, csb);
       for (index_t ic = 0; ic < m; ic += G::mc) {
         const index_t mc = std::min(G::mc, m - ic);
-        for (index_t ir = 0; ir < mc; ir += G::mr) {
-          T* dst = apack + ir * kc;
-          const index_t mr = std::min(G::mr, mc - ir);
-          for (index_t p = 0; p < kc; ++p) {
-            index_t r = 0;
-            for (; r < mr; ++r)
-              dst[p * G::mr + r] =
-                  a[std::ptrdiff_t(ic + ir + r) * rsa + std::ptrdiff_t(pc + p) * csa];
-            for (; r < G::mr; ++r)
-              dst[p * G::mr + r] = T(0);
-          }
-        }
+        for (index_t ir = 0; ir < mc; ir += G::mr)
+          detail::pack_panel<G::mr>(apack + ir * kc,
+                                    a + std::ptrdiff_t(ic + ir) * rsa + std::ptrdiff_t(pc) * csa,
+                                    kc, std::min(G::mr, mc - ir), csa, rsa);
         for (index_t jr = 0; jr < nc; jr += G::nr)
           for (index_t ir = 0; ir < mc; ir += G::mr)
             detail::gemm_micro(kc, apack + ir * kc, bpack + jr * kc, c + (ic + ir) * ldc + jc + jr,
