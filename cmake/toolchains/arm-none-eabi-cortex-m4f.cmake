@@ -10,7 +10,8 @@ set(CMAKE_TRY_COMPILE_TARGET_TYPE STATIC_LIBRARY)
 
 set(_fg_cpu "-mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 -mfloat-abi=hard")
 set(CMAKE_C_FLAGS_INIT "${_fg_cpu}")
-set(CMAKE_CXX_FLAGS_INIT "${_fg_cpu} -fno-exceptions -fno-rtti -fno-threadsafe-statics")
+# -fno-math-errno: sqrtf becomes the FPU's vsqrt instead of a libm call that sets errno.
+set(CMAKE_CXX_FLAGS_INIT "${_fg_cpu} -fno-exceptions -fno-rtti -fno-threadsafe-statics -fno-math-errno")
 set(CMAKE_EXE_LINKER_FLAGS_INIT "${_fg_cpu} -nostartfiles -Wl,--gc-sections")
 
 # Find only the target's own libraries and packages, never the host's (no host xsimd, no

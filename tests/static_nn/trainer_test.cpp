@@ -152,6 +152,8 @@ TEST_CASE("gradient_workspace / the same result as on the stack, in caller-place
   auto f = [&] { return mean(softmax_cross_entropy(matmul(a, w), b) + sum(square(w))); };
   b(0, 0) = b(1, 1) = b(2, 0) = b(3, 1) = 1;
   static gradient_workspace<decltype(f())> ws;
+  using product = decltype(matmul(a, w));  // forward-only evaluation leaves backward buffers out
+  static_assert(sizeof(exec::evaluator<product, 2, false>) < sizeof(exec::evaluator<product, 2>));
   static_assert(decltype(ws)::bytes > 0);
   tensor<double, shape<3, 2>> g1, g2;
   const double v1 = value_and_grad_into(f(), std::tie(g1), w);

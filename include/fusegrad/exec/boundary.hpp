@@ -31,9 +31,9 @@ template <class Derived, class T, std::size_t R> struct acts_as_leaf {
 };
 
 // Holds a materialised value of shape S and exposes it as a leaf of the enclosing pass.
-template <class T, class S, std::size_t R> struct materialized {
+template <class T, class S, std::size_t R, bool Bwd> struct materialized {
   buffer<T, S::static_size> value;
-  buffer<T, S::static_size> adjoint;
+  buffer<T, Bwd ? S::static_size : 0> adjoint;
   dims_t<S::rank> dims{};
   leaf_eval<T, R> leaf;
   bool wants_grad = false;
@@ -103,9 +103,9 @@ template <class Red, class T, std::size_t RC> struct reduce_seed {
   }
 };
 
-template <class Red, class A, class Set, bool Keep, std::size_t R>
-struct evaluator<expr::reduce<Red, A, Set, Keep>, R>
-    : acts_as_leaf<evaluator<expr::reduce<Red, A, Set, Keep>, R>,
+template <class Red, class A, class Set, bool Keep, std::size_t R, bool Bwd>
+struct evaluator<expr::reduce<Red, A, Set, Keep>, R, Bwd>
+    : acts_as_leaf<evaluator<expr::reduce<Red, A, Set, Keep>, R, Bwd>,
                    typename expr::reduce<Red, A, Set, Keep>::value_type, R> {
   using node = expr::reduce<Red, A, Set, Keep>;
   using T = typename node::value_type;
@@ -119,14 +119,14 @@ struct evaluator<expr::reduce<Red, A, Set, Keep>, R>
     return true;
   }();
 
-  evaluator<A, RC> child;
+  evaluator<A, RC, Bwd> child;
   dims_t<RC> cd;
-  materialized<T, OS, R> m;
+  materialized<T, OS, R, Bwd> m;
   strides_t<RC> out_strides{};  // the output's strides seen from the child's pass
   T n;                          // elements folded into each output
   // Scratch lives in the evaluator, not on the stack: with static shapes the memory of a whole
   // step is sizeof(evaluator), which firmware can place (fg::gradient_workspace).
-  using stat_buffer = buffer<T, ((stats_v<Red>) > 0 ? OS::static_size : 0)>;
+  using stat_buffer = buffer<T, (Bwd && (stats_v<Red>) > 0 ? OS::static_size : 0)>;
   buffer<T, has_prepass<Red> ? OS::static_size : 0> pre{0, false};  // the prepass's per slice
   stat_buffer stat[2] = {stat_buffer(0, false), stat_buffer(0, false)};  // backward statistics
 
@@ -233,13 +233,13 @@ template <class T, class S> inline constexpr bool is_leaf_node_v<expr::view<T, S
 template <class T, class S> inline constexpr bool is_leaf_node_v<expr::owned<T, S>> = true;
 
 // A matrix operand of matmul: leaves are read in place, anything else is materialised first.
-template <class A> struct matrix_operand {
+template <class A, bool Bwd> struct matrix_operand {
   using T = typename A::value_type;
   using S = typename A::shape_type;
-  evaluator<A, 2> ev;
+  evaluator<A, 2, Bwd> ev;
   dims_t<2> d;
   buffer<T, is_leaf_node_v<A> ? 0 : S::static_size> store{0, false};
-  buffer<T, S::static_size> grad{0, false};  // the adjoint matmul's backward pushes into A
+  buffer<T, Bwd ? S::static_size : 0> grad{0, false};  // the adjoint a backward pushes into A
   const T* p;
   explicit matrix_operand(const A& a) : ev(a, a.dims()), d(a.dims()) {
     if constexpr (is_leaf_node_v<A>) {
@@ -261,9 +261,10 @@ template <class A> struct matrix_operand {
   }
 };
 
-template <class A, class B, std::size_t R>
-struct evaluator<expr::matmul<A, B>, R>
-    : acts_as_leaf<evaluator<expr::matmul<A, B>, R>, typename expr::matmul<A, B>::value_type, R> {
+template <class A, class B, std::size_t R, bool Bwd>
+struct evaluator<expr::matmul<A, B>, R, Bwd>
+    : acts_as_leaf<evaluator<expr::matmul<A, B>, R, Bwd>, typename expr::matmul<A, B>::value_type,
+                   R> {
   using node = expr::matmul<A, B>;
   using T = typename node::value_type;
   using S = typename node::shape_type;
@@ -277,10 +278,10 @@ struct evaluator<expr::matmul<A, B>, R>
   static constexpr index_t ws_bwd =
       fixed ? std::max(G::workspace(sm, sk, sn), G::workspace(sk, sn, sm)) : dyn;
 
-  matrix_operand<A> a;
-  matrix_operand<B> b;
-  materialized<T, S, R> m;
-  buffer<T, std::max(ws_fwd, ws_bwd)> ws{0, false};  // GEMM packing, here rather than on the stack
+  matrix_operand<A, Bwd> a;
+  matrix_operand<B, Bwd> b;
+  materialized<T, S, R, Bwd> m;
+  buffer<T, Bwd ? std::max(ws_fwd, ws_bwd) : ws_fwd> ws{0, false};  // GEMM packing, here rather than on the stack
   bool grad_a = false, grad_b = false;
 
   evaluator(const node& e, const dims_t<R>& pass) : a(e.a), b(e.b), m(e.dims()) {
@@ -333,18 +334,18 @@ struct evaluator<expr::matmul<A, B>, R>
 
 // Softmax cross-entropy per row: the logits (and targets) are materialised once; the backward
 // pushes the closed-form partials of ops::softmax_cross_entropy_op, times each row's adjoint.
-template <class Z, class Y, std::size_t R>
-struct evaluator<expr::softmax_cross_entropy<Z, Y>, R>
-    : acts_as_leaf<evaluator<expr::softmax_cross_entropy<Z, Y>, R>,
+template <class Z, class Y, std::size_t R, bool Bwd>
+struct evaluator<expr::softmax_cross_entropy<Z, Y>, R, Bwd>
+    : acts_as_leaf<evaluator<expr::softmax_cross_entropy<Z, Y>, R, Bwd>,
                    typename expr::softmax_cross_entropy<Z, Y>::value_type, R> {
   using node = expr::softmax_cross_entropy<Z, Y>;
   using T = typename node::value_type;
   using S = typename node::shape_type;
   using rule = ops::softmax_cross_entropy_op;
 
-  matrix_operand<Z> z;
-  matrix_operand<Y> y;
-  materialized<T, S, R> m;
+  matrix_operand<Z, Bwd> z;
+  matrix_operand<Y, Bwd> y;
+  materialized<T, S, R, Bwd> m;
   buffer<typename rule::template row<T>, S::static_size> rows{0, false};  // kept for backward
   bool grad_z = false, grad_y = false;
 
@@ -398,13 +399,13 @@ struct evaluator<expr::softmax_cross_entropy<Z, Y>, R>
 
 // Transpose and reshape: a tensor is re-addressed in place; a computed operand is materialised
 // once (child layout), read re-addressed, and its adjoint pushed back by one pass.
-template <class A, std::size_t RL, class Addr, std::size_t R>
-struct relayout : acts_as_leaf<relayout<A, RL, Addr, R>, typename A::value_type, R> {
+template <class A, std::size_t RL, class Addr, std::size_t R, bool Bwd>
+struct relayout : acts_as_leaf<relayout<A, RL, Addr, R, Bwd>, typename A::value_type, R> {
   using T = typename A::value_type;
   static constexpr std::size_t RC = A::shape_type::rank;
-  evaluator<A, RC> child;
+  evaluator<A, RC, Bwd> child;
   dims_t<RC> cd;
-  materialized<T, typename A::shape_type, R> m;
+  materialized<T, typename A::shape_type, R, Bwd> m;
   leaf_eval<T, R> direct;  // used when A is a tensor: no copy at all
   bool reach = false;
 
@@ -486,15 +487,16 @@ struct row_major {
   }
 };
 
-template <class A, std::size_t R>
-struct evaluator<expr::transpose<A>, R> : relayout<A, A::shape_type::rank, reversed_axes, R> {
+template <class A, std::size_t R, bool Bwd>
+struct evaluator<expr::transpose<A>, R, Bwd>
+    : relayout<A, A::shape_type::rank, reversed_axes, R, Bwd> {
   evaluator(const expr::transpose<A>& e, const dims_t<R>& pass)
-      : relayout<A, A::shape_type::rank, reversed_axes, R>(e.arg, e.dims(), pass) {}
+      : relayout<A, A::shape_type::rank, reversed_axes, R, Bwd>(e.arg, e.dims(), pass) {}
 };
-template <class A, class S, std::size_t R>
-struct evaluator<expr::reshape<A, S>, R> : relayout<A, S::rank, row_major, R> {
+template <class A, class S, std::size_t R, bool Bwd>
+struct evaluator<expr::reshape<A, S>, R, Bwd> : relayout<A, S::rank, row_major, R, Bwd> {
   evaluator(const expr::reshape<A, S>& e, const dims_t<R>& pass)
-      : relayout<A, S::rank, row_major, R>(e.arg, e.dims(), pass) {}
+      : relayout<A, S::rank, row_major, R, Bwd>(e.arg, e.dims(), pass) {}
 };
 
 }  // namespace fg::exec

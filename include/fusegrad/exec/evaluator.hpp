@@ -15,7 +15,11 @@ namespace fg::exec {
 // `plan_stages` for the passes that boundaries run later): a target met for the first time
 // un-broadcast *stores* its gradient, every later meeting *adds*, so no gradient buffer needs
 // zeroing unless a broadcast operand accumulates into it.
-template <class Node, std::size_t R> struct evaluator;
+//
+// Bwd = false: the evaluator will only run forward (assignment, fg::eval), so boundaries leave
+// out the buffers only a backward stage uses (adjoints, pushed gradients, backward GEMM
+// packing); with static shapes those are inline and would only take stack.
+template <class Node, std::size_t R, bool Bwd = true> struct evaluator;
 
 // A gradient requested by the caller, found by the address of its tensor's data.
 template <class T> struct target {
@@ -90,20 +94,21 @@ template <std::size_t N> strides_t<N> contiguous(const dims_t<N>& d) {
   return to_signed(contiguous_strides(d));
 }
 
-template <class T, class S, std::size_t R> struct evaluator<expr::view<T, S>, R> : leaf_eval<T, R> {
+template <class T, class S, std::size_t R, bool Bwd>
+struct evaluator<expr::view<T, S>, R, Bwd> : leaf_eval<T, R> {
   evaluator(const expr::view<T, S>& v, const dims_t<R>& out) {
     this->bind(v.ptr, v.dims(), contiguous(v.dims()), out, true);
   }
 };
 // A temporary owned by the expression is read like a view but is never a gradient target.
-template <class T, class S, std::size_t R>
-struct evaluator<expr::owned<T, S>, R> : leaf_eval<T, R> {
+template <class T, class S, std::size_t R, bool Bwd>
+struct evaluator<expr::owned<T, S>, R, Bwd> : leaf_eval<T, R> {
   evaluator(const expr::owned<T, S>& o, const dims_t<R>& out) {
     this->bind(o.value.data(), o.dims(), contiguous(o.dims()), out, false);
   }
 };
 
-template <class T, std::size_t R> struct evaluator<expr::scalar<T>, R> {
+template <class T, std::size_t R, bool Bwd> struct evaluator<expr::scalar<T>, R, Bwd> {
   T v;
   evaluator(const expr::scalar<T>& s, const dims_t<R>&) : v(s.value) {}
   static constexpr bool dense() { return true; }
@@ -122,9 +127,9 @@ template <class A>
 inline constexpr bool uniform_v = A::shape_type::is_static&& A::shape_type::static_size == 1 &&
                                   !std::is_same_v<A, expr::scalar<typename A::value_type>>;
 
-template <class A, std::size_t R> struct uniform_eval {
+template <class A, std::size_t R, bool Bwd> struct uniform_eval {
   using T = typename A::value_type;
-  evaluator<A, R> inner;
+  evaluator<A, R, Bwd> inner;
   uniform_eval(const A& a, const dims_t<R>& out) : inner(a, out) {}
   static constexpr bool dense() { return true; }
   bool reaches(const targets<T>& tg) const { return inner.reaches(tg); }
@@ -145,21 +150,23 @@ template <class A, std::size_t R> struct uniform_eval {
   }
 };
 
-template <class A, std::size_t R>
-using operand_evaluator = std::conditional_t<uniform_v<A>, uniform_eval<A, R>, evaluator<A, R>>;
+template <class A, std::size_t R, bool Bwd>
+using operand_evaluator =
+    std::conditional_t<uniform_v<A>, uniform_eval<A, R, Bwd>, evaluator<A, R, Bwd>>;
 
-template <class Op, class... A, std::size_t R> struct evaluator<expr::elementwise<Op, A...>, R> {
+template <class Op, class... A, std::size_t R, bool Bwd>
+struct evaluator<expr::elementwise<Op, A...>, R, Bwd> {
   using T = typename expr::elementwise<Op, A...>::value_type;
   using seq = std::index_sequence_for<A...>;
-  fg::detail::tuple<operand_evaluator<A, R>...> kids;
+  fg::detail::tuple<operand_evaluator<A, R, Bwd>...> kids;
 
   evaluator(const expr::elementwise<Op, A...>& e, const dims_t<R>& out)
       : kids(make(e, out, seq{})) {}
   template <std::size_t... I>
-  static fg::detail::tuple<operand_evaluator<A, R>...> make(const expr::elementwise<Op, A...>& e,
+  static fg::detail::tuple<operand_evaluator<A, R, Bwd>...> make(const expr::elementwise<Op, A...>& e,
                                                             const dims_t<R>& out,
                                                             std::index_sequence<I...>) {
-    return {{operand_evaluator<A, R>(fg::detail::get<I>(e.args), out)}...};
+    return {{operand_evaluator<A, R, Bwd>(fg::detail::get<I>(e.args), out)}...};
   }
 
   bool dense() const {

@@ -70,27 +70,38 @@ template <class F>
 using gradient_evaluator_t =
     exec::evaluator<typename gradient_root<F>::node, gradient_root<F>::rank>;
 
-// Plans and runs every pass of the gradient of the scalar `f` (bound to no extents) into the
-// targets' buffers; returns f's value. The planner is built in `storage` when given (a
-// gradient_workspace), else on the stack.
-template <class F>
-typename F::value_type run_gradient(const F& f, exec::target<typename F::value_type>* items,
-                                    std::size_t n, void* storage = nullptr) {
+template <class Ev, class F>
+typename F::value_type run_planned(Ev& ev, const F& f, exec::target<typename F::value_type>* items,
+                                   std::size_t n) {
   using T = typename F::value_type;
   using root = gradient_root<F>;
-  using Ev = gradient_evaluator_t<F>;
   const auto d = root::dims(f);
   const T scale = root::template scale<T>(f);
   exec::constant_seed<T> seed{scale};
-  if (!storage) {
-    Ev ev(root::of(f), d);
-    return scale * differentiate<T, root::rank>(ev, d, seed, items, n);
-  }
+  return scale * differentiate<T, root::rank>(ev, d, seed, items, n);
+}
+
+// Plans and runs every pass of the gradient of the scalar `f` (bound to no extents) into the
+// targets' buffers; returns f's value. The planner lives on the stack.
+template <class F>
+typename F::value_type run_gradient(const F& f, exec::target<typename F::value_type>* items,
+                                    std::size_t n) {
+  using root = gradient_root<F>;
+  gradient_evaluator_t<F> ev(root::of(f), root::dims(f));
+  return run_planned(ev, f, items, n);
+}
+// The same with the planner built in `storage` (a gradient_workspace). A separate function, not
+// a branch: a planner variable in an untaken branch would still take its size of stack.
+template <class F>
+typename F::value_type run_gradient(const F& f, exec::target<typename F::value_type>* items,
+                                    std::size_t n, void* storage) {
+  using root = gradient_root<F>;
+  using Ev = gradient_evaluator_t<F>;
   struct destroy {  // also when a pass raises
     Ev* ev;
     ~destroy() { std::destroy_at(ev); }
-  } guard{::new (storage) Ev(root::of(f), d)};
-  return scale * differentiate<T, root::rank>(*guard.ev, d, seed, items, n);
+  } guard{::new (storage) Ev(root::of(f), root::dims(f))};
+  return run_planned(*guard.ev, f, items, n);
 }
 
 template <class T, class G, class... X>
@@ -132,8 +143,17 @@ template <expression F> class gradient_workspace {
 };
 
 namespace detail {
-template <class F, class... G, class... X>
-typename F::value_type gradient_into(void* storage, const F& f, std::tuple<G&...> g,
+// Where the planner goes: on the stack, or in a workspace's storage (void*), chosen at compile
+// time.
+struct on_stack {};
+template <class F>
+typename F::value_type run_gradient(const F& f, exec::target<typename F::value_type>* items,
+                                    std::size_t n, on_stack) {
+  return run_gradient(f, items, n);
+}
+
+template <class Place, class F, class... G, class... X>
+typename F::value_type gradient_into(Place place, const F& f, std::tuple<G&...> g,
                                      const X&... x) {
   using T = typename F::value_type;
   static_assert(F::shape_type::rank == 0,
@@ -146,7 +166,7 @@ typename F::value_type gradient_into(void* storage, const F& f, std::tuple<G&...
   std::apply([&](auto&... gi) { (shape_like(gi, x), ...); }, g);
   exec::target<T> items[sizeof...(X)];
   fill_targets(items, g, x...);
-  return run_gradient(f, items, sizeof...(X), storage);
+  return run_gradient(f, items, sizeof...(X), place);
 }
 }  // namespace detail
 
@@ -155,7 +175,7 @@ typename F::value_type gradient_into(void* storage, const F& f, std::tuple<G&...
 template <expression F, tensor_like... G, tensor_like... X>
 typename std::remove_cvref_t<F>::value_type value_and_grad_into(const F& f, std::tuple<G&...> g,
                                                                 const X&... x) {
-  return detail::gradient_into(nullptr, f, g, x...);
+  return detail::gradient_into(detail::on_stack{}, f, g, x...);
 }
 // The same, planned and run inside `ws` rather than on the stack.
 template <expression F, tensor_like... G, tensor_like... X>
