@@ -44,9 +44,8 @@ template <class Platform> int run(Platform& platform) {
   model.init(init);
   float first = 0, last = 0, window = 0;
   std::uint64_t step_ticks = 0;
-  constexpr std::uint32_t mask = Platform::tick_bits >= 32
-                                     ? 0xFFFFFFFFu
-                                     : (std::uint32_t(1) << Platform::tick_bits) - 1;
+  constexpr std::uint32_t mask =
+      Platform::tick_bits >= 32 ? 0xFFFFFFFFu : (std::uint32_t(1) << Platform::tick_bits) - 1;
   for (int s = 1; s <= steps; ++s) {
     digits::batch(train_data, x, y);
     const std::uint32_t t0 = platform.ticks();
@@ -71,11 +70,9 @@ template <class Platform> int run(Platform& platform) {
   const fg::index_t total = test_batch * test_batches;
   const float accuracy = 100.0f * float(correct) / float(total);
   out << "ticks per training step: " << step_ticks / steps << "\n"
-      << "test accuracy: " << correct << "/" << total << " = "
-      << fixed{accuracy, 1} << "%\n";
+      << "test accuracy: " << correct << "/" << total << " = " << fixed{accuracy, 1} << "%\n";
   const bool ok = last < 0.5f * first && accuracy >= 90.0f;
-  out << "loss " << fixed{first, 4} << " -> "
-      << fixed{last, 4} << (ok ? ": PASS\n" : ": FAIL\n");
+  out << "loss " << fixed{first, 4} << " -> " << fixed{last, 4} << (ok ? ": PASS\n" : ": FAIL\n");
   return ok ? 0 : 1;
 }
 

@@ -1,49 +1,11 @@
 // Built with -fno-exceptions -fno-rtti: the static-shape path (elementwise, reductions, matmul,
 // value and gradient of a small training step) runs with every heap allocation trapped.
+#include "../../examples/embedded/heap_trap.hpp"
+
 #include <fusegrad/fusegrad.hpp>
 
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <new>
-
-namespace {
-bool armed = false;
-[[noreturn]] void trap() {
-  std::fputs("FAIL: the static path allocated from the heap\n", stderr);
-  std::abort();
-}
-}  // namespace
-
-void* operator new(std::size_t n) {
-  if (armed)
-    trap();
-  void* p = std::malloc(n ? n : 1);
-  if (!p)
-    std::abort();
-  return p;
-}
-void* operator new(std::size_t n, std::align_val_t a) {
-  if (armed)
-    trap();
-  const std::size_t al = static_cast<std::size_t>(a);
-  void* p = std::aligned_alloc(al, (n + al - 1) / al * al);
-  if (!p)
-    std::abort();
-  return p;
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::align_val_t) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
-  std::free(p);
-}
 
 static int failures = 0;
 static void expect(bool ok, const char* what) {
@@ -70,7 +32,7 @@ int main() {
   for (index_t r = 0; r < 5; ++r)
     onehot(r, r % 3) = 1.0f;
 
-  armed = true;
+  heap_trap::armed = true;
   tensor<float, shape<5, 4>> y = x * 2.0f + sin(x) * exp(-x);
   expect(std::fabs(y(1, 1) - (2 * x(1, 1) + std::sin(x(1, 1)) * std::exp(-x(1, 1)))) < 1e-5f,
          "elementwise value");
@@ -89,7 +51,7 @@ int main() {
     w2 = w2 - 0.5f * d2;
     l = lv;
   }
-  armed = false;
+  heap_trap::armed = false;
 
   expect(l < l0 * 0.5f, "training reduces the loss");
   expect(g1.size() == 32 && gb1.size() == 8 && g2.size() == 24, "gradient shapes");

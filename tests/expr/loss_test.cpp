@@ -35,8 +35,7 @@ TEST_CASE("softmax_cross_entropy / dyn extents, through a matmul and a bias") {
   for (index_t r = 0; r < 4; ++r)
     y(r, r) = 1.0;
   fg::testing::check_gradient(
-      [&](auto& ww, auto& bb) { return mean(softmax_cross_entropy(matmul(x, ww) + bb, y)); }, w,
-      b);
+      [&](auto& ww, auto& bb) { return mean(softmax_cross_entropy(matmul(x, ww) + bb, y)); }, w, b);
 }
 
 TEST_CASE("softmax_cross_entropy / finite with exact gradients at logits of +-1e4") {
@@ -79,10 +78,8 @@ TEST_CASE("softmax_cross_entropy / the logits' subtree runs once forward") {
   CHECK(double(v) == doctest::Approx(double(u)));
   CHECK(g[5] == doctest::Approx(h[5]));
   CHECK(std::isfinite(double(v)));
-  CHECK(g[0] == doctest::Approx((std::exp(z[0]) / (std::exp(z[0]) + std::exp(z[1]) +
-                                                   std::exp(z[2])) -
-                                 1) /
-                                4));
+  CHECK(g[0] == doctest::Approx(
+                    (std::exp(z[0]) / (std::exp(z[0]) + std::exp(z[1]) + std::exp(z[2])) - 1) / 4));
 }
 
 TEST_CASE("softmax_cross_entropy / a shape mismatch names both shapes") {

@@ -128,9 +128,9 @@ TEST_CASE("trainer / memory is a compile-time constant, and the trainer holds al
   using T = nn::trainer<net_t, nn::cross_entropy, nn::adam, input_t, target_t>;
   constexpr nn::step_memory m = T::memory;
   // Each tensor counts with its SIMD alignment padding: that is the memory it takes.
-  constexpr std::size_t weights = sizeof(tensor<float, shape<4, 16>>) +
-                                  sizeof(tensor<float, shape<16>>) +
-                                  sizeof(tensor<float, shape<16, 3>>) + sizeof(tensor<float, shape<3>>);
+  constexpr std::size_t weights =
+      sizeof(tensor<float, shape<4, 16>>) + sizeof(tensor<float, shape<16>>) +
+      sizeof(tensor<float, shape<16, 3>>) + sizeof(tensor<float, shape<3>>);
   static_assert(weights >= (4 * 16 + 16 + 16 * 3 + 3) * sizeof(float));
   static_assert(m.parameters == weights);
   static_assert(m.gradients == weights);

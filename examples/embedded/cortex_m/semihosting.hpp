@@ -12,7 +12,9 @@ inline int call(int op, const void* arg) {
   asm volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
   return r0;
 }
-inline void write(const char* s) { call(0x04, s); }  // SYS_WRITE0
+inline void write(const char* s) {
+  call(0x04, s);
+}  // SYS_WRITE0
 [[noreturn]] inline void exit(int status) {
   // SYS_EXIT_EXTENDED: ADP_Stopped_ApplicationExit and the status.
   const std::uint32_t block[2] = {0x20026, std::uint32_t(status)};

@@ -53,5 +53,10 @@ extern "C" [[noreturn]] void fault_handler() {
 
 // Initial stack pointer, reset, NMI, HardFault, MemManage, BusFault, UsageFault.
 __attribute__((section(".isr_vector"), used)) void (*const vector_table[7])() = {
-    reinterpret_cast<void (*)()>(__stack_top), reset_handler, fault_handler, fault_handler,
-    fault_handler, fault_handler, fault_handler};
+    reinterpret_cast<void (*)()>(__stack_top),
+    reset_handler,
+    fault_handler,
+    fault_handler,
+    fault_handler,
+    fault_handler,
+    fault_handler};

@@ -127,7 +127,7 @@ struct evaluator<expr::reduce<Red, A, Set, Keep>, R, Bwd>
   // Scratch lives in the evaluator, not on the stack: with static shapes the memory of a whole
   // step is sizeof(evaluator), which firmware can place (fg::gradient_workspace).
   using stat_buffer = buffer<T, (Bwd && (stats_v<Red>) > 0 ? OS::static_size : 0)>;
-  buffer<T, has_prepass<Red> ? OS::static_size : 0> pre{0, false};  // the prepass's per slice
+  buffer<T, has_prepass<Red> ? OS::static_size : 0> pre{0, false};       // the prepass's per slice
   stat_buffer stat[2] = {stat_buffer(0, false), stat_buffer(0, false)};  // backward statistics
 
   evaluator(const node& e, const dims_t<R>& pass)
@@ -211,8 +211,7 @@ struct evaluator<expr::reduce<Red, A, Set, Keep>, R, Bwd>
     child.run_stages();
   }
   // Statistic I per slice: Red::stat<I>(y, out) folded with Red::stat_fold<I>.
-  template <int... I>
-  void fold_stats(std::integer_sequence<int, I...>) {
+  template <int... I> void fold_stats(std::integer_sequence<int, I...>) {
     const index_t nout = size_of(m.dims);
     (
         [&] {
@@ -261,36 +260,18 @@ template <class A, bool Bwd> struct matrix_operand {
   }
 };
 
-template <class A, class B, std::size_t R, bool Bwd>
-struct evaluator<expr::matmul<A, B>, R, Bwd>
-    : acts_as_leaf<evaluator<expr::matmul<A, B>, R, Bwd>, typename expr::matmul<A, B>::value_type,
-                   R> {
-  using node = expr::matmul<A, B>;
-  using T = typename node::value_type;
-  using S = typename node::shape_type;
-  using G = gemm_blocking<T>;
-  static constexpr bool fixed = A::shape_type::is_static && B::shape_type::is_static;
-  static constexpr index_t sm = A::shape_type::static_extents[0],
-                           sk = A::shape_type::static_extents[1],
-                           sn = B::shape_type::static_extents[1];
-  // Workspace for the forward product and for the larger of the two backward ones.
-  static constexpr index_t ws_fwd = fixed ? G::workspace(sm, sn, sk) : dyn;
-  static constexpr index_t ws_bwd =
-      fixed ? std::max(G::workspace(sm, sk, sn), G::workspace(sk, sn, sm)) : dyn;
-
+// A boundary over two matrix operands (matmul, softmax cross-entropy): they are materialised
+// (or read in place), the boundary's value is materialised, and its backward stage pushes into
+// each operand whose subtree reaches a gradient target.
+template <class Derived, class A, class B, class S, std::size_t R, bool Bwd>
+struct matrix_boundary : acts_as_leaf<Derived, typename A::value_type, R> {
+  using T = typename A::value_type;
   matrix_operand<A, Bwd> a;
   matrix_operand<B, Bwd> b;
   materialized<T, S, R, Bwd> m;
-  buffer<T, Bwd ? std::max(ws_fwd, ws_bwd) : ws_fwd> ws{0, false};  // GEMM packing, here rather than on the stack
   bool grad_a = false, grad_b = false;
 
-  evaluator(const node& e, const dims_t<R>& pass) : a(e.a), b(e.b), m(e.dims()) {
-    const index_t M = a.d[0], K = a.d[1], N = b.d[1];
-    ws.resize(G::workspace(M, N, K), false);
-    gemm<T>(M, N, K, a.p, std::ptrdiff_t(K), 1, b.p, std::ptrdiff_t(N), 1, m.value.data(), N, false,
-            ws.data());
-    m.expose(m.dims, contiguous(m.dims), pass);
-  }
+  matrix_boundary(const A& ea, const B& eb, const dims_t<S::rank>& d) : a(ea), b(eb), m(d) {}
   bool reaches(const targets<T>& tg) const { return a.ev.reaches(tg) || b.ev.reaches(tg); }
   void plan(targets<T>& tg) {
     if (tg.phase == 1 && reaches(tg) && !m.wants_grad)
@@ -307,6 +288,38 @@ struct evaluator<expr::matmul<A, B>, R, Bwd>
       b.ev.plan(tg);
       b.ev.plan_stages(tg);
     }
+  }
+  leaf_eval<T, R>& leaf() { return m.leaf; }
+  const leaf_eval<T, R>& leaf() const { return m.leaf; }
+};
+
+template <class A, class B, std::size_t R, bool Bwd>
+struct evaluator<expr::matmul<A, B>, R, Bwd>
+    : matrix_boundary<evaluator<expr::matmul<A, B>, R, Bwd>, A, B,
+                      typename expr::matmul<A, B>::shape_type, R, Bwd> {
+  using node = expr::matmul<A, B>;
+  using base = matrix_boundary<evaluator, A, B, typename node::shape_type, R, Bwd>;
+  using T = typename node::value_type;
+  using G = gemm_blocking<T>;
+  using base::a, base::b, base::m, base::grad_a, base::grad_b;
+  static constexpr bool fixed = A::shape_type::is_static && B::shape_type::is_static;
+  static constexpr index_t sm = A::shape_type::static_extents[0],
+                           sk = A::shape_type::static_extents[1],
+                           sn = B::shape_type::static_extents[1];
+  // Workspace for the forward product and for the larger of the two backward ones.
+  static constexpr index_t ws_fwd = fixed ? G::workspace(sm, sn, sk) : dyn;
+  static constexpr index_t ws_bwd =
+      fixed ? std::max(G::workspace(sm, sk, sn), G::workspace(sk, sn, sm)) : dyn;
+
+  // GEMM packing, here rather than on the stack.
+  buffer<T, Bwd ? std::max(ws_fwd, ws_bwd) : ws_fwd> ws{0, false};
+
+  evaluator(const node& e, const dims_t<R>& pass) : base(e.a, e.b, e.dims()) {
+    const index_t M = a.d[0], K = a.d[1], N = b.d[1];
+    ws.resize(G::workspace(M, N, K), false);
+    gemm<T>(M, N, K, a.p, std::ptrdiff_t(K), 1, b.p, std::ptrdiff_t(N), 1, m.value.data(), N, false,
+            ws.data());
+    m.expose(m.dims, contiguous(m.dims), pass);
   }
   // dA = dC B^T and dB = A^T dC, each pushed into its operand's subtree by one pass.
   void run_stages() {
@@ -328,73 +341,50 @@ struct evaluator<expr::matmul<A, B>, R, Bwd>
       });
     }
   }
-  leaf_eval<T, R>& leaf() { return m.leaf; }
-  const leaf_eval<T, R>& leaf() const { return m.leaf; }
 };
 
-// Softmax cross-entropy per row: the logits (and targets) are materialised once; the backward
-// pushes the closed-form partials of ops::softmax_cross_entropy_op, times each row's adjoint.
+// Softmax cross-entropy per row over logits a and targets b: each is materialised once; the
+// backward pushes the closed-form partials of ops::softmax_cross_entropy_op, times each row's
+// adjoint.
 template <class Z, class Y, std::size_t R, bool Bwd>
 struct evaluator<expr::softmax_cross_entropy<Z, Y>, R, Bwd>
-    : acts_as_leaf<evaluator<expr::softmax_cross_entropy<Z, Y>, R, Bwd>,
-                   typename expr::softmax_cross_entropy<Z, Y>::value_type, R> {
+    : matrix_boundary<evaluator<expr::softmax_cross_entropy<Z, Y>, R, Bwd>, Z, Y,
+                      typename expr::softmax_cross_entropy<Z, Y>::shape_type, R, Bwd> {
   using node = expr::softmax_cross_entropy<Z, Y>;
+  using base = matrix_boundary<evaluator, Z, Y, typename node::shape_type, R, Bwd>;
   using T = typename node::value_type;
-  using S = typename node::shape_type;
   using rule = ops::softmax_cross_entropy_op;
+  using base::a, base::b, base::m, base::grad_a, base::grad_b;
 
-  matrix_operand<Z, Bwd> z;
-  matrix_operand<Y, Bwd> y;
-  materialized<T, S, R, Bwd> m;
-  buffer<typename rule::template row<T>, S::static_size> rows{0, false};  // kept for backward
-  bool grad_z = false, grad_y = false;
+  buffer<typename rule::template row<T>, node::shape_type::static_size> rows{0, false};
 
-  evaluator(const node& e, const dims_t<R>& pass) : z(e.logits), y(e.target), m(e.dims()) {
-    const index_t b = z.d[0], c = z.d[1];
-    rows.resize(b, false);
-    for (index_t r = 0; r < b; ++r) {
-      rows.data()[r] = rule::forward(z.p + r * c, y.p + r * c, c);
+  evaluator(const node& e, const dims_t<R>& pass) : base(e.logits, e.target, e.dims()) {
+    const index_t n = a.d[0], c = a.d[1];
+    rows.resize(n, false);
+    for (index_t r = 0; r < n; ++r) {
+      rows.data()[r] = rule::forward(a.p + r * c, b.p + r * c, c);
       m.value.data()[r] = rows.data()[r].loss;
     }
     m.expose(m.dims, contiguous(m.dims), pass);
   }
-  bool reaches(const targets<T>& tg) const { return z.ev.reaches(tg) || y.ev.reaches(tg); }
-  void plan(targets<T>& tg) {
-    if (tg.phase == 1 && reaches(tg) && !m.wants_grad)
-      m.request_adjoint();
-  }
-  void plan_stages(targets<T>& tg) {
-    grad_z = z.ev.reaches(tg);
-    grad_y = y.ev.reaches(tg);
-    if (grad_z) {
-      z.ev.plan(tg);
-      z.ev.plan_stages(tg);
-    }
-    if (grad_y) {
-      y.ev.plan(tg);
-      y.ev.plan_stages(tg);
-    }
-  }
   void run_stages() {
     if (!m.wants_grad)
       return;
-    const index_t b = z.d[0], c = z.d[1];
+    const index_t n = a.d[0], c = a.d[1];
     const T* adj = m.adjoint.data();
-    if (grad_z)
-      z.push([&](T* dz) {
-        for (index_t r = 0; r < b; ++r)
+    if (grad_a)
+      a.push([&](T* dz) {
+        for (index_t r = 0; r < n; ++r)
           for (index_t j = 0; j < c; ++j)
-            dz[r * c + j] = adj[r] * rule::d_logit(z.p[r * c + j], y.p[r * c + j], rows.data()[r]);
+            dz[r * c + j] = adj[r] * rule::d_logit(a.p[r * c + j], b.p[r * c + j], rows.data()[r]);
       });
-    if (grad_y)
-      y.push([&](T* dy) {
-        for (index_t r = 0; r < b; ++r)
+    if (grad_b)
+      b.push([&](T* dy) {
+        for (index_t r = 0; r < n; ++r)
           for (index_t j = 0; j < c; ++j)
-            dy[r * c + j] = adj[r] * rule::d_target(z.p[r * c + j], rows.data()[r]);
+            dy[r * c + j] = adj[r] * rule::d_target(a.p[r * c + j], rows.data()[r]);
       });
   }
-  leaf_eval<T, R>& leaf() { return m.leaf; }
-  const leaf_eval<T, R>& leaf() const { return m.leaf; }
 };
 
 // Transpose and reshape: a tensor is re-addressed in place; a computed operand is materialised

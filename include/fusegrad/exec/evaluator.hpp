@@ -163,9 +163,8 @@ struct evaluator<expr::elementwise<Op, A...>, R, Bwd> {
   evaluator(const expr::elementwise<Op, A...>& e, const dims_t<R>& out)
       : kids(make(e, out, seq{})) {}
   template <std::size_t... I>
-  static fg::detail::tuple<operand_evaluator<A, R, Bwd>...> make(const expr::elementwise<Op, A...>& e,
-                                                            const dims_t<R>& out,
-                                                            std::index_sequence<I...>) {
+  static fg::detail::tuple<operand_evaluator<A, R, Bwd>...> make(
+      const expr::elementwise<Op, A...>& e, const dims_t<R>& out, std::index_sequence<I...>) {
     return {{operand_evaluator<A, R, Bwd>(fg::detail::get<I>(e.args), out)}...};
   }
 

@@ -40,30 +40,25 @@ void gemm_micro(index_t kc, const T* ap, const T* bp, T* c, index_t ldc, index_t
   // The tile loops must be unrolled so the accumulators live in registers: -O2 does not fully
   // unroll nested loops by itself, and on Cortex-M4F that cost a load and a store per multiply.
   B acc[G::mr][nb];
-  FG_UNROLL for (index_t r = 0; r < G::mr; ++r)
-    FG_UNROLL for (index_t q = 0; q < nb; ++q)
+  FG_UNROLL for (index_t r = 0; r < G::mr; ++r) FG_UNROLL for (index_t q = 0; q < nb; ++q)
       acc[r][q] = B(T(0));
   for (index_t p = 0; p < kc; ++p) {
     B b[nb];
-    FG_UNROLL for (index_t q = 0; q < nb; ++q)
-      b[q] = simd::load<B>(bp + p * G::nr + q * w);
+    FG_UNROLL for (index_t q = 0; q < nb; ++q) b[q] = simd::load<B>(bp + p * G::nr + q * w);
     FG_UNROLL for (index_t r = 0; r < G::mr; ++r) {
       const B a(ap[p * G::mr + r]);
-      FG_UNROLL for (index_t q = 0; q < nb; ++q)
-        acc[r][q] = fma(a, b[q], acc[r][q]);
+      FG_UNROLL for (index_t q = 0; q < nb; ++q) acc[r][q] = fma(a, b[q], acc[r][q]);
     }
   }
   if (mr_eff == G::mr && nr_eff == G::nr) {
-    FG_UNROLL for (index_t r = 0; r < G::mr; ++r)
-      FG_UNROLL for (index_t q = 0; q < nb; ++q) {
-        T* dst = c + r * ldc + q * w;
-        simd::store(dst, add ? acc[r][q] + simd::load<B>(dst) : acc[r][q]);
-      }
+    FG_UNROLL for (index_t r = 0; r < G::mr; ++r) FG_UNROLL for (index_t q = 0; q < nb; ++q) {
+      T* dst = c + r * ldc + q * w;
+      simd::store(dst, add ? acc[r][q] + simd::load<B>(dst) : acc[r][q]);
+    }
     return;
   }
   alignas(simd::alignment) T tile[G::mr * G::nr];
-  FG_UNROLL for (index_t r = 0; r < G::mr; ++r)
-    FG_UNROLL for (index_t q = 0; q < nb; ++q)
+  FG_UNROLL for (index_t r = 0; r < G::mr; ++r) FG_UNROLL for (index_t q = 0; q < nb; ++q)
       simd::store(tile + r * G::nr + q * w, acc[r][q]);
   for (index_t r = 0; r < mr_eff; ++r)
     for (index_t q = 0; q < nr_eff; ++q)

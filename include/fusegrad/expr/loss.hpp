@@ -19,12 +19,11 @@ template <class Z, class Y> struct softmax_cross_entropy : node_base {
                 "fg::softmax_cross_entropy(): logits and targets must be 2-D [batch, classes]");
   static_assert(std::is_same_v<typename Z::value_type, typename Y::value_type>,
                 "fg::softmax_cross_entropy(): logits and targets must share an element type");
-  static_assert(
-      (sz::static_extents[0] == dyn || sy::static_extents[0] == dyn ||
-       sz::static_extents[0] == sy::static_extents[0]) &&
-          (sz::static_extents[1] == dyn || sy::static_extents[1] == dyn ||
-           sz::static_extents[1] == sy::static_extents[1]),
-      "fg::softmax_cross_entropy(): logits and targets must have the same shape");
+  static_assert((sz::static_extents[0] == dyn || sy::static_extents[0] == dyn ||
+                 sz::static_extents[0] == sy::static_extents[0]) &&
+                    (sz::static_extents[1] == dyn || sy::static_extents[1] == dyn ||
+                     sz::static_extents[1] == sy::static_extents[1]),
+                "fg::softmax_cross_entropy(): logits and targets must have the same shape");
   using value_type = typename Z::value_type;
   using shape_type = shape<sz::static_extents[0]>;
 

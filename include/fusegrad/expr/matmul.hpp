@@ -27,8 +27,7 @@ template <class A, class B> struct matmul : node_base {
     auto db = b.dims();
     if (da[1] != db[0]) {
       fg::detail::message msg;
-      msg << "fg::matmul(): A is " << da << ", B is " << db
-          << "; A's columns must equal B's rows";
+      msg << "fg::matmul(): A is " << da << ", B is " << db << "; A's columns must equal B's rows";
       raise_shape_error(msg.c_str());
     }
   }

@@ -62,8 +62,7 @@ template <class F> struct gradient_root<F, true> {
   static const node& of(const F& f) { return f.arg; }
   static dims_t<rank> dims(const F& f) { return f.arg.dims(); }
   template <class T> static T scale(const F& f) {
-    return std::is_same_v<typename F::reduction, ops::mean_red> ? T(1) / T(size_of(dims(f)))
-                                                                : T(1);
+    return std::is_same_v<typename F::reduction, ops::mean_red> ? T(1) / T(size_of(dims(f))) : T(1);
   }
 };
 template <class F>
@@ -153,8 +152,7 @@ typename F::value_type run_gradient(const F& f, exec::target<typename F::value_t
 }
 
 template <class Place, class F, class... G, class... X>
-typename F::value_type gradient_into(Place place, const F& f, std::tuple<G&...> g,
-                                     const X&... x) {
+typename F::value_type gradient_into(Place place, const F& f, std::tuple<G&...> g, const X&... x) {
   using T = typename F::value_type;
   static_assert(F::shape_type::rank == 0,
                 "fg::grad(): f must be a scalar (0-d) expression; use fg::vjp for other shapes");

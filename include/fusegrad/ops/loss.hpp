@@ -14,9 +14,7 @@ namespace fg::ops {
 // The exponentials are taken after subtracting the row's max: finite at logits of +-1e4.
 struct softmax_cross_entropy_op {
   static constexpr const char* name = "softmax_cross_entropy";
-  template <class T> struct row {
-    T loss, lse, ysum;
-  };
+  template <class T> struct row { T loss, lse, ysum; };
   template <class T> FG_HD static row<T> forward(const T* z, const T* y, std::size_t n) {
     T m = z[0];
     for (std::size_t j = 1; j < n; ++j)

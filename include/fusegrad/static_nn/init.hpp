@@ -32,7 +32,9 @@ class generator {
     return lo + (hi - lo) * T(next() >> 8) * T(1.0 / 16777216.0);
   }
   // Uniform integer in [0, n).
-  constexpr std::uint32_t below(std::uint32_t n) { return std::uint32_t((std::uint64_t(next()) * n) >> 32); }
+  constexpr std::uint32_t below(std::uint32_t n) {
+    return std::uint32_t((std::uint64_t(next()) * n) >> 32);
+  }
 
  private:
   std::uint64_t state_ = 0;

@@ -40,8 +40,8 @@ template <class T, class S> index_t argmax_row(const tensor<T, S>& t, index_t r)
   return best;
 }
 // Rows whose largest score sits where the target's largest value does.
-template <class T, class S> index_t count_correct(const tensor<T, S>& scores,
-                                                  const tensor<T, S>& target) {
+template <class T, class S>
+index_t count_correct(const tensor<T, S>& scores, const tensor<T, S>& target) {
   index_t n = 0;
   for (index_t r = 0; r < scores.extent(0); ++r)
     n += argmax_row(scores, r) == argmax_row(target, r);

@@ -32,9 +32,7 @@ struct momentum_sgd {
   float momentum = 0.9f;
   float weight_decay = 0.0f;
   bool nesterov = false;
-  template <class P> struct slot {
-    P velocity;
-  };
+  template <class P> struct slot { P velocity; };
   void begin_step() {}
   template <class P, class G> void update(P& p, const G& g, slot<P>& s) const {
     using T = typename P::value_type;
@@ -53,9 +51,7 @@ struct adam {
   float beta2 = 0.999f;
   float eps = 1e-8f;
   float weight_decay = 0.0f;
-  template <class P> struct slot {
-    P m, v;
-  };
+  template <class P> struct slot { P m, v; };
   float beta1_power = 1.0f, beta2_power = 1.0f;  // state: beta^t, for the bias correction
   void begin_step() {
     beta1_power *= beta1;

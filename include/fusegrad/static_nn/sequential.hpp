@@ -22,9 +22,7 @@ template <class... Layers> struct sequential {
   void init(generator& g) {
     std::apply([&](auto&... l) { (init_one(l, g), ...); }, layers);
   }
-  template <class X> auto operator()(X&& x) const {
-    return forward<0>(std::forward<X>(x));
-  }
+  template <class X> auto operator()(X&& x) const { return forward<0>(std::forward<X>(x)); }
   auto parameters() {
     return std::apply([](auto&... l) { return std::tuple_cat(l.parameters()...); }, layers);
   }

@@ -16,7 +16,8 @@ namespace detail {
 template <class Tuple> struct parameter_types;
 template <class... P> struct parameter_types<std::tuple<P&...>> {
   using tensors = std::tuple<std::remove_const_t<P>...>;
-  template <class Opt> using slots = std::tuple<typename Opt::template slot<std::remove_const_t<P>>...>;
+  template <class Opt>
+  using slots = std::tuple<typename Opt::template slot<std::remove_const_t<P>>...>;
   static constexpr std::size_t bytes = (sizeof(std::remove_const_t<P>) + ... + 0);
 };
 }  // namespace detail
@@ -71,9 +72,7 @@ template <class Model, class Loss, class Optimizer, class Input, class Target> c
     return value;
   }
   // The loss alone, without a gradient or an update.
-  value_type loss(const Input& x, const Target& y) const {
-    return eval(loss_((*model_)(x), y));
-  }
+  value_type loss(const Input& x, const Target& y) const { return eval(loss_((*model_)(x), y)); }
   const gradients_t& gradients() const { return gradients_; }
   Optimizer& optimizer() { return optimizer_; }
 
