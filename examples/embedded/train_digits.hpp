@@ -23,8 +23,14 @@ using input_t = fg::tensor<float, fg::shape<batch, digits::pixels>>;
 using target_t = fg::tensor<float, fg::shape<batch, digits::classes>>;
 using trainer_t = nn::trainer<model_t, nn::cross_entropy, nn::adam, input_t, target_t>;
 
-inline model_t model;
-inline trainer_t trainer(model, nn::adam{0.01f});
+// The firmware defines this to put the training state in a linker section of its own.
+#ifndef TRAIN_DIGITS_SECTION
+#define TRAIN_DIGITS_SECTION
+#endif
+TRAIN_DIGITS_SECTION inline model_t model;
+TRAIN_DIGITS_SECTION inline trainer_t trainer(model, nn::adam{0.01f});
+// A budget checked when compiling: parameters, gradients, Adam state and the step's workspace.
+static_assert(trainer_t::memory.total() <= 96 * 1024, "the training step outgrew its RAM budget");
 inline input_t x;
 inline target_t y;
 inline fg::tensor<float, fg::shape<test_batch, digits::pixels>> test_x;

@@ -7,7 +7,7 @@
 
 extern "C" {
 extern std::uint32_t __data_load[], __data_start[], __data_end[], __bss_start[], __bss_end[];
-extern std::uint32_t __stack_top[];
+extern std::uint32_t __stack_top[], __free_start[];
 extern void (*__init_array_start[])();
 extern void (*__init_array_end[])();
 int main();
@@ -21,7 +21,7 @@ constexpr std::uint32_t stack_paint = 0xDEADBEEFu;
 
 // The lowest address the stack has reached since reset, found by the paint it left.
 std::uint32_t stack_peak_bytes() {
-  const std::uint32_t* p = __bss_end;
+  const std::uint32_t* p = __free_start;
   while (p < __stack_top && *p == stack_paint)
     ++p;
   return std::uint32_t(reinterpret_cast<std::uintptr_t>(__stack_top) -
@@ -36,10 +36,10 @@ extern "C" [[noreturn]] void reset_handler() {
   // CPACR: full access to coprocessors 10 and 11 (the FPU) before any float instruction.
   *reinterpret_cast<volatile std::uint32_t*>(0xE000ED88) |= 0xFu << 20;
   asm volatile("dsb\n isb" ::: "memory");
-  // Paint the free RAM between .bss and this frame (a 256-byte margin below sp stays unpainted).
+  // Paint the free RAM between the last section and this frame (a 256-byte margin below sp stays unpainted).
   std::uint32_t* sp;
   asm volatile("mov %0, sp" : "=r"(sp));
-  for (std::uint32_t* p = __bss_end; p < sp - 64; ++p)
+  for (std::uint32_t* p = __free_start; p < sp - 64; ++p)
     *p = stack_paint;
   for (auto* f = __init_array_start; f < __init_array_end; ++f)
     (*f)();
