@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <type_traits>
 
 namespace fg::exec {
 
@@ -19,9 +20,16 @@ template <class T> struct gemm_blocking {
   static constexpr index_t mc = 16 * mr;
   static constexpr index_t nc = 32 * nr;
   static constexpr index_t round_up(index_t x, index_t m) { return (x + m - 1) / m * m; }
-  // Workspace elements for an M x N x K product.
+  // One block each way: the micro-kernel can read A and B where they lie (see gemm()).
+  static constexpr bool small(index_t m, index_t n, index_t k) {
+    return k <= kc && m <= mc && n <= nc;
+  }
+  // Workspace elements for an M x N x K product. Small products pack only their edge tiles;
+  // with SIMD a B that is not contiguous along N is packed whole, and the workspace covers that.
   static constexpr index_t workspace(index_t m, index_t n, index_t k) {
     const index_t kb = std::min(k, kc);
+    if (w == 1 && small(m, n, k))
+      return kb * (mr + nr);
     return kb * round_up(std::min(n, nc), nr) + round_up(std::min(m, mc), mr) * kb;
   }
 };
@@ -30,23 +38,35 @@ namespace detail {
 
 using simd::fma;
 
-template <class T>
-void gemm_micro(index_t kc, const T* ap, const T* bp, T* c, index_t ldc, index_t mr_eff,
+// C tile (mr_eff x nr_eff of MR x NR) = sum over p < kc of A(r, p) B(p, q), where A(r, p) is
+// ap[p * a_ps + r * a_rs] and B(p, q) is bp[p * b_ps + q * b_qs]. Packed panels have the constant
+// strides (MR, 1) and (NR, 1); Direct reads operands in place (b_qs must be 1 with SIMD), and
+// UnitB says b_qs is 1 (fewer live strides: Thumb-2 has 13 general registers).
+template <bool Direct, bool UnitB, class T>
+void gemm_micro(index_t kc, const T* ap, std::ptrdiff_t a_ps, std::ptrdiff_t a_rs, const T* bp,
+                std::ptrdiff_t b_ps, std::ptrdiff_t b_qs, T* c, index_t ldc, index_t mr_eff,
                 index_t nr_eff, bool add) {
   using G = gemm_blocking<T>;
   using B = simd::batch<T>;
   constexpr index_t w = simd::lanes<B>;
   constexpr index_t nb = G::nr / w;
+  if constexpr (!Direct) {
+    a_ps = G::mr, a_rs = 1, b_ps = G::nr;
+  }
+  if constexpr (!Direct || UnitB)
+    b_qs = 1;
+  const std::ptrdiff_t b_step = w > 1 ? std::ptrdiff_t(w) : b_qs;  // between batches of a row
   // The tile loops must be unrolled so the accumulators live in registers: -O2 does not fully
   // unroll nested loops by itself, and on Cortex-M4F that cost a load and a store per multiply.
   B acc[G::mr][nb];
   FG_UNROLL for (index_t r = 0; r < G::mr; ++r) FG_UNROLL for (index_t q = 0; q < nb; ++q)
       acc[r][q] = B(T(0));
-  for (index_t p = 0; p < kc; ++p) {
+  for (index_t p = 0; p < kc; ++p, ap += a_ps, bp += b_ps) {
     B b[nb];
-    FG_UNROLL for (index_t q = 0; q < nb; ++q) b[q] = simd::load<B>(bp + p * G::nr + q * w);
+    FG_UNROLL for (index_t q = 0; q < nb; ++q) b[q] =
+        simd::load<B>(bp + std::ptrdiff_t(q) * b_step);
     FG_UNROLL for (index_t r = 0; r < G::mr; ++r) {
-      const B a(ap[p * G::mr + r]);
+      const B a(ap[std::ptrdiff_t(r) * a_rs]);
       FG_UNROLL for (index_t q = 0; q < nb; ++q) acc[r][q] = fma(a, b[q], acc[r][q]);
     }
   }
@@ -154,6 +174,39 @@ bool gemv(index_t m, index_t n, index_t k, const T* a, std::ptrdiff_t rsa, std::
   return false;
 }
 
+// A product of one block each way (gemm_blocking::small), operands read in place: only the
+// ragged last row of tiles and column of tiles are packed (zero-padded), into `ws`.
+template <class T>
+void gemm_direct(index_t m, index_t n, index_t k, const T* a, std::ptrdiff_t rsa,
+                 std::ptrdiff_t csa, const T* b, std::ptrdiff_t rsb, std::ptrdiff_t csb, T* c,
+                 index_t ldc, bool add, T* ws) {
+  using G = gemm_blocking<T>;
+  T* a_edge = ws;
+  T* b_edge = ws + k * G::mr;
+  const index_t m_full = m - m % G::mr, n_full = n - n % G::nr;
+  if (m_full < m)
+    pack_panel<G::mr>(a_edge, a + std::ptrdiff_t(m_full) * rsa, k, m - m_full, csa, rsa);
+  if (n_full < n)
+    pack_panel<G::nr>(b_edge, b + std::ptrdiff_t(n_full) * csb, k, n - n_full, rsb, csb);
+  auto tiles = [&](auto unit_b) {
+    for (index_t jr = 0; jr < n; jr += G::nr) {
+      const bool bd = jr < n_full;
+      const T* bp = bd ? b + std::ptrdiff_t(jr) * csb : b_edge;
+      for (index_t ir = 0; ir < m; ir += G::mr) {
+        const bool ad = ir < m_full;
+        gemm_micro<true, decltype(unit_b)::value>(
+            k, ad ? a + std::ptrdiff_t(ir) * rsa : a_edge, ad ? csa : std::ptrdiff_t(G::mr),
+            ad ? rsa : 1, bp, bd ? rsb : std::ptrdiff_t(G::nr), bd ? csb : 1, c + ir * ldc + jr,
+            ldc, std::min(G::mr, m - ir), std::min(G::nr, n - jr), add);
+      }
+    }
+  };
+  if (csb == 1)
+    tiles(std::true_type{});
+  else
+    tiles(std::false_type{});
+}
+
 }  // namespace detail
 
 // C[M x N] (row-major, leading dimension ldc) = A[M x K] * B[K x N], or += when `add`.
@@ -173,6 +226,10 @@ void gemm(index_t m, index_t n, index_t k, const T* a, std::ptrdiff_t rsa, std::
   }
   if ((m == 1 || n == 1) && detail::gemv(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, add))
     return;
+  if (G::small(m, n, k) && (G::w == 1 || csb == 1)) {
+    detail::gemm_direct(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, add, ws);
+    return;
+  }
   const index_t kb_max = std::min(k, G::kc);
   T* bpack = ws;
   T* apack = ws + kb_max * G::round_up(std::min(n, G::nc), G::nr);
@@ -195,8 +252,9 @@ void gemm(index_t m, index_t n, index_t k, const T* a, std::ptrdiff_t rsa, std::
                                     kc, std::min(G::mr, mc - ir), csa, rsa);
         for (index_t jr = 0; jr < nc; jr += G::nr)
           for (index_t ir = 0; ir < mc; ir += G::mr)
-            detail::gemm_micro(kc, apack + ir * kc, bpack + jr * kc, c + (ic + ir) * ldc + jc + jr,
-                               ldc, std::min(G::mr, mc - ir), std::min(G::nr, nc - jr), acc);
+            detail::gemm_micro<false, true>(
+                kc, apack + ir * kc, 0, 0, bpack + jr * kc, 0, 0, c + (ic + ir) * ldc + jc + jr,
+                ldc, std::min(G::mr, mc - ir), std::min(G::nr, nc - jr), acc);
       }
     }
   }
