@@ -18,7 +18,7 @@ inline constexpr fg::index_t batch = 16, test_batch = 20;
 inline constexpr int steps = 400, test_batches = 25, report_every = 25;
 
 using model_t =
-    nn::sequential<nn::dense<float, digits::pixels, 32>, nn::relu, nn::dense<float, 32, 10>>;
+    nn::sequential<nn::dense<float, digits::pixels, 32>, nn::relu_layer, nn::dense<float, 32, 10>>;
 using input_t = fg::tensor<float, fg::shape<batch, digits::pixels>>;
 using target_t = fg::tensor<float, fg::shape<batch, digits::classes>>;
 using trainer_t = nn::trainer<model_t, nn::cross_entropy, nn::adam, input_t, target_t>;

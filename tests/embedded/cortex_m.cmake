@@ -17,6 +17,10 @@ function(run_checked)
 endfunction()
 
 if(MODE STREQUAL "build")
+  # The host's flags (a sanitizer job's CXXFLAGS=-fsanitize=...) must not reach the cross build.
+  foreach(var CFLAGS CXXFLAGS LDFLAGS CPPFLAGS)
+    unset(ENV{${var}})
+  endforeach()
   run_checked("${CMAKE_COMMAND}" -S "${SRC}/examples/embedded/cortex_m" -B "${BIN}"
               "-DCMAKE_TOOLCHAIN_FILE=${SRC}/cmake/toolchains/arm-none-eabi-cortex-m4f.cmake"
               -DCMAKE_BUILD_TYPE=Release)

@@ -1,6 +1,8 @@
 // One pass, no temporaries: counted operator new calls, and the order in which fused ops run.
 #include "../testing.hpp"
 
+#include <fusegrad/static_nn.hpp>
+
 #include <atomic>
 #include <cstdlib>
 #include <new>
@@ -165,4 +167,31 @@ TEST_CASE("large static tensors stay inline: nothing allocated for the tensors t
   CHECK(allocations.load() == before);
   CHECK(other[39999] == 3.0f);
   CHECK(float(eval(sum(other))) == doctest::Approx(120000.0f));
+}
+
+TEST_CASE("a trainer step with scratch beyond the inline limit still allocates nothing") {
+  // The first layer's GEMM packing alone is about 140 KiB, over buffer's 64 KiB inline limit:
+  // in a gradient_workspace every static buffer stays inline all the same.
+  namespace nn = fg::static_nn;
+  using net = nn::sequential<nn::dense<float, 256, 128>, nn::relu_layer, nn::dense<float, 128, 10>>;
+  using x_t = tensor<float, shape<8, 256>>;
+  using y_t = tensor<float, shape<8, 10>>;
+  using trainer_t = nn::trainer<net, nn::cross_entropy, nn::adam, x_t, y_t>;
+  static net model;
+  static trainer_t t(model);
+  static x_t x;
+  static y_t y;
+  nn::generator g(1);
+  model.init(g);
+  nn::fill_uniform(x, g, 0.0f, 1.0f);
+  const int labels[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+  nn::one_hot(labels, y);
+  const long before = allocations.load();
+  const float l0 = t.step(x, y);
+  float l = l0;
+  for (int i = 0; i < 20; ++i)
+    l = t.step(x, y);
+  CHECK(allocations.load() == before);
+  CHECK(l < l0);
+  static_assert(trainer_t::memory.workspace > 64 * 1024);
 }

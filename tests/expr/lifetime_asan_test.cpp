@@ -2,6 +2,8 @@
 // dangling read fails this test.
 #include "../testing.hpp"
 
+#include <fusegrad/static_nn.hpp>
+
 using namespace fg;
 
 namespace {
@@ -31,4 +33,11 @@ TEST_CASE("auto-stored expressions over temporaries do not dangle") {
   auto b = build();
   auto yb = eval(b);
   CHECK(yb[0] == doctest::Approx(2 * std::exp(1.0) + 128));
+}
+
+TEST_CASE("static_nn::softmax stored with auto over a temporary tensor does not dangle") {
+  auto p = fg::static_nn::softmax(fg::tensor<float, fg::shape<2, 3>>{1, 2, 3, 0, 0, 0});
+  fg::tensor<float, fg::shape<2, 3>> out = p;
+  CHECK(out(0, 0) + out(0, 1) + out(0, 2) == doctest::Approx(1.0f));
+  CHECK(out(1, 1) == doctest::Approx(1.0f / 3));
 }

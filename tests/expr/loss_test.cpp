@@ -90,3 +90,10 @@ TEST_CASE("softmax_cross_entropy / a shape mismatch names both shapes") {
       "same shape",
       fg::shape_error);
 }
+
+TEST_CASE("softmax_cross_entropy / zero classes is an error, not a read past the end") {
+  tensor<float, shape<dyn, dyn>> z(dims_t<2>{2, 0}), y(dims_t<2>{2, 0});
+  CHECK_THROWS_WITH_AS(softmax_cross_entropy(z, y),
+                       "fg::softmax_cross_entropy(): there must be at least one class",
+                       fg::shape_error);
+}

@@ -26,7 +26,7 @@ TEST_CASE("generator / same seed gives the same stream and uniform stays in rang
 }
 
 TEST_CASE("dense + activations / gradient of a two-layer net against finite differences") {
-  nn::sequential<nn::dense<double, 3, 4>, nn::tanh, nn::dense<double, 4, 2>> net;
+  nn::sequential<nn::dense<double, 3, 4>, nn::tanh_layer, nn::dense<double, 4, 2>> net;
   nn::generator g(7);
   net.init(g);
   nn::fill_uniform(net.layer<0>().bias, g, -0.5, 0.5);
@@ -49,7 +49,7 @@ TEST_CASE("softmax / rows sum to one") {
 }
 
 namespace {
-using net_t = nn::sequential<nn::dense<float, 4, 16>, nn::relu, nn::dense<float, 16, 3>>;
+using net_t = nn::sequential<nn::dense<float, 4, 16>, nn::relu_layer, nn::dense<float, 16, 3>>;
 using input_t = tensor<float, shape<6, 4>>;
 using target_t = tensor<float, shape<6, 3>>;
 
@@ -153,7 +153,8 @@ TEST_CASE("gradient_workspace / the same result as on the stack, in caller-place
   b(0, 0) = b(1, 1) = b(2, 0) = b(3, 1) = 1;
   static gradient_workspace<decltype(f())> ws;
   using product = decltype(matmul(a, w));  // forward-only evaluation leaves backward buffers out
-  static_assert(sizeof(exec::evaluator<product, 2, false>) < sizeof(exec::evaluator<product, 2>));
+  static_assert(sizeof(exec::evaluator<product, 2, exec::forward_mode>) <
+                sizeof(exec::evaluator<product, 2>));
   static_assert(decltype(ws)::bytes > 0);
   tensor<double, shape<3, 2>> g1, g2;
   const double v1 = value_and_grad_into(f(), std::tie(g1), w);

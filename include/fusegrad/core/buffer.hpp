@@ -17,9 +17,11 @@ inline constexpr std::size_t inline_limit = 64 * 1024;
 template <class T, index_t N, bool Inline = (N != index_t(-1) && N * sizeof(T) <= inline_limit)>
 class buffer {
  public:
-  buffer() { fill_zero(); }
+  // Zeros, and a constant initialiser: a static tensor at namespace scope is zero before any
+  // dynamic initialiser runs (and can be constinit).
+  constexpr buffer() : data_{} {}
   // Evaluator scratch passes zero = false: it writes every element before reading it.
-  explicit buffer(index_t, bool zero = true) {
+  constexpr explicit buffer(index_t, bool zero = true) {
     if (zero)
       fill_zero();
   }
@@ -29,7 +31,7 @@ class buffer {
   void resize(index_t, bool = true) {}
 
  private:
-  void fill_zero() {
+  constexpr void fill_zero() {
     for (T& v : data_)
       v = T{};
   }

@@ -32,9 +32,11 @@
 #endif
 
 // SIMD through xsimd when its headers are present and the target has a vector unit xsimd
-// drives (SSE/AVX, NEON, WASM); FUSEGRAD_NO_SIMD forces the scalar path. Targets without one,
-// such as Cortex-M, land on the scalar path without user effort.
-#if defined(__SSE2__) || defined(_M_X64) || defined(__ARM_NEON) || defined(__wasm_simd128__)
+// drives (SSE/AVX, NEON, SVE, VSX, RVV, WASM); FUSEGRAD_NO_SIMD forces the scalar path. Targets
+// without one, such as Cortex-M, land on the scalar path without user effort.
+#if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2) ||          \
+    defined(__ARM_NEON) || defined(_M_ARM64) || defined(__wasm_simd128__) || defined(__VSX__) || \
+    defined(__ARM_FEATURE_SVE) || defined(__riscv_vector)
 #define FG_TARGET_HAS_VECTOR_UNIT 1
 #else
 #define FG_TARGET_HAS_VECTOR_UNIT 0

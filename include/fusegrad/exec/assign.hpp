@@ -13,7 +13,7 @@ using result_t = tensor<typename std::remove_cvref_t<E>::value_type,
 namespace detail {
 template <class T, class S, class E> void evaluate_into(tensor<T, S>& dst, const E& e) {
   constexpr std::size_t R = S::rank;
-  exec::evaluator<E, R, false> ev(e, dst.dims());  // forward only
+  exec::evaluator<E, R, exec::forward_mode> ev(e, dst.dims());  // forward only
   exec::assign_pass<T, R>(ev, dst.dims(), dst.data());
 }
 }  // namespace detail
@@ -51,7 +51,7 @@ template <class T, class S, class E> void assign_expr(tensor<T, S>& dst, const E
     if (broadcast_dims<R>("fg::tensor::operator=", dst.dims(), e.dims()) != dst.dims())
       raise_shape_error("fg::tensor::operator=: the expression's shape does not fit the tensor's");
   }
-  exec::evaluator<E, R, false> ev(e, dst.dims());  // forward only
+  exec::evaluator<E, R, exec::forward_mode> ev(e, dst.dims());  // forward only
   const T* lo = dst.data();
   if (ev.aliases(lo, lo + dst.size())) {  // e.g. x = transpose(x): read everything first
     tensor<T, S> tmp(dst);

@@ -31,9 +31,9 @@ template <class Derived, class T, std::size_t R> struct acts_as_leaf {
 };
 
 // Holds a materialised value of shape S and exposes it as a leaf of the enclosing pass.
-template <class T, class S, std::size_t R, bool Bwd> struct materialized {
-  buffer<T, S::static_size> value;
-  buffer<T, Bwd ? S::static_size : 0> adjoint;
+template <class T, class S, std::size_t R, class Mode> struct materialized {
+  scratch<T, S::static_size, Mode> value;
+  scratch<T, Mode::backward ? S::static_size : 0, Mode> adjoint;
   dims_t<S::rank> dims{};
   leaf_eval<T, R> leaf;
   bool wants_grad = false;
@@ -103,9 +103,9 @@ template <class Red, class T, std::size_t RC> struct reduce_seed {
   }
 };
 
-template <class Red, class A, class Set, bool Keep, std::size_t R, bool Bwd>
-struct evaluator<expr::reduce<Red, A, Set, Keep>, R, Bwd>
-    : acts_as_leaf<evaluator<expr::reduce<Red, A, Set, Keep>, R, Bwd>,
+template <class Red, class A, class Set, bool Keep, std::size_t R, class Mode>
+struct evaluator<expr::reduce<Red, A, Set, Keep>, R, Mode>
+    : acts_as_leaf<evaluator<expr::reduce<Red, A, Set, Keep>, R, Mode>,
                    typename expr::reduce<Red, A, Set, Keep>::value_type, R> {
   using node = expr::reduce<Red, A, Set, Keep>;
   using T = typename node::value_type;
@@ -119,15 +119,17 @@ struct evaluator<expr::reduce<Red, A, Set, Keep>, R, Bwd>
     return true;
   }();
 
-  evaluator<A, RC, Bwd> child;
+  evaluator<A, RC, Mode> child;
   dims_t<RC> cd;
-  materialized<T, OS, R, Bwd> m;
+  materialized<T, OS, R, Mode> m;
   strides_t<RC> out_strides{};  // the output's strides seen from the child's pass
   T n;                          // elements folded into each output
   // Scratch lives in the evaluator, not on the stack: with static shapes the memory of a whole
   // step is sizeof(evaluator), which firmware can place (fg::gradient_workspace).
-  using stat_buffer = buffer<T, (Bwd && (stats_v<Red>) > 0 ? OS::static_size : 0)>;
-  buffer<T, has_prepass<Red> ? OS::static_size : 0> pre{0, false};       // the prepass's per slice
+  using stat_buffer =
+      scratch<T, (Mode::backward && (stats_v<Red>) > 0 ? OS::static_size : 0), Mode>;
+  scratch<T, has_prepass<Red> ? OS::static_size : 0, Mode> pre{0,
+                                                               false};   // the prepass's per slice
   stat_buffer stat[2] = {stat_buffer(0, false), stat_buffer(0, false)};  // backward statistics
 
   evaluator(const node& e, const dims_t<R>& pass)
@@ -232,13 +234,14 @@ template <class T, class S> inline constexpr bool is_leaf_node_v<expr::view<T, S
 template <class T, class S> inline constexpr bool is_leaf_node_v<expr::owned<T, S>> = true;
 
 // A matrix operand of matmul: leaves are read in place, anything else is materialised first.
-template <class A, bool Bwd> struct matrix_operand {
+template <class A, class Mode> struct matrix_operand {
   using T = typename A::value_type;
   using S = typename A::shape_type;
-  evaluator<A, 2, Bwd> ev;
+  evaluator<A, 2, Mode> ev;
   dims_t<2> d;
-  buffer<T, is_leaf_node_v<A> ? 0 : S::static_size> store{0, false};
-  buffer<T, Bwd ? S::static_size : 0> grad{0, false};  // the adjoint a backward pushes into A
+  scratch<T, is_leaf_node_v<A> ? 0 : S::static_size, Mode> store{0, false};
+  scratch<T, Mode::backward ? S::static_size : 0, Mode> grad{
+      0, false};  // the adjoint a backward pushes into A
   const T* p;
   explicit matrix_operand(const A& a) : ev(a, a.dims()), d(a.dims()) {
     if constexpr (is_leaf_node_v<A>) {
@@ -263,12 +266,12 @@ template <class A, bool Bwd> struct matrix_operand {
 // A boundary over two matrix operands (matmul, softmax cross-entropy): they are materialised
 // (or read in place), the boundary's value is materialised, and its backward stage pushes into
 // each operand whose subtree reaches a gradient target.
-template <class Derived, class A, class B, class S, std::size_t R, bool Bwd>
+template <class Derived, class A, class B, class S, std::size_t R, class Mode>
 struct matrix_boundary : acts_as_leaf<Derived, typename A::value_type, R> {
   using T = typename A::value_type;
-  matrix_operand<A, Bwd> a;
-  matrix_operand<B, Bwd> b;
-  materialized<T, S, R, Bwd> m;
+  matrix_operand<A, Mode> a;
+  matrix_operand<B, Mode> b;
+  materialized<T, S, R, Mode> m;
   bool grad_a = false, grad_b = false;
 
   matrix_boundary(const A& ea, const B& eb, const dims_t<S::rank>& d) : a(ea), b(eb), m(d) {}
@@ -293,12 +296,12 @@ struct matrix_boundary : acts_as_leaf<Derived, typename A::value_type, R> {
   const leaf_eval<T, R>& leaf() const { return m.leaf; }
 };
 
-template <class A, class B, std::size_t R, bool Bwd>
-struct evaluator<expr::matmul<A, B>, R, Bwd>
-    : matrix_boundary<evaluator<expr::matmul<A, B>, R, Bwd>, A, B,
-                      typename expr::matmul<A, B>::shape_type, R, Bwd> {
+template <class A, class B, std::size_t R, class Mode>
+struct evaluator<expr::matmul<A, B>, R, Mode>
+    : matrix_boundary<evaluator<expr::matmul<A, B>, R, Mode>, A, B,
+                      typename expr::matmul<A, B>::shape_type, R, Mode> {
   using node = expr::matmul<A, B>;
-  using base = matrix_boundary<evaluator, A, B, typename node::shape_type, R, Bwd>;
+  using base = matrix_boundary<evaluator, A, B, typename node::shape_type, R, Mode>;
   using T = typename node::value_type;
   using G = gemm_blocking<T>;
   using base::a, base::b, base::m, base::grad_a, base::grad_b;
@@ -312,7 +315,7 @@ struct evaluator<expr::matmul<A, B>, R, Bwd>
       fixed ? std::max(G::workspace(sm, sk, sn), G::workspace(sk, sn, sm)) : dyn;
 
   // GEMM packing, here rather than on the stack.
-  buffer<T, Bwd ? std::max(ws_fwd, ws_bwd) : ws_fwd> ws{0, false};
+  scratch<T, Mode::backward ? std::max(ws_fwd, ws_bwd) : ws_fwd, Mode> ws{0, false};
 
   evaluator(const node& e, const dims_t<R>& pass) : base(e.a, e.b, e.dims()) {
     const index_t M = a.d[0], K = a.d[1], N = b.d[1];
@@ -346,17 +349,17 @@ struct evaluator<expr::matmul<A, B>, R, Bwd>
 // Softmax cross-entropy per row over logits a and targets b: each is materialised once; the
 // backward pushes the closed-form partials of ops::softmax_cross_entropy_op, times each row's
 // adjoint.
-template <class Z, class Y, std::size_t R, bool Bwd>
-struct evaluator<expr::softmax_cross_entropy<Z, Y>, R, Bwd>
-    : matrix_boundary<evaluator<expr::softmax_cross_entropy<Z, Y>, R, Bwd>, Z, Y,
-                      typename expr::softmax_cross_entropy<Z, Y>::shape_type, R, Bwd> {
+template <class Z, class Y, std::size_t R, class Mode>
+struct evaluator<expr::softmax_cross_entropy<Z, Y>, R, Mode>
+    : matrix_boundary<evaluator<expr::softmax_cross_entropy<Z, Y>, R, Mode>, Z, Y,
+                      typename expr::softmax_cross_entropy<Z, Y>::shape_type, R, Mode> {
   using node = expr::softmax_cross_entropy<Z, Y>;
-  using base = matrix_boundary<evaluator, Z, Y, typename node::shape_type, R, Bwd>;
+  using base = matrix_boundary<evaluator, Z, Y, typename node::shape_type, R, Mode>;
   using T = typename node::value_type;
   using rule = ops::softmax_cross_entropy_op;
   using base::a, base::b, base::m, base::grad_a, base::grad_b;
 
-  buffer<typename rule::template row<T>, node::shape_type::static_size> rows{0, false};
+  scratch<typename rule::template row<T>, node::shape_type::static_size, Mode> rows{0, false};
 
   evaluator(const node& e, const dims_t<R>& pass) : base(e.logits, e.target, e.dims()) {
     const index_t n = a.d[0], c = a.d[1];
@@ -389,13 +392,13 @@ struct evaluator<expr::softmax_cross_entropy<Z, Y>, R, Bwd>
 
 // Transpose and reshape: a tensor is re-addressed in place; a computed operand is materialised
 // once (child layout), read re-addressed, and its adjoint pushed back by one pass.
-template <class A, std::size_t RL, class Addr, std::size_t R, bool Bwd>
-struct relayout : acts_as_leaf<relayout<A, RL, Addr, R, Bwd>, typename A::value_type, R> {
+template <class A, std::size_t RL, class Addr, std::size_t R, class Mode>
+struct relayout : acts_as_leaf<relayout<A, RL, Addr, R, Mode>, typename A::value_type, R> {
   using T = typename A::value_type;
   static constexpr std::size_t RC = A::shape_type::rank;
-  evaluator<A, RC, Bwd> child;
+  evaluator<A, RC, Mode> child;
   dims_t<RC> cd;
-  materialized<T, typename A::shape_type, R, Bwd> m;
+  materialized<T, typename A::shape_type, R, Mode> m;
   leaf_eval<T, R> direct;  // used when A is a tensor: no copy at all
   bool reach = false;
 
@@ -477,16 +480,16 @@ struct row_major {
   }
 };
 
-template <class A, std::size_t R, bool Bwd>
-struct evaluator<expr::transpose<A>, R, Bwd>
-    : relayout<A, A::shape_type::rank, reversed_axes, R, Bwd> {
+template <class A, std::size_t R, class Mode>
+struct evaluator<expr::transpose<A>, R, Mode>
+    : relayout<A, A::shape_type::rank, reversed_axes, R, Mode> {
   evaluator(const expr::transpose<A>& e, const dims_t<R>& pass)
-      : relayout<A, A::shape_type::rank, reversed_axes, R, Bwd>(e.arg, e.dims(), pass) {}
+      : relayout<A, A::shape_type::rank, reversed_axes, R, Mode>(e.arg, e.dims(), pass) {}
 };
-template <class A, class S, std::size_t R, bool Bwd>
-struct evaluator<expr::reshape<A, S>, R, Bwd> : relayout<A, S::rank, row_major, R, Bwd> {
+template <class A, class S, std::size_t R, class Mode>
+struct evaluator<expr::reshape<A, S>, R, Mode> : relayout<A, S::rank, row_major, R, Mode> {
   evaluator(const expr::reshape<A, S>& e, const dims_t<R>& pass)
-      : relayout<A, S::rank, row_major, R, Bwd>(e.arg, e.dims(), pass) {}
+      : relayout<A, S::rank, row_major, R, Mode>(e.arg, e.dims(), pass) {}
 };
 
 }  // namespace fg::exec

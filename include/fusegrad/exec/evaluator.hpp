@@ -16,10 +16,25 @@ namespace fg::exec {
 // un-broadcast *stores* its gradient, every later meeting *adds*, so no gradient buffer needs
 // zeroing unless a broadcast operand accumulates into it.
 //
-// Bwd = false: the evaluator will only run forward (assignment, fg::eval), so boundaries leave
-// out the buffers only a backward stage uses (adjoints, pushed gradients, backward GEMM
-// packing); with static shapes those are inline and would only take stack.
-template <class Node, std::size_t R, bool Bwd = true> struct evaluator;
+// Mode says how the evaluator will be used, which decides the scratch its boundaries hold:
+// forward_mode (assignment, fg::eval) leaves out what only a backward stage uses (adjoints,
+// pushed gradients, backward GEMM packing); gradient_mode keeps it, static sizes inline up to
+// `inline_limit` bytes each and on the heap beyond (the planner sits on the stack);
+// workspace_mode (a gradient_workspace) keeps every static size inline, so a step with static
+// shapes never touches the heap and its planner's size is all the memory it needs.
+struct forward_mode {
+  static constexpr bool backward = false, all_inline = false;
+};
+struct gradient_mode {
+  static constexpr bool backward = true, all_inline = false;
+};
+struct workspace_mode {
+  static constexpr bool backward = true, all_inline = true;
+};
+template <class T, index_t N, class Mode>
+using scratch = buffer<T, N, N != dyn && (Mode::all_inline || N * sizeof(T) <= inline_limit)>;
+
+template <class Node, std::size_t R, class Mode = gradient_mode> struct evaluator;
 
 // A gradient requested by the caller, found by the address of its tensor's data.
 template <class T> struct target {
@@ -94,21 +109,21 @@ template <std::size_t N> strides_t<N> contiguous(const dims_t<N>& d) {
   return to_signed(contiguous_strides(d));
 }
 
-template <class T, class S, std::size_t R, bool Bwd>
-struct evaluator<expr::view<T, S>, R, Bwd> : leaf_eval<T, R> {
+template <class T, class S, std::size_t R, class Mode>
+struct evaluator<expr::view<T, S>, R, Mode> : leaf_eval<T, R> {
   evaluator(const expr::view<T, S>& v, const dims_t<R>& out) {
     this->bind(v.ptr, v.dims(), contiguous(v.dims()), out, true);
   }
 };
 // A temporary owned by the expression is read like a view but is never a gradient target.
-template <class T, class S, std::size_t R, bool Bwd>
-struct evaluator<expr::owned<T, S>, R, Bwd> : leaf_eval<T, R> {
+template <class T, class S, std::size_t R, class Mode>
+struct evaluator<expr::owned<T, S>, R, Mode> : leaf_eval<T, R> {
   evaluator(const expr::owned<T, S>& o, const dims_t<R>& out) {
     this->bind(o.value.data(), o.dims(), contiguous(o.dims()), out, false);
   }
 };
 
-template <class T, std::size_t R, bool Bwd> struct evaluator<expr::scalar<T>, R, Bwd> {
+template <class T, std::size_t R, class Mode> struct evaluator<expr::scalar<T>, R, Mode> {
   T v;
   evaluator(const expr::scalar<T>& s, const dims_t<R>&) : v(s.value) {}
   static constexpr bool dense() { return true; }
@@ -127,9 +142,9 @@ template <class A>
 inline constexpr bool uniform_v = A::shape_type::is_static&& A::shape_type::static_size == 1 &&
                                   !std::is_same_v<A, expr::scalar<typename A::value_type>>;
 
-template <class A, std::size_t R, bool Bwd> struct uniform_eval {
+template <class A, std::size_t R, class Mode> struct uniform_eval {
   using T = typename A::value_type;
-  evaluator<A, R, Bwd> inner;
+  evaluator<A, R, Mode> inner;
   uniform_eval(const A& a, const dims_t<R>& out) : inner(a, out) {}
   static constexpr bool dense() { return true; }
   bool reaches(const targets<T>& tg) const { return inner.reaches(tg); }
@@ -150,22 +165,22 @@ template <class A, std::size_t R, bool Bwd> struct uniform_eval {
   }
 };
 
-template <class A, std::size_t R, bool Bwd>
+template <class A, std::size_t R, class Mode>
 using operand_evaluator =
-    std::conditional_t<uniform_v<A>, uniform_eval<A, R, Bwd>, evaluator<A, R, Bwd>>;
+    std::conditional_t<uniform_v<A>, uniform_eval<A, R, Mode>, evaluator<A, R, Mode>>;
 
-template <class Op, class... A, std::size_t R, bool Bwd>
-struct evaluator<expr::elementwise<Op, A...>, R, Bwd> {
+template <class Op, class... A, std::size_t R, class Mode>
+struct evaluator<expr::elementwise<Op, A...>, R, Mode> {
   using T = typename expr::elementwise<Op, A...>::value_type;
   using seq = std::index_sequence_for<A...>;
-  fg::detail::tuple<operand_evaluator<A, R, Bwd>...> kids;
+  fg::detail::tuple<operand_evaluator<A, R, Mode>...> kids;
 
   evaluator(const expr::elementwise<Op, A...>& e, const dims_t<R>& out)
       : kids(make(e, out, seq{})) {}
   template <std::size_t... I>
-  static fg::detail::tuple<operand_evaluator<A, R, Bwd>...> make(
+  static fg::detail::tuple<operand_evaluator<A, R, Mode>...> make(
       const expr::elementwise<Op, A...>& e, const dims_t<R>& out, std::index_sequence<I...>) {
-    return {{operand_evaluator<A, R, Bwd>(fg::detail::get<I>(e.args), out)}...};
+    return {{operand_evaluator<A, R, Mode>(fg::detail::get<I>(e.args), out)}...};
   }
 
   bool dense() const {

@@ -24,6 +24,8 @@ template <class Z, class Y> struct softmax_cross_entropy : node_base {
                     (sz::static_extents[1] == dyn || sy::static_extents[1] == dyn ||
                      sz::static_extents[1] == sy::static_extents[1]),
                 "fg::softmax_cross_entropy(): logits and targets must have the same shape");
+  static_assert(sz::static_extents[1] != 0,
+                "fg::softmax_cross_entropy(): there must be at least one class");
   using value_type = typename Z::value_type;
   using shape_type = shape<sz::static_extents[0]>;
 
@@ -37,6 +39,8 @@ template <class Z, class Y> struct softmax_cross_entropy : node_base {
           << target.dims() << "; they must have the same shape";
       raise_shape_error(msg.c_str());
     }
+    if (logits.dims()[1] == 0)
+      raise_shape_error("fg::softmax_cross_entropy(): there must be at least one class");
   }
   dims_t<1> dims() const { return {logits.dims()[0]}; }
 };

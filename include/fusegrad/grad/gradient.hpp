@@ -36,10 +36,10 @@ template <expression F, tensor_like X> auto gradient(F&& f, const X& x) {
 namespace exec {
 
 // A boundary: the gradient pass writes into its buffer, which the enclosing pass then reads.
-template <class F, class T, class S, std::size_t R, bool Bwd>
-struct evaluator<expr::gradient<F, T, S>, R, Bwd>
-    : acts_as_leaf<evaluator<expr::gradient<F, T, S>, R, Bwd>, T, R> {
-  materialized<T, S, R, Bwd> m;
+template <class F, class T, class S, std::size_t R, class Mode>
+struct evaluator<expr::gradient<F, T, S>, R, Mode>
+    : acts_as_leaf<evaluator<expr::gradient<F, T, S>, R, Mode>, T, R> {
+  materialized<T, S, R, Mode> m;
   F f;  // kept to tell whether an outer gradient would need second derivatives
   evaluator(const expr::gradient<F, T, S>& g, const dims_t<R>& pass) : m(g.dims()), f(g.f) {
     target<T> item{g.x.ptr, m.value.data(), size_of(g.dims())};

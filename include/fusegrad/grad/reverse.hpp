@@ -65,9 +65,9 @@ template <class F> struct gradient_root<F, true> {
     return std::is_same_v<typename F::reduction, ops::mean_red> ? T(1) / T(size_of(dims(f))) : T(1);
   }
 };
-template <class F>
+template <class F, class Mode = exec::gradient_mode>
 using gradient_evaluator_t =
-    exec::evaluator<typename gradient_root<F>::node, gradient_root<F>::rank>;
+    exec::evaluator<typename gradient_root<F>::node, gradient_root<F>::rank, Mode>;
 
 template <class Ev, class F>
 typename F::value_type run_planned(Ev& ev, const F& f, exec::target<typename F::value_type>* items,
@@ -95,7 +95,7 @@ template <class F>
 typename F::value_type run_gradient(const F& f, exec::target<typename F::value_type>* items,
                                     std::size_t n, void* storage) {
   using root = gradient_root<F>;
-  using Ev = gradient_evaluator_t<F>;
+  using Ev = gradient_evaluator_t<F, exec::workspace_mode>;
   struct destroy {  // also when a pass raises
     Ev* ev;
     ~destroy() { std::destroy_at(ev); }
@@ -131,7 +131,7 @@ template <class... G> auto unwrap(std::tuple<G...>&& g) {
 // products and reductions, their adjoints, GEMM packing): `bytes` is a compile-time constant, and
 // the workspace can live in static storage or a linker section instead of on the stack.
 template <expression F> class gradient_workspace {
-  using Ev = detail::gradient_evaluator_t<std::remove_cvref_t<F>>;
+  using Ev = detail::gradient_evaluator_t<std::remove_cvref_t<F>, exec::workspace_mode>;
 
  public:
   static constexpr std::size_t bytes = sizeof(Ev);

@@ -42,6 +42,9 @@ template <class Model, class Loss, class Optimizer, class Input, class Target> c
   using params = detail::parameter_types<decltype(std::declval<Model&>().parameters())>;
   using step_expression = decltype(std::declval<const Loss&>()(
       std::declval<const Model&>()(std::declval<const Input&>()), std::declval<const Target&>()));
+  static_assert(Input::shape_type::is_static && Target::shape_type::is_static,
+                "fg::static_nn::trainer: the batch shapes must be static (fg::dyn extents would "
+                "put the step's memory on the heap)");
   static_assert(std::remove_cvref_t<step_expression>::shape_type::rank == 0,
                 "fg::static_nn::trainer: the loss must reduce to a scalar (0-d) expression");
   using gradients_t = typename params::tensors;
