@@ -11,4 +11,5 @@
 #include "fusegrad/expr/reduce.hpp"
 #include "fusegrad/grad/gradient.hpp"
 #include "fusegrad/grad/reverse.hpp"
+#include "fusegrad/io/dot.hpp"
 #include "fusegrad/io/print.hpp"

@@ -1,0 +1,247 @@
+// fusegrad/dynamic/elementwise.hpp — every elementwise op of the table on vars, with NumPy
+// broadcasting, through the same op structs as the static path (SIMD loops, one derivative rule)
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "fusegrad/dynamic/tape.hpp"
+#include "fusegrad/ops/binary.hpp"
+#include "fusegrad/ops/unary.hpp"
+
+#include <algorithm>
+#include <array>
+#include <concepts>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+namespace fg {
+
+namespace dynamic {
+
+using strides = std::array<std::ptrdiff_t, max_rank>;
+
+// NumPy broadcasting of every input's extents; a mismatch names the op and all the shapes.
+template <std::size_t N>
+extents broadcast(const char* op, const std::array<const extents*, N>& in) {
+  std::size_t r = 0;
+  for (const extents* e : in)
+    r = std::max(r, e->rank());
+  extents out = extents::of_rank(r);
+  for (std::size_t i = 0; i < r; ++i) {
+    index_t x = 1;
+    for (const extents* e : in) {
+      const index_t ei = i < e->rank() ? (*e)[e->rank() - 1 - i] : 1;
+      if (ei != 1 && x != 1 && ei != x) {
+        std::string m = text("fg::", op, "(): cannot broadcast shapes");
+        for (std::size_t k = 0; k < N; ++k)
+          m.append(k ? " and " : " ").append(in[k]->str());
+        throw shape_error(m);
+      }
+      x = ei == 1 ? x : ei;
+    }
+    out[r - 1 - i] = x;
+  }
+  return out;
+}
+
+// Element strides of a contiguous tensor of extents e read at output extents `out` (right
+// aligned; 0 along broadcast axes).
+inline strides broadcast_strides(const extents& e, const extents& out) {
+  strides s{};
+  std::ptrdiff_t acc = 1;
+  for (std::size_t i = 0; i < e.rank(); ++i) {
+    const std::size_t k = e.rank() - 1 - i, o = out.rank() - 1 - i;
+    s[o] = e[k] == 1 && out[o] != 1 ? 0 : acc;
+    acc *= std::ptrdiff_t(e[k]);
+  }
+  return s;
+}
+
+// Calls row(offsets, inner_strides, length) for each row (last axis) of `out`, in row-major
+// order, with every input's element offset at the row's start.
+template <std::size_t N, class Row>
+void for_each_row(const extents& out, const std::array<strides, N>& st, Row row) {
+  const std::size_t r = out.rank();
+  std::array<std::ptrdiff_t, N> off{}, inner{};
+  if (r == 0) {
+    row(off, inner, index_t(1));
+    return;
+  }
+  for (std::size_t k = 0; k < N; ++k)
+    inner[k] = st[k][r - 1];
+  const index_t len = out[r - 1], rows = len ? out.size() / len : 0;
+  std::array<index_t, max_rank> idx{};
+  for (index_t n = 0; n < rows; ++n) {
+    row(off, inner, len);
+    for (std::size_t d = r - 1; d-- > 0;) {  // next row: odometer over the outer axes
+      for (std::size_t k = 0; k < N; ++k)
+        off[k] += st[k][d];
+      if (++idx[d] < out[d])
+        break;
+      for (std::size_t k = 0; k < N; ++k)
+        off[k] -= st[k][d] * std::ptrdiff_t(out[d]);
+      idx[d] = 0;
+    }
+  }
+}
+
+// Sums a value of extents `from` down to extents `to` (the reverse of broadcasting).
+inline var sum_to(const var& g, const extents& to) {
+  if (g.shape() == to)
+    return g;
+  var out = var::zeros(to, g.dtype());
+  const std::array<strides, 1> st{broadcast_strides(to, g.shape())};
+  dispatch(g.dtype(), [&](auto z) {
+    using T = decltype(z);
+    const T* src = g.data<T>();
+    T* dst = out.data<T>();
+    for_each_row<1>(g.shape(), st, [&](auto off, auto inner, index_t len) {
+      for (index_t i = 0; i < len; ++i)
+        dst[off[0] + std::ptrdiff_t(i) * inner[0]] += *src++;
+    });
+  });
+  return out;
+}
+
+template <class... V> void check_dtypes(const char* op, const V&... in) {
+  const dtype first = (in.dtype(), ...);
+  if (((in.dtype() != first) || ...)) {
+    std::string m = std::string("fg::") + op + "(): mixed dtypes";
+    ((m += std::string(" ") + dtype_name(in.dtype())), ...);
+    throw autograd_error(m + "; convert one of them first");
+  }
+}
+
+// y = Op(in...) elementwise. Inputs read with unit inner stride go through SIMD batches.
+template <class Op, std::size_t... I, class... V>
+var map(std::index_sequence<I...>, const V&... in) {
+  constexpr std::size_t N = sizeof...(V);
+  check_dtypes(Op::name, in...);
+  const extents out = broadcast<N>(Op::name, {&in.shape()...});
+  const std::array<strides, N> st{broadcast_strides(in.shape(), out)...};
+  var y = var::empty(out, (in.dtype(), ...));
+  dispatch(y.dtype(), [&](auto z) {
+    using T = decltype(z);
+    using B = simd::batch<T>;
+    constexpr index_t w = simd::lanes<B>;
+    const std::array<const T*, N> p{in.template data<T>()...};
+    T* dst = y.data<T>();
+    for_each_row<N>(out, st, [&](auto off, auto inner, index_t len) {
+      index_t i = 0;
+      if (((inner[I] == 1) && ...))
+        for (; i + w <= len; i += w, dst += w)
+          simd::store(dst, Op::forward(simd::load<B>(p[I] + off[I] + std::ptrdiff_t(i))...));
+      for (; i < len; ++i)
+        *dst++ = Op::forward(p[I][off[I] + std::ptrdiff_t(i) * inner[I]]...);
+    });
+  });
+  return y;
+}
+
+// d in_k = sum_to(grad * d y / d in_k) for the inputs that need it.
+template <class Op, std::size_t... I, class... V>
+std::vector<var> map_backward(std::index_sequence<I...>, const var& g, const var& y,
+                              const std::vector<var>& needs, const V&... in) {
+  constexpr std::size_t N = sizeof...(V);
+  const extents& out = y.shape();
+  const std::array<strides, N> st{broadcast_strides(in.shape(), out)...};
+  std::array<var, N> full;
+  for (std::size_t k = 0; k < N; ++k)
+    if (needs[k].defined())
+      full[k] = var::empty(out, y.dtype());
+  dispatch(y.dtype(), [&](auto z) {
+    using T = decltype(z);
+    const std::array<const T*, N> p{in.template data<T>()...};
+    std::array<T*, N> q{};
+    for (std::size_t k = 0; k < N; ++k)
+      q[k] = full[k].defined() ? full[k].template data<T>() : nullptr;
+    const T* gy = g.data<T>();
+    const T* yy = y.data<T>();
+    index_t e = 0;
+    for_each_row<N>(out, st, [&](auto off, auto inner, index_t len) {
+      for (index_t i = 0; i < len; ++i, ++e) {
+        const auto d = fg::detail::local_partials<Op, T>(
+            yy[e], no_aux{}, p[I][off[I] + std::ptrdiff_t(i) * inner[I]]...);
+        for (std::size_t k = 0; k < N; ++k)
+          if (q[k])
+            q[k][e] = gy[e] * d[k];
+      }
+    });
+  });
+  std::vector<var> grads(N);
+  ((grads[I] = full[I].defined() ? sum_to(full[I], in.shape()) : var()), ...);
+  return grads;
+}
+
+}  // namespace dynamic
+
+// Op (a struct of ops/*.hpp, or a user's) applied elementwise to vars, recorded on the tape.
+template <class Op, std::same_as<var>... V> var apply(const V&... in) {
+  using seq = std::index_sequence_for<V...>;
+  var y = dynamic::map<Op>(seq{}, in...);
+  dynamic::record(y, Op::name, {in...}, [&](dynamic::node& n) {
+    return [keep = std::array<var, sizeof...(V)>{n.save(in)...}, out = n.save(y.detach()),
+            needs = n.inputs](const var& g) {
+      return std::apply(
+          [&](const auto&... x) { return dynamic::map_backward<Op>(seq{}, g, out, needs, x...); },
+          keep);
+    };
+  });
+  return y;
+}
+
+// The op table's vocabulary on vars: the same names as on static expressions.
+#define FG_DYNAMIC_UNARY(fn, op_type) \
+  inline var fn(const var& x) {       \
+    return apply<ops::op_type>(x);    \
+  }
+FG_DYNAMIC_UNARY(abs, abs_op)
+FG_DYNAMIC_UNARY(square, square_op)
+FG_DYNAMIC_UNARY(sqrt, sqrt_op)
+FG_DYNAMIC_UNARY(exp, exp_op)
+FG_DYNAMIC_UNARY(log, log_op)
+FG_DYNAMIC_UNARY(log1p, log1p_op)
+FG_DYNAMIC_UNARY(expm1, expm1_op)
+FG_DYNAMIC_UNARY(sin, sin_op)
+FG_DYNAMIC_UNARY(cos, cos_op)
+FG_DYNAMIC_UNARY(tanh, tanh_op)
+FG_DYNAMIC_UNARY(sigmoid, sigmoid_op)
+FG_DYNAMIC_UNARY(relu, relu_op)
+FG_DYNAMIC_UNARY(softplus, softplus_op)
+FG_DYNAMIC_UNARY(erf, erf_op)
+FG_DYNAMIC_UNARY(operator-, neg_op)
+#undef FG_DYNAMIC_UNARY
+
+// Binary ops on two vars, or a var and a number (a 0-d var of the other's dtype).
+#define FG_DYNAMIC_BINARY(fn, op_type)                        \
+  inline var fn(const var& a, const var& b) {                 \
+    return apply<ops::op_type>(a, b);                         \
+  }                                                           \
+  inline var fn(const var& a, double b) {                     \
+    return apply<ops::op_type>(a, var::scalar(b, a.dtype())); \
+  }                                                           \
+  inline var fn(double a, const var& b) {                     \
+    return apply<ops::op_type>(var::scalar(a, b.dtype()), b); \
+  }
+FG_DYNAMIC_BINARY(operator+, add_op)
+FG_DYNAMIC_BINARY(operator-, sub_op)
+FG_DYNAMIC_BINARY(operator*, mul_op)
+FG_DYNAMIC_BINARY(operator/, div_op)
+FG_DYNAMIC_BINARY(pow, pow_op)
+FG_DYNAMIC_BINARY(minimum, min_op)
+FG_DYNAMIC_BINARY(maximum, max_op)
+FG_DYNAMIC_BINARY(operator<, less_op)
+FG_DYNAMIC_BINARY(operator<=, less_equal_op)
+FG_DYNAMIC_BINARY(operator>, greater_op)
+FG_DYNAMIC_BINARY(operator>=, greater_equal_op)
+FG_DYNAMIC_BINARY(equal, equal_op)
+FG_DYNAMIC_BINARY(not_equal, not_equal_op)
+#undef FG_DYNAMIC_BINARY
+
+// a where cond is non-zero, b elsewhere; all three broadcast together.
+inline var where(const var& cond, const var& a, const var& b) {
+  return apply<ops::where_op>(cond, a, b);
+}
+
+}  // namespace fg

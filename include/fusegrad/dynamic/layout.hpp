@@ -1,0 +1,271 @@
+// fusegrad/dynamic/layout.hpp — reshaping, transposing, slicing, joining and gathering vars,
+// each with its gradient. reshape is a view (shares elements); the others copy.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "fusegrad/dynamic/elementwise.hpp"
+
+#include <array>
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace fg {
+
+namespace dynamic {
+
+inline std::size_t normalize_axis(const char* op, int axis, std::size_t rank) {
+  const int r = int(rank), k = axis < 0 ? axis + r : axis;
+  if (k < 0 || k >= r) {
+    detail::message m;
+    m << "fg::" << op << "(): axis " << index_t(axis < 0 ? -axis : axis)
+      << (axis < 0 ? " (negative)" : "") << " is out of range for rank " << index_t(rank);
+    throw shape_error(m.c_str());
+  }
+  return std::size_t(k);
+}
+
+// x seen as [outer, extent along axis, inner].
+struct axis_view {
+  index_t outer = 1, len = 1, inner = 1;
+  axis_view(const extents& e, std::size_t axis) {
+    for (std::size_t k = 0; k < e.rank(); ++k)
+      (k < axis ? outer : k == axis ? len : inner) *= e[k];
+  }
+};
+
+// Copies rows [begin, begin + count) along `axis` of src into dst at row `at` (dst's axis
+// extent dst_len), or adds them when `add`.
+template <class T>
+void copy_rows(const T* src, const axis_view& s, index_t begin, index_t count, T* dst,
+               index_t dst_len, index_t at, bool add) {
+  for (index_t o = 0; o < s.outer; ++o) {
+    const T* from = src + (o * s.len + begin) * s.inner;
+    T* to = dst + (o * dst_len + at) * s.inner;
+    for (index_t i = 0; i < count * s.inner; ++i)
+      to[i] = add ? to[i] + from[i] : from[i];
+  }
+}
+
+}  // namespace dynamic
+
+// The same elements under other extents (a view: writes through either are seen by both).
+inline var reshape(const var& x, const extents& e) {
+  if (e.size() != x.size())
+    throw shape_error(dynamic::text("fg::reshape(): cannot view ", x.shape().str(), " (", x.size(),
+                                    " elements) as ", e.str()));
+  auto p = std::make_shared<dynamic::impl>(x.get());
+  p->shape = e;
+  p->grad.reset();
+  p->grad_fn.reset();
+  p->requires_grad = false;
+  var y(std::move(p));
+  dynamic::record(y, "reshape", {x}, [&](dynamic::node&) {
+    return [from = x.shape()](const var& g) { return std::vector<var>{reshape(g, from)}; };
+  });
+  return y;
+}
+
+// Axes a and b swapped (a copy).
+inline var transpose(const var& x, int a, int b) {
+  const std::size_t r = x.rank();
+  const std::size_t i = dynamic::normalize_axis("transpose", a, r),
+                    j = dynamic::normalize_axis("transpose", b, r);
+  extents out = x.shape();
+  std::swap(out[i], out[j]);
+  dynamic::strides st = dynamic::broadcast_strides(x.shape(), x.shape());
+  std::swap(st[i], st[j]);
+  var y = var::empty(out, x.dtype());
+  dispatch(x.dtype(), [&](auto z) {
+    using T = decltype(z);
+    const T* src = x.data<T>();
+    T* dst = y.data<T>();
+    dynamic::for_each_row<1>(out, {st}, [&](auto off, auto inner, index_t len) {
+      for (index_t k = 0; k < len; ++k)
+        *dst++ = src[off[0] + std::ptrdiff_t(k) * inner[0]];
+    });
+  });
+  dynamic::record(y, "transpose", {x}, [&](dynamic::node&) {
+    return [i, j](const var& g) { return std::vector<var>{transpose(g, int(i), int(j))}; };
+  });
+  return y;
+}
+// The last two axes swapped (a matrix transpose; batched for rank > 2).
+inline var transpose(const var& x) {
+  if (x.rank() < 2)
+    throw shape_error("fg::transpose(): needs at least 2 axes, the tensor has shape " +
+                      x.shape().str());
+  return transpose(x, -2, -1);
+}
+
+// Elements [begin, end) along `axis` (a copy).
+inline var slice(const var& x, int axis, index_t begin, index_t end) {
+  const std::size_t k = dynamic::normalize_axis("slice", axis, x.rank());
+  if (begin > end || end > x.shape()[k])
+    throw shape_error(dynamic::text("fg::slice(): [", begin, ", ", end,
+                                    ") is out of range for axis ", k, " of shape ",
+                                    x.shape().str()));
+  extents out = x.shape();
+  out[k] = end - begin;
+  var y = var::empty(out, x.dtype());
+  const dynamic::axis_view v(x.shape(), k);
+  dispatch(x.dtype(), [&](auto z) {
+    using T = decltype(z);
+    dynamic::copy_rows(x.data<T>(), v, begin, end - begin, y.data<T>(), end - begin, 0, false);
+  });
+  dynamic::record(y, "slice", {x}, [&](dynamic::node&) {
+    return [shape = x.shape(), v, begin, end](const var& g) {
+      var gx = var::zeros(shape, g.dtype());
+      dispatch(g.dtype(), [&](auto z) {
+        using T = decltype(z);
+        dynamic::axis_view gv = v;
+        gv.len = end - begin;
+        dynamic::copy_rows(g.data<T>(), gv, 0, end - begin, gx.data<T>(), v.len, begin, false);
+      });
+      return std::vector<var>{gx};
+    };
+  });
+  return y;
+}
+// Element i along `axis`, that axis removed (x[i] for axis 0).
+inline var select(const var& x, int axis, index_t i) {
+  const std::size_t k = dynamic::normalize_axis("select", axis, x.rank());
+  var s = slice(x, int(k), i, i + 1);
+  extents out = extents::of_rank(x.rank() - 1);
+  for (std::size_t a = 0, b = 0; a < x.rank(); ++a)
+    if (a != k)
+      out[b++] = x.shape()[a];
+  return reshape(s, out);
+}
+
+// The inputs joined along `axis`; their other extents must agree.
+inline var concat(const std::vector<var>& xs, int axis) {
+  if (xs.empty())
+    throw shape_error("fg::concat(): give at least one tensor");
+  const std::size_t k = dynamic::normalize_axis("concat", axis, xs[0].rank());
+  extents out = xs[0].shape();
+  out[k] = 0;
+  for (const var& x : xs) {
+    bool ok = x.rank() == out.rank() && x.dtype() == xs[0].dtype();
+    for (std::size_t a = 0; ok && a < out.rank(); ++a)
+      ok = a == k || x.shape()[a] == xs[0].shape()[a];
+    if (!ok) {
+      std::string m = dynamic::text("fg::concat(): along axis ", k, ", shapes");
+      for (const var& y : xs)
+        m.append(dynamic::text(" ", y.shape().str(), " ", dtype_name(y.dtype())));
+      throw shape_error(m.append(" do not fit together"));
+    }
+    out[k] += x.shape()[k];
+  }
+  var y = var::empty(out, xs[0].dtype());
+  std::vector<index_t> at;
+  dispatch(y.dtype(), [&](auto z) {
+    using T = decltype(z);
+    index_t pos = 0;
+    for (const var& x : xs) {
+      at.push_back(pos);
+      const dynamic::axis_view v(x.shape(), k);
+      dynamic::copy_rows(x.data<T>(), v, 0, v.len, y.data<T>(), out[k], pos, false);
+      pos += v.len;
+    }
+  });
+  dynamic::record(y, "concat", xs, [&](dynamic::node&) {
+    std::vector<extents> shapes;
+    for (const var& x : xs)
+      shapes.push_back(x.shape());
+    return [shapes, at, k](const var& g) {
+      std::vector<var> grads;
+      for (std::size_t i = 0; i < shapes.size(); ++i)
+        grads.push_back(slice(g, int(k), at[i], at[i] + shapes[i][k]));
+      return grads;
+    };
+  });
+  return y;
+}
+// The inputs (all of one shape) stacked along a new axis.
+inline var stack(const std::vector<var>& xs, int axis) {
+  if (xs.empty())
+    throw shape_error("fg::stack(): give at least one tensor");
+  const std::size_t k = dynamic::normalize_axis("stack", axis, xs[0].rank() + 1);
+  std::vector<var> lifted;
+  for (const var& x : xs) {
+    if (!(x.shape() == xs[0].shape()))
+      throw shape_error(dynamic::text("fg::stack(): shapes ", xs[0].shape().str(), " and ",
+                                      x.shape().str(), " differ"));
+    extents e = extents::of_rank(x.rank() + 1);
+    for (std::size_t a = 0, b = 0; a < e.rank(); ++a)
+      e[a] = a == k ? 1 : x.shape()[b++];
+    lifted.push_back(reshape(x, e));
+  }
+  return concat(lifted, int(k));
+}
+// x cut along `axis` into pieces of the given sizes (which must add up to its extent).
+inline std::vector<var> split(const var& x, const std::vector<index_t>& sizes, int axis) {
+  const std::size_t k = dynamic::normalize_axis("split", axis, x.rank());
+  index_t total = 0;
+  for (index_t s : sizes)
+    total += s;
+  if (total != x.shape()[k])
+    throw shape_error(dynamic::text("fg::split(): sizes add up to ", total, ", axis ", k, " of ",
+                                    x.shape().str(), " has ", x.shape()[k]));
+  std::vector<var> parts;
+  index_t pos = 0;
+  for (index_t s : sizes) {
+    parts.push_back(slice(x, int(k), pos, pos + s));
+    pos += s;
+  }
+  return parts;
+}
+
+// out[..., j, ...] = x[..., index[..., j, ...], ...] along `axis` (torch.gather): index has
+// x's rank, holds integral values, and is at most x's extent on every other axis.
+inline var gather(const var& x, int axis, const var& index) {
+  const std::size_t k = dynamic::normalize_axis("gather", axis, x.rank());
+  bool ok = index.rank() == x.rank();
+  for (std::size_t a = 0; ok && a < x.rank(); ++a)
+    ok = a == k || index.shape()[a] <= x.shape()[a];
+  if (!ok)
+    throw shape_error(dynamic::text("fg::gather(): index ", index.shape().str(), " does not fit x ",
+                                    x.shape().str(), " along axis ", k));
+  const extents out = index.shape();
+  const dynamic::strides xs = dynamic::broadcast_strides(x.shape(), x.shape());
+  std::vector<std::ptrdiff_t> src(out.size());  // x's element behind each output element
+  {
+    std::array<index_t, max_rank> idx{};
+    for (index_t e = 0; e < out.size(); ++e) {
+      const double v = index.at(e);
+      if (v < 0 || v >= double(x.shape()[k]) || v != std::floor(v))
+        throw shape_error(dynamic::text("fg::gather(): index value ", v,
+                                        " is not an element of axis ", k, " of ", x.shape().str()));
+      std::ptrdiff_t off = 0;
+      for (std::size_t a = 0; a < out.rank(); ++a)
+        off += xs[a] * std::ptrdiff_t(a == k ? index_t(v) : idx[a]);
+      src[e] = off;
+      for (std::size_t a = out.rank(); a-- > 0;) {
+        if (++idx[a] < out[a])
+          break;
+        idx[a] = 0;
+      }
+    }
+  }
+  var y = var::empty(out, x.dtype());
+  dispatch(x.dtype(), [&](auto z) {
+    using T = decltype(z);
+    for (index_t e = 0; e < out.size(); ++e)
+      y.data<T>()[e] = x.data<T>()[src[e]];
+  });
+  dynamic::record(y, "gather", {x}, [&](dynamic::node&) {
+    return [shape = x.shape(), src](const var& g) {
+      var gx = var::zeros(shape, g.dtype());
+      dispatch(g.dtype(), [&](auto z) {
+        using T = decltype(z);
+        for (std::size_t e = 0; e < src.size(); ++e)
+          gx.data<T>()[src[e]] += g.data<T>()[e];
+      });
+      return std::vector<var>{gx};
+    };
+  });
+  return y;
+}
+
+}  // namespace fg

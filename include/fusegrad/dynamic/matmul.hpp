@@ -1,0 +1,113 @@
+// fusegrad/dynamic/matmul.hpp — matrix products of vars: 2-D, and batched over leading axes
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "fusegrad/dynamic/elementwise.hpp"
+#include "fusegrad/exec/gemm.hpp"
+
+#include <string>
+#include <vector>
+
+namespace fg {
+
+namespace dynamic {
+
+// C[b] = op(A[b]) op(B[b]) for every batch b, where op transposes when asked; a 2-D operand is
+// shared by every batch. `c` is contiguous [batch, m, n].
+template <class T>
+void batched_gemm(index_t batch, index_t m, index_t n, index_t k, const T* a, bool a_batched,
+                  bool ta, const T* b, bool b_batched, bool tb, T* c) {
+  std::vector<T> ws(exec::gemm_blocking<T>::workspace(m, n, k));
+  for (index_t i = 0; i < batch; ++i) {
+    const T* ai = a + (a_batched ? i * m * k : 0);
+    const T* bi = b + (b_batched ? i * k * n : 0);
+    exec::gemm<T>(m, n, k, ai, ta ? 1 : std::ptrdiff_t(k), ta ? std::ptrdiff_t(m) : 1, bi,
+                  tb ? 1 : std::ptrdiff_t(n), tb ? std::ptrdiff_t(k) : 1, c + i * m * n, n, false,
+                  ws.data());
+  }
+}
+
+}  // namespace dynamic
+
+// [m, k] x [k, n] -> [m, n]; with leading batch axes on either side ([..., m, k] x [..., k, n],
+// equal batch extents, or one side 2-D and shared) -> [..., m, n].
+inline var matmul(const var& a, const var& b) {
+  dynamic::check_dtypes("matmul", a, b);
+  const extents &sa = a.shape(), &sb = b.shape();
+  auto fail = [&](const char* why) {
+    throw shape_error(
+        dynamic::text("fg::matmul(): A is ", sa.str(), ", B is ", sb.str(), "; ", why));
+  };
+  if (sa.rank() < 2 || sb.rank() < 2)
+    fail("both must have at least 2 axes");
+  const index_t m = sa[sa.rank() - 2], k = sa[sa.rank() - 1], n = sb[sb.rank() - 1];
+  if (sb[sb.rank() - 2] != k)
+    fail("A's columns must equal B's rows");
+  const bool ab = sa.rank() > 2, bb = sb.rank() > 2;
+  if (ab && bb && sa.rank() != sb.rank())
+    fail("batched operands must have the same batch axes");
+  const extents& lead = ab ? sa : sb;
+  extents out = lead;
+  out[out.rank() - 2] = m;
+  out[out.rank() - 1] = n;
+  if (ab && bb)
+    for (std::size_t i = 0; i + 2 < sa.rank(); ++i)
+      if (sa[i] != sb[i])
+        fail("batched operands must have the same batch axes");
+  const index_t batch = m * n != 0 ? out.size() / (m * n) : 0;
+  var c = var::empty(out, a.dtype());
+  dispatch(a.dtype(), [&](auto z) {
+    using T = decltype(z);
+    dynamic::batched_gemm<T>(batch, m, n, k, a.data<T>(), ab, false, b.data<T>(), bb, false,
+                             c.data<T>());
+  });
+  dynamic::record(c, "matmul", {a, b}, [&](dynamic::node& nd) {
+    return
+        [a = nd.save(a), b = nd.save(b), m, n, k, batch, ab, bb, needs = nd.inputs](const var& g) {
+          std::vector<var> grads(2);
+          dispatch(g.dtype(), [&](auto z) {
+            using T = decltype(z);
+            if (needs[0].defined()) {  // dA = dC B^T, summed over batches when A is shared
+              if (ab || !bb) {
+                var full = var::empty(a.shape(), g.dtype());
+                dynamic::batched_gemm<T>(batch, m, k, n, g.data<T>(), true, false, b.data<T>(), bb,
+                                         true, full.data<T>());
+                grads[0] = full;
+              } else {
+                var acc = var::zeros(a.shape(), g.dtype());
+                std::vector<T> one(m * k);
+                for (index_t i = 0; i < batch; ++i) {
+                  dynamic::batched_gemm<T>(1, m, k, n, g.data<T>() + i * m * n, true, false,
+                                           b.data<T>() + i * k * n, true, true, one.data());
+                  for (index_t e = 0; e < m * k; ++e)
+                    acc.data<T>()[e] += one[e];
+                }
+                grads[0] = acc;
+              }
+            }
+            if (needs[1].defined()) {  // dB = A^T dC
+              if (bb || !ab) {
+                var full = var::empty(b.shape(), g.dtype());
+                dynamic::batched_gemm<T>(batch, k, n, m, a.data<T>(), ab, true, g.data<T>(), true,
+                                         false, full.data<T>());
+                grads[1] = full;
+              } else {
+                var acc = var::zeros(b.shape(), g.dtype());
+                std::vector<T> one(k * n);
+                for (index_t i = 0; i < batch; ++i) {
+                  dynamic::batched_gemm<T>(1, k, n, m, a.data<T>() + i * m * k, true, true,
+                                           g.data<T>() + i * m * n, true, false, one.data());
+                  for (index_t e = 0; e < k * n; ++e)
+                    acc.data<T>()[e] += one[e];
+                }
+                grads[1] = acc;
+              }
+            }
+          });
+          return grads;
+        };
+  });
+  return c;
+}
+
+}  // namespace fg

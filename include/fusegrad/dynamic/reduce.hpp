@@ -1,0 +1,166 @@
+// fusegrad/dynamic/reduce.hpp — reductions of vars over all elements or chosen axes (keepdim),
+// through the reduction structs of ops/reduce.hpp and their gradient seeds
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "fusegrad/dynamic/elementwise.hpp"
+#include "fusegrad/ops/reduce.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace fg {
+
+namespace dynamic {
+
+// Which axes are reduced; negative axes count from the end, none given means all.
+inline std::array<bool, max_rank> axis_set(const char* op, const extents& x,
+                                           std::initializer_list<int> axes) {
+  std::array<bool, max_rank> set{};
+  if (axes.size() == 0)
+    set.fill(true);
+  for (int a : axes) {
+    const int r = int(x.rank()), k = a < 0 ? a + r : a;
+    if (k < 0 || k >= r) {
+      detail::message m;
+      m << "fg::" << op << "(): axis " << index_t(a < 0 ? -a : a) << (a < 0 ? " (negative)" : "")
+        << " is out of range for shape " << x.str().c_str();
+      throw shape_error(m.c_str());
+    }
+    set[std::size_t(k)] = true;
+  }
+  return set;
+}
+
+struct reduction_plan {
+  extents out;           // the result's extents
+  strides from_input{};  // the result's strides seen from the input (0 on reduced axes)
+  index_t n = 0;         // elements folded into each result
+};
+inline reduction_plan plan_reduction(const extents& x, const std::array<bool, max_rank>& set,
+                                     bool keep) {
+  reduction_plan p;
+  extents kept = extents::of_rank(x.rank());  // x's rank, reduced axes as 1
+  std::size_t r = 0;
+  for (std::size_t k = 0; k < x.rank(); ++k)
+    if (!set[k] || keep)
+      ++r;
+  p.out = extents::of_rank(r);
+  r = 0;
+  for (std::size_t k = 0; k < x.rank(); ++k) {
+    kept[k] = set[k] ? 1 : x[k];
+    if (!set[k] || keep)
+      p.out[r++] = kept[k];
+  }
+  p.from_input = broadcast_strides(kept, x);
+  p.n = kept.size() ? x.size() / kept.size() : 0;
+  return p;
+}
+
+// Folds f(y, slot) into acc[slot] with Fold's combine, over every element y of x.
+template <class Fold, class T, class F>
+void fold(const var& x, const reduction_plan& p, T* acc, F f) {
+  const T* src = x.data<T>();
+  const std::array<strides, 1> st{p.from_input};
+  for_each_row<1>(x.shape(), st, [&](auto off, auto inner, index_t len) {
+    for (index_t i = 0; i < len; ++i, ++src) {
+      T& a = acc[off[0] + std::ptrdiff_t(i) * inner[0]];
+      a = Fold::combine(a, f(*src, &a));
+    }
+  });
+}
+
+template <class Red> var reduce_forward(const var& x, const reduction_plan& p) {
+  var out = var::empty(p.out, x.dtype());
+  dispatch(x.dtype(), [&](auto z) {
+    using T = decltype(z);
+    T* o = out.data<T>();
+    const index_t m = out.size();
+    std::vector<T> pre(m, T(0));
+    if constexpr (requires { typename Red::prepass; }) {
+      using P = typename Red::prepass;
+      std::fill(pre.begin(), pre.end(), P::template identity<T>());
+      fold<P>(x, p, pre.data(), [](T y, T*) { return y; });
+      for (T& v : pre)  // an all -inf slice must not give inf - inf
+        v = std::isfinite(v) ? v : T(0);
+      std::fill(o, o + m, Red::template identity<T>());
+      const T* base = o;
+      fold<Red>(x, p, o, [&](T y, T* slot) { return Red::map(y, pre[std::size_t(slot - base)]); });
+    } else {
+      std::fill(o, o + m, Red::template identity<T>());
+      fold<Red>(x, p, o, [](T y, T*) { return y; });
+    }
+    for (index_t i = 0; i < m; ++i)
+      o[i] = Red::finish(o[i], pre[i], T(p.n));
+  });
+  return out;
+}
+
+// d x = Red::seed(y, out, adjoint, n, slice statistics), each element against its slice.
+template <class Red>
+var reduce_backward(const var& x, const var& out, const var& g, const reduction_plan& p) {
+  var gx = var::empty(x.shape(), x.dtype());
+  dispatch(x.dtype(), [&](auto z) {
+    using T = decltype(z);
+    const T* o = out.data<T>();
+    const T* a = g.data<T>();
+    std::vector<T> stat[2] = {std::vector<T>(out.size(), T(0)), std::vector<T>(out.size(), T(0))};
+    if constexpr (requires { Red::stats; }) {
+      [&]<int... I>(std::integer_sequence<int, I...>) {
+        (
+            [&] {
+              using F = typename Red::template stat_fold<I>;
+              std::fill(stat[I].begin(), stat[I].end(), F::template identity<T>());
+              const T* base = stat[I].data();
+              fold<F>(x, p, stat[I].data(),
+                      [&](T y, T* slot) { return Red::template stat<I>(y, o[slot - base]); });
+            }(),
+            ...);
+      }
+      (std::make_integer_sequence<int, Red::stats>{});
+    }
+    const T* src = x.data<T>();
+    T* dst = gx.data<T>();
+    const std::array<strides, 1> st{p.from_input};
+    for_each_row<1>(x.shape(), st, [&](auto off, auto inner, index_t len) {
+      for (index_t i = 0; i < len; ++i) {
+        const std::ptrdiff_t s = off[0] + std::ptrdiff_t(i) * inner[0];
+        *dst++ = Red::seed(*src++, o[s], a[s], T(p.n),
+                           {{stat[0][std::size_t(s)], stat[1][std::size_t(s)]}});
+      }
+    });
+  });
+  return gx;
+}
+
+}  // namespace dynamic
+
+// A reduction struct of ops/reduce.hpp (or a user's) over `axes` (none: all), keeping reduced
+// axes as 1 when `keepdim`.
+template <class Red>
+var reduce(const var& x, std::initializer_list<int> axes = {}, bool keepdim = false) {
+  const auto p =
+      dynamic::plan_reduction(x.shape(), dynamic::axis_set(Red::name, x.shape(), axes), keepdim);
+  var out = dynamic::reduce_forward<Red>(x, p);
+  dynamic::record(out, Red::name, {x}, [&](dynamic::node& n) {
+    return [x = n.save(x), o = n.save(out.detach()), p](const var& g) {
+      return std::vector<var>{dynamic::reduce_backward<Red>(x, o, g, p)};
+    };
+  });
+  return out;
+}
+
+#define FG_DYNAMIC_REDUCTION(fn, red)                                                       \
+  inline var fn(const var& x, std::initializer_list<int> axes = {}, bool keepdim = false) { \
+    return reduce<ops::red>(x, axes, keepdim);                                              \
+  }
+FG_DYNAMIC_REDUCTION(sum, sum_red)
+FG_DYNAMIC_REDUCTION(mean, mean_red)
+FG_DYNAMIC_REDUCTION(prod, prod_red)
+FG_DYNAMIC_REDUCTION(max, max_red)
+FG_DYNAMIC_REDUCTION(min, min_red)
+FG_DYNAMIC_REDUCTION(logsumexp, logsumexp_red)
+#undef FG_DYNAMIC_REDUCTION
+
+}  // namespace fg

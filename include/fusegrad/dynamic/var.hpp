@@ -1,0 +1,314 @@
+// fusegrad/dynamic/var.hpp — fg::var: an eager, reference-counted tensor with run-time dtype and
+// extents, the define-by-run half of fusegrad
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "fusegrad/core/error.hpp"
+#include "fusegrad/core/message.hpp"
+#include "fusegrad/core/random.hpp"
+#include "fusegrad/core/simd.hpp"
+#include "fusegrad/dynamic/pool.hpp"
+
+#include <array>
+#include <cmath>
+#include <concepts>
+#include <cstring>
+#include <initializer_list>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+static_assert(
+    FG_HAS_EXCEPTIONS,
+    "fusegrad/dynamic needs exceptions: its errors are thrown (the static path does not)");
+
+namespace fg {
+
+enum class dtype : unsigned char { float32, float64 };
+template <class T>
+inline constexpr dtype dtype_of = sizeof(T) == 4 ? dtype::float32 : dtype::float64;
+inline const char* dtype_name(dtype t) {
+  return t == dtype::float32 ? "float32" : "float64";
+}
+
+// Calls f(float{}) or f(double{}) by the run-time dtype: kernels are written once, typed.
+template <class F> decltype(auto) dispatch(dtype t, F&& f) {
+  if (t == dtype::float32)
+    return f(float{});
+  return f(double{});
+}
+
+// The extents of a var: up to fg::max_rank of them, known at run time.
+class extents {
+ public:
+  extents() = default;
+  extents(std::initializer_list<index_t> d) {
+    if (d.size() > max_rank)
+      throw std::invalid_argument("fg::extents: more than fg::max_rank dimensions");
+    for (index_t x : d)
+      d_[rank_++] = x;
+  }
+  static extents of_rank(std::size_t r) {
+    extents e;
+    e.rank_ = r;
+    return e;
+  }
+  std::size_t rank() const { return rank_; }
+  index_t size() const {
+    index_t n = 1;
+    for (std::size_t i = 0; i < rank_; ++i)
+      n *= d_[i];
+    return n;
+  }
+  index_t& operator[](std::size_t i) { return d_[i]; }
+  index_t operator[](std::size_t i) const { return d_[i]; }
+  const index_t* begin() const { return d_.data(); }
+  const index_t* end() const { return d_.data() + rank_; }
+  friend bool operator==(const extents& a, const extents& b) {
+    if (a.rank_ != b.rank_)
+      return false;
+    for (std::size_t i = 0; i < a.rank_; ++i)
+      if (a.d_[i] != b.d_[i])
+        return false;
+    return true;
+  }
+  // "[2, 3]"
+  std::string str() const {
+    detail::message m;
+    m << "[";
+    for (std::size_t i = 0; i < rank_; ++i) {
+      if (i)
+        m << ", ";
+      m << d_[i];
+    }
+    m << "]";
+    return m.c_str();
+  }
+
+ private:
+  std::array<index_t, max_rank> d_{};
+  std::size_t rank_ = 0;
+};
+
+// Thrown for misuse of dynamic tensors the types cannot catch: a second backward through a
+// freed graph, a value changed in place while the tape still needs it, mixed dtypes.
+class autograd_error : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
+namespace dynamic {
+
+// Error text built by appending (GCC 12 warns falsely on "literal" + std::string temporaries).
+inline void put(std::string& s, const char* p) {
+  s.append(p);
+}
+inline void put(std::string& s, const std::string& p) {
+  s.append(p);
+}
+inline void put(std::string& s, double v) {
+  s.append(std::to_string(v));
+}
+template <std::integral I> void put(std::string& s, I v) {
+  s.append(std::to_string(v));
+}
+template <class... P> std::string text(const P&... p) {
+  std::string s;
+  (put(s, p), ...);
+  return s;
+}
+
+struct node;
+
+// Element storage: SIMD-aligned bytes from this thread's storage_pool, shared by a tensor and
+// its views. `version` counts
+// in-place writes, so the tape can tell a saved value was changed under it.
+struct storage {
+  void* bytes = nullptr;
+  std::size_t size = 0;
+  unsigned version = 0;
+  explicit storage(std::size_t n) : size(n) {
+    if (n)
+      bytes = storage_pool::local().acquire(n);
+  }
+  storage(const storage&) = delete;
+  storage& operator=(const storage&) = delete;
+  ~storage() {
+    if (bytes)
+      storage_pool::local().release(bytes, size);
+  }
+};
+
+struct impl {
+  dtype type = dtype::float32;
+  fg::extents shape;
+  std::shared_ptr<storage> data;
+  std::size_t offset = 0;  // in elements, for views
+  bool requires_grad = false;
+  std::shared_ptr<impl> grad;     // accumulated by backward (leaves)
+  std::shared_ptr<node> grad_fn;  // the op that produced this value (null for leaves)
+};
+
+inline std::size_t element_size(dtype t) {
+  return t == dtype::float32 ? 4 : 8;
+}
+
+}  // namespace dynamic
+
+class var {
+ public:
+  var() = default;
+  explicit var(std::shared_ptr<dynamic::impl> p) : p_(std::move(p)) {}
+
+  // Creation. Elements are float32 unless a dtype is given.
+  static var empty(const fg::extents& e, dtype t = dtype::float32) {
+    auto p = std::make_shared<dynamic::impl>();
+    p->type = t;
+    p->shape = e;
+    p->data = std::make_shared<dynamic::storage>(e.size() * dynamic::element_size(t));
+    return var(std::move(p));
+  }
+  static var full(const fg::extents& e, double value, dtype t = dtype::float32) {
+    var v = empty(e, t);
+    dispatch(t, [&](auto z) {
+      using T = decltype(z);
+      T* d = v.data<T>();
+      for (index_t i = 0; i < v.size(); ++i)
+        d[i] = T(value);
+    });
+    return v;
+  }
+  static var zeros(const fg::extents& e, dtype t = dtype::float32) { return full(e, 0.0, t); }
+  static var ones(const fg::extents& e, dtype t = dtype::float32) { return full(e, 1.0, t); }
+  static var scalar(double value, dtype t = dtype::float32) { return full({}, value, t); }
+  // 0, 1, ..., n - 1.
+  static var arange(index_t n, dtype t = dtype::float32) {
+    var v = empty({n}, t);
+    dispatch(t, [&](auto z) {
+      using T = decltype(z);
+      for (index_t i = 0; i < n; ++i)
+        v.data<T>()[i] = T(i);
+    });
+    return v;
+  }
+  // Values in row-major order; their count must match the extents.
+  static var from(std::initializer_list<double> values, const fg::extents& e,
+                  dtype t = dtype::float32) {
+    if (values.size() != e.size()) {
+      detail::message m;
+      m << "fg::var::from(): " << index_t(values.size()) << " values given for shape "
+        << e.str().c_str() << " (" << e.size() << " elements)";
+      throw shape_error(m.c_str());
+    }
+    var v = empty(e, t);
+    dispatch(t, [&](auto z) {
+      using T = decltype(z);
+      index_t i = 0;
+      for (double x : values)
+        v.data<T>()[i++] = T(x);
+    });
+    return v;
+  }
+  // Uniform in [0, 1), or standard normal, from a seeded generator: the same seed, the same
+  // values on every platform.
+  static var rand(const fg::extents& e, generator& g, dtype t = dtype::float32) {
+    var v = empty(e, t);
+    dispatch(t, [&](auto z) {
+      using T = decltype(z);
+      for (index_t i = 0; i < v.size(); ++i)
+        v.data<T>()[i] = g.uniform(T(0), T(1));
+    });
+    return v;
+  }
+  static var randn(const fg::extents& e, generator& g, dtype t = dtype::float32) {
+    var v = empty(e, t);
+    dispatch(t, [&](auto z) {
+      using T = decltype(z);
+      for (index_t i = 0; i < v.size(); ++i)
+        v.data<T>()[i] = T(g.normal());
+    });
+    return v;
+  }
+
+  bool defined() const { return bool(p_); }
+  fg::dtype dtype() const { return get().type; }
+  const fg::extents& shape() const { return get().shape; }
+  std::size_t rank() const { return get().shape.rank(); }
+  index_t size() const { return get().shape.size(); }
+
+  // The elements, contiguous, of type T (which must be the dtype's).
+  template <class T> T* data() {
+    check_type<T>();
+    return static_cast<T*>(get().data->bytes) + get().offset;
+  }
+  template <class T> const T* data() const {
+    check_type<T>();
+    return static_cast<const T*>(get().data->bytes) + get().offset;
+  }
+  // Element i (row-major) as a double.
+  double at(index_t i) const {
+    return dispatch(dtype(), [&](auto z) { return double(data<decltype(z)>()[i]); });
+  }
+  // The value of a one-element tensor.
+  double item() const {
+    if (size() != 1) {
+      detail::message m;
+      m << "fg::var::item(): the tensor has shape " << shape().str().c_str() << ", not one element";
+      throw shape_error(m.c_str());
+    }
+    return at(0);
+  }
+  // Writes element i in place; the tape notices if a saved value changes.
+  void set(index_t i, double value) {
+    dispatch(dtype(), [&](auto z) { data<decltype(z)>()[i] = decltype(z)(value); });
+    ++get().data->version;
+  }
+
+  // Autograd.
+  bool requires_grad() const { return get().requires_grad; }
+  var& requires_grad(bool on) {
+    if (on && get().grad_fn)
+      throw autograd_error(
+          "fg::var::requires_grad(): only leaves (tensors not computed by an op) can be made to "
+          "require a gradient; use detach() first");
+    get().requires_grad = on;
+    return *this;
+  }
+  // The gradient accumulated by backward(), or an undefined var.
+  var grad() const { return var(get().grad); }
+  void zero_grad() { get().grad.reset(); }
+  // A tensor sharing this one's elements, cut from the tape.
+  var detach() const {
+    auto p = std::make_shared<dynamic::impl>(get());
+    p->requires_grad = false;
+    p->grad.reset();
+    p->grad_fn.reset();
+    return var(std::move(p));
+  }
+  // The op that produced this value ("" for a leaf).
+  const char* op_name() const;
+  void backward(bool retain_graph = false);
+  void backward(const var& seed, bool retain_graph = false);
+
+  dynamic::impl& get() const {
+    if (!p_)
+      throw std::logic_error("fg::var: the tensor is undefined (default-constructed, or no grad)");
+    return *p_;
+  }
+  const std::shared_ptr<dynamic::impl>& handle() const { return p_; }
+
+ private:
+  template <class T> void check_type() const {
+    if (dtype_of<T> != get().type) {
+      detail::message m;
+      m << "fg::var::data<T>(): the tensor holds " << dtype_name(get().type) << ", not "
+        << dtype_name(dtype_of<T>);
+      throw autograd_error(m.c_str());
+    }
+  }
+  std::shared_ptr<dynamic::impl> p_;
+};
+
+}  // namespace fg
