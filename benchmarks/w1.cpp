@@ -12,10 +12,16 @@
 //                           separately (two range reductions)
 //   BM_W1fwd_fusegrad       forward only: fg::eval(fg::sum(...))
 //   BM_W1fwd_handloop       forward only: one xsimd pass
+//   BM_W1_fusegrad_dyn      the dynamic path: fg::var inputs, 6 recorded ops, backward() into
+//                           .grad() (zero_grad each step, as a training loop does)
+//   BM_W1_fusegrad_dyn_kernel  the whole loss, sum included, as one fg::kernel op: value and
+//                           gradients from one fused pass, as on the static path
+//   BM_W1_fusegrad_dyn_kernel_map  the elementwise terms as one fg::kernel op, then fg::sum
 //   BM_W1_eigen             FORWARD ONLY (Eigen has no AD): ArrayXf expression, .sum()
 //                           -> compare it with BM_W1fwd_*, not with BM_W1_*
 #include "bench_common.hpp"
 
+#include <fusegrad/dynamic.hpp>
 #include <fusegrad/fusegrad.hpp>
 #include <xsimd/xsimd.hpp>
 
@@ -238,8 +244,67 @@ void BM_W1fwd_handloop(benchmark::State& state) {
 }
 
 #define W1_SIZES ->Arg(1000)->Arg(100000)->Arg(10000000)->Unit(benchmark::kMicrosecond)
+// ---------------------------------------------------------------------------------------------
+// The dynamic path.
+
+fg::var to_var(const vec& t) {
+  fg::var v = fg::var::empty({t.size()});
+  std::copy(t.data(), t.data() + t.size(), v.data<float>());
+  return v.requires_grad(true);
+}
+
+template <class Loss> void run_dyn(benchmark::State& state, Loss loss) {
+  auto& D = data(std::size_t(state.range(0)));
+  fg::var a = to_var(D.a), b = to_var(D.b), c = to_var(D.c), d = to_var(D.d);
+  auto step = [&] {
+    for (fg::var* x : {&a, &b, &c, &d})
+      x->zero_grad();
+    fg::var y = loss(a, b, c, d);
+    y.backward();
+    return float(y.item());
+  };
+  {
+    const float v = step();
+    std::string why;
+    if (!check_value(D, v, why) ||
+        !check_grads(D, a.grad().data<float>(), b.grad().data<float>(), c.grad().data<float>(),
+                     d.grad().data<float>(), why))
+      return state.SkipWithError(why.c_str());
+  }
+  for (auto _ : state) {
+    float v = step();
+    benchmark::DoNotOptimize(v);
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(std::int64_t(state.iterations()) * std::int64_t(D.n) * 8 * 4);
+}
+
+void BM_W1_fusegrad_dyn(benchmark::State& state) {
+  run_dyn(state, [](const fg::var& a, const fg::var& b, const fg::var& c, const fg::var& d) {
+    return fg::sum(a * b + fg::sin(c) * fg::exp(-d));
+  });
+}
+void BM_W1_fusegrad_dyn_kernel(benchmark::State& state) {
+  static const auto w1 = fg::kernel("w1", [](auto a, auto b, auto c, auto d) {
+    return fg::sum(a * b + fg::sin(c) * fg::exp(-d));
+  });
+  run_dyn(state, [](const fg::var& a, const fg::var& b, const fg::var& c, const fg::var& d) {
+    return w1(a, b, c, d);
+  });
+}
+void BM_W1_fusegrad_dyn_kernel_map(benchmark::State& state) {
+  static const auto terms = fg::kernel(
+      "w1_terms", [](auto a, auto b, auto c, auto d) { return a * b + fg::sin(c) * fg::exp(-d); });
+  run_dyn(state, [](const fg::var& a, const fg::var& b, const fg::var& c, const fg::var& d) {
+    return fg::sum(terms(a, b, c, d));
+  });
+}
+
 BENCHMARK(BM_W1_fusegrad) W1_SIZES;
 BENCHMARK(BM_W1_fusegrad_alloc) W1_SIZES;
+BENCHMARK(BM_W1_fusegrad_dyn) W1_SIZES;
+BENCHMARK(BM_W1_fusegrad_dyn_kernel) W1_SIZES;
+BENCHMARK(BM_W1_fusegrad_dyn_kernel_map) W1_SIZES;
 BENCHMARK(BM_W1_handloop) W1_SIZES;
 BENCHMARK(BM_W1_handloop_sin_cos) W1_SIZES;
 BENCHMARK(BM_W1fwd_fusegrad) W1_SIZES;

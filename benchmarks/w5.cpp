@@ -6,6 +6,9 @@
 //                               (as the hand loops write into a preallocated array)
 //   BM_W5_fusegrad_dyn_extent   the same on fg::tensor<float, fg::shape<fg::dyn>> (the gradient
 //                               tensor is sized on the first call, then reused)
+//   BM_W5_fusegrad_dyn          the dynamic path: an fg::var, 4 recorded ops (exp, add, log,
+//                               sum), backward() into .grad() (zero_grad each call)
+//   BM_W5_fusegrad_dyn_kernel   the same as one fg::kernel op, sum included (one fused pass)
 //   BM_W5_handloop              the fastest of the hand loops below: xsimd_stail (measured: at
 //                               n = 10 xsimd_stail 41 ns, xsimd padded 61 ns, scalar 79 ns)
 //   BM_W5_handloop_xsimd        xsimd batches, the last partial batch through a padded buffer
@@ -13,6 +16,7 @@
 //   BM_W5_handloop_scalar       plain loop: expf + logf per element
 #include "bench_common.hpp"
 
+#include <fusegrad/dynamic.hpp>
 #include <fusegrad/fusegrad.hpp>
 #include <xsimd/xsimd.hpp>
 
@@ -150,6 +154,40 @@ void BM_W5_fusegrad_dyn_extent(benchmark::State& state) {
   BM_W5_fg(state, x);
 }
 
+template <class Loss> void BM_W5_dyn(benchmark::State& state, Loss loss) {
+  const std::size_t n = std::size_t(state.range(0));
+  fg::var x = fg::var::empty({n});
+  fgbench::fill_uniform(x.data<float>(), n, kLo, kHi, 7);
+  const reference R(x.data<float>(), n);
+  x.requires_grad(true);
+  auto step = [&] {
+    x.zero_grad();
+    fg::var y = loss(x);
+    y.backward();
+    return float(y.item());
+  };
+  {
+    const float v = step();
+    std::string why;
+    if (!check(R, v, x.grad().data<float>(), n, why))
+      return state.SkipWithError(why.c_str());
+  }
+  for (auto _ : state) {
+    float v = step();
+    benchmark::DoNotOptimize(v);
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(std::int64_t(state.iterations()) * std::int64_t(n));
+}
+void BM_W5_fusegrad_dyn(benchmark::State& state) {
+  BM_W5_dyn(state, [](const fg::var& x) { return fg::sum(fg::log(1.0 + fg::exp(x))); });
+}
+void BM_W5_fusegrad_dyn_kernel(benchmark::State& state) {
+  static const auto w5 =
+      fg::kernel("w5", [](auto x) { return fg::sum(fg::log(1.0f + fg::exp(x))); });
+  BM_W5_dyn(state, [](const fg::var& x) { return w5(x); });
+}
+
 // Static sizes are template arguments; register them under BM_W5_fusegrad/<n> like the others.
 const bool registered = [] {
   benchmark::RegisterBenchmark("BM_W5_fusegrad", BM_W5_fusegrad<10>)->Arg(10);
@@ -157,6 +195,8 @@ const bool registered = [] {
   benchmark::RegisterBenchmark("BM_W5_fusegrad", BM_W5_fusegrad<1000>)->Arg(1000);
   for (auto* b :
        {benchmark::RegisterBenchmark("BM_W5_fusegrad_dyn_extent", BM_W5_fusegrad_dyn_extent),
+        benchmark::RegisterBenchmark("BM_W5_fusegrad_dyn", BM_W5_fusegrad_dyn),
+        benchmark::RegisterBenchmark("BM_W5_fusegrad_dyn_kernel", BM_W5_fusegrad_dyn_kernel),
         benchmark::RegisterBenchmark("BM_W5_handloop", BM_W5_hand<w5_xsimd_scalar_tail>),
         benchmark::RegisterBenchmark("BM_W5_handloop_xsimd", BM_W5_hand<w5_xsimd>),
         benchmark::RegisterBenchmark("BM_W5_handloop_xsimd_stail",

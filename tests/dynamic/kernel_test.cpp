@@ -73,3 +73,30 @@ TEST_CASE("kernel / inputs of different shapes are refused with the shapes") {
                        "fg::pair(): a kernel's inputs must share one shape; [2, 3] [3]",
                        fg::shape_error);
 }
+
+TEST_CASE("kernel / a body that sums: one op, value and gradients from one pass") {
+  var x = leaf({6}, -1, 1), y = leaf({6}, -1, 1);
+  auto loss = kernel("loss", [](auto a, auto b) { return sum(a * b + exp(-a)); });
+  var l = loss(x, y);
+  CHECK(l.shape() == extents{});
+  var ref = sum(x * y + exp(-x));
+  CHECK(l.item() == doctest::Approx(ref.item()).epsilon(1e-12));
+  check_var_gradient([&](const auto& v) { return loss(v[0], v[1]) * 3.0; }, {x, y});
+}
+
+TEST_CASE("kernel / a scalar kernel's gradient computed with its value is handed over once") {
+  var x = leaf({5}, -1, 1);
+  auto loss = kernel([](auto a) { return sum(sin(a) * a); });
+  var l = loss(x);
+  l.backward(true);  // seed 1: the gradient computed in the forward pass
+  const var first = x.grad();
+  std::vector<double> g1;
+  for (index_t i = 0; i < 5; ++i) {
+    g1.push_back(first.at(i));
+    CHECK(first.at(i) == doctest::Approx(std::cos(x.at(i)) * x.at(i) + std::sin(x.at(i))));
+  }
+  x.zero_grad();
+  l.backward();  // retained graph, second backward: recomputed by the gradient pass
+  for (index_t i = 0; i < 5; ++i)
+    CHECK(x.grad().at(i) == doctest::Approx(g1[std::size_t(i)]).epsilon(1e-12));
+}

@@ -158,6 +158,27 @@ std::vector<var> map_backward(std::index_sequence<I...>, const var& g, const var
       q[k] = full[k].defined() ? full[k].template data<T>() : nullptr;
     const T* gy = g.data<T>();
     const T* yy = y.data<T>();
+    if (((in.shape() == out) && ...)) {  // no broadcasting: one SIMD loop over everything
+      using B = simd::batch<T>;
+      constexpr index_t w = simd::lanes<B>;
+      const index_t n = out.size();
+      index_t i = 0;
+      for (; i + w <= n; i += w) {
+        const auto d = fg::detail::local_partials<Op, B>(simd::load<B>(yy + i), no_aux{},
+                                                         simd::load<B>(p[I] + i)...);
+        const B gb = simd::load<B>(gy + i);
+        for (std::size_t k = 0; k < N; ++k)
+          if (q[k])
+            simd::store(q[k] + i, gb * d[k]);
+      }
+      for (; i < n; ++i) {
+        const auto d = fg::detail::local_partials<Op, T>(yy[i], no_aux{}, p[I][i]...);
+        for (std::size_t k = 0; k < N; ++k)
+          if (q[k])
+            q[k][i] = gy[i] * d[k];
+      }
+      return;
+    }
     index_t e = 0;
     for_each_row<N>(out, st, [&](auto off, auto inner, index_t len) {
       for (index_t i = 0; i < len; ++i, ++e) {

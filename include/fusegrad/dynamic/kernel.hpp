@@ -17,8 +17,9 @@ namespace fg {
 // kernel(f) turns f, a generic lambda over static expressions, into an op on vars: its forward
 // is one fused loop over the inputs, and its backward, derived from the expression's type at
 // compile time, is one fused loop too (values recomputed in registers, no saved temporaries).
-// The inputs share one shape (0-d: a scalar per call); f must be elementwise (return an
-// expression of its arguments' shape). Numbers belong in f's captures.
+// The inputs share one shape. f returns an elementwise expression of them (the op's output has
+// their shape), or a scalar reduction of one, such as fg::sum(...): then value and gradients
+// come from a single fused pass, as fg::value_and_grad does. Numbers belong in f's captures.
 template <class F> class kernel_op {
  public:
   kernel_op(const char* name, F f) : name_(name), f_(std::move(f)) {}
@@ -32,18 +33,39 @@ template <class F> class kernel_op {
       ((m.append(" ").append(in.shape().str())), ...);
       throw shape_error(m);
     }
-    var y = var::empty(shape, (in.dtype(), ...));
+    constexpr bool reduces = decltype(build<float>(in...))::shape_type::rank == 0;
+    var y = var::empty(reduces ? extents{} : shape, (in.dtype(), ...));
+    // A scalar kernel whose gradient will be asked for computes it now, in the same single pass
+    // as its value (as fg::value_and_grad does); the first backward with seed 1 hands it over.
+    std::vector<var> eager;
+    const std::vector<var> needs{(in.requires_grad() ? in : var())...};
+    const bool recording = dynamic::grad_enabled() && (in.requires_grad() || ...);
+    if constexpr (reduces) {
+      if (recording) {
+        double v = 0;
+        eager = backward(nullptr, &v, needs, in...);
+        y.set(0, v);
+      }
+    }
     dispatch(y.dtype(), [&](auto z) {
       using T = decltype(z);
       const auto e = build<T>(in...);
-      const dims_t<1> d{y.size()};
-      exec::evaluator<std::remove_cvref_t<decltype(e)>, 1, exec::forward_mode> ev(e, d);
-      exec::assign_pass<T, 1>(ev, d, y.data<T>());
+      if constexpr (reduces) {
+        if (!recording)
+          y.data<T>()[0] = T(eval(e));
+      } else {
+        const dims_t<1> d{y.size()};
+        exec::evaluator<std::remove_cvref_t<decltype(e)>, 1, exec::forward_mode> ev(e, d);
+        exec::assign_pass<T, 1>(ev, d, y.data<T>());
+      }
     });
     dynamic::record(y, name_, {in...}, [&](dynamic::node& n) {
-      return [self = *this, keep = std::array<var, sizeof...(V)>{n.save(in)...},
-              needs = n.inputs](const var& g) {
-        return std::apply([&](const auto&... x) { return self.backward(g, needs, x...); }, keep);
+      return [self = *this, keep = std::array<var, sizeof...(V)>{n.save(in)...}, needs,
+              eager = std::move(eager)](const var& g) mutable {
+        if (!eager.empty() && g.at(0) == 1.0)
+          return std::exchange(eager, {});
+        return std::apply([&](const auto&... x) { return self.backward(&g, nullptr, needs, x...); },
+                          keep);
       };
     });
     return y;
@@ -55,19 +77,21 @@ template <class F> class kernel_op {
     auto e =
         f_(expr::view<T, S>{{}, in.template data<T>(), extents_holder<S>(dims_t<1>{in.size()})}...);
     using E = std::remove_cvref_t<decltype(e)>;
-    static_assert(expression<E> && E::shape_type::rank == 1,
+    static_assert(expression<E> && E::shape_type::rank <= 1,
                   "fg::kernel: the function must return an elementwise expression of its "
-                  "arguments (same shape; reduce outside the kernel)");
+                  "arguments (their shape), or a reduction of one to a scalar");
     return e;
   }
-  // One gradient pass: the seed g read in the same loop that recomputes the expression.
+  // One gradient pass: the seed g read in the same loop that recomputes the expression. For a
+  // scalar f, `g` may be null (an upstream gradient of 1) and f's value lands in `value`.
   template <class... V>
-  std::vector<var> backward(const var& g, const std::vector<var>& needs, const V&... in) const {
+  std::vector<var> backward(const var* g, double* value, const std::vector<var>& needs,
+                            const V&... in) const {
     std::vector<var> grads(sizeof...(V));
-    dispatch(g.dtype(), [&](auto z) {
+    const dtype type = (in.dtype(), ...);
+    dispatch(type, [&](auto z) {
       using T = decltype(z);
       const auto e = build<T>(in...);
-      const dims_t<1> d{g.size()};
       std::vector<exec::target<T>> items;  // a vector: GCC 12 misjudges a fixed array's bounds here
       std::size_t k = 0;
       (
@@ -78,18 +102,29 @@ template <class F> class kernel_op {
             for (const auto& t : items)
               named = named || t.data == p;
             if (needs[k].defined() && !named) {
-              grads[k] = var::empty(in.shape(), g.dtype());
+              grads[k] = var::empty(in.shape(), type);
               items.push_back({p, grads[k].template data<T>(), in.size()});
             }
             ++k;
           }(),
           ...);
-      using S = shape<dyn>;
-      const expr::view<T, S> seed{{}, g.data<T>(), extents_holder<S>(d)};
-      exec::evaluator<std::remove_cvref_t<decltype(e)>, 1> ev(e, d);
-      exec::evaluator<expr::view<T, S>, 1> sev(seed, d);
-      exec::expression_seed<decltype(sev)> es{sev};
-      (void)fg::detail::differentiate<T, 1>(ev, d, es, items.data(), items.size());
+      using E = std::remove_cvref_t<decltype(e)>;
+      if constexpr (E::shape_type::rank == 0) {  // a scalar: value and gradients in one pass
+        using root = fg::detail::gradient_root<E>;
+        fg::detail::gradient_evaluator_t<E> ev(root::of(e), root::dims(e));
+        const T v =
+            fg::detail::run_planned(ev, e, items.data(), items.size(), g ? g->data<T>()[0] : T(1));
+        if (value)
+          *value = double(v);
+      } else {  // the seed g read in the same loop that recomputes the expression
+        using S = shape<dyn>;
+        const dims_t<1> d{g->size()};
+        const expr::view<T, S> seed{{}, g->data<T>(), extents_holder<S>(d)};
+        exec::evaluator<E, 1> ev(e, d);
+        exec::evaluator<expr::view<T, S>, 1> sev(seed, d);
+        exec::expression_seed<decltype(sev)> es{sev};
+        (void)fg::detail::differentiate<T, 1>(ev, d, es, items.data(), items.size());
+      }
     });
     return grads;
   }

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 namespace fg {
@@ -71,8 +72,32 @@ void fold(const var& x, const reduction_plan& p, T* acc, F f) {
   });
 }
 
+template <class Red>
+inline constexpr bool is_sum_v =
+    std::is_same_v<Red, ops::sum_red> || std::is_same_v<Red, ops::mean_red>;
+
 template <class Red> var reduce_forward(const var& x, const reduction_plan& p) {
   var out = var::empty(p.out, x.dtype());
+  if constexpr (is_sum_v<Red>) {
+    if (out.size() == 1) {  // every element: one SIMD loop
+      dispatch(x.dtype(), [&](auto z) {
+        using T = decltype(z);
+        using B = simd::batch<T>;
+        constexpr index_t w = simd::lanes<B>;
+        const T* s = x.data<T>();
+        const index_t n = x.size();
+        B acc(T(0));
+        index_t i = 0;
+        for (; i + w <= n; i += w)
+          acc = acc + simd::load<B>(s + i);
+        T total = simd::hsum(acc);
+        for (; i < n; ++i)
+          total += s[i];
+        out.data<T>()[0] = Red::finish(total, T(0), T(p.n));
+      });
+      return out;
+    }
+  }
   dispatch(x.dtype(), [&](auto z) {
     using T = decltype(z);
     T* o = out.data<T>();
@@ -101,6 +126,16 @@ template <class Red> var reduce_forward(const var& x, const reduction_plan& p) {
 template <class Red>
 var reduce_backward(const var& x, const var& out, const var& g, const reduction_plan& p) {
   var gx = var::empty(x.shape(), x.dtype());
+  if constexpr (is_sum_v<Red>) {
+    if (out.size() == 1) {  // every element gets the same seed
+      dispatch(x.dtype(), [&](auto z) {
+        using T = decltype(z);
+        const T seed = Red::seed(T(0), T(0), g.data<T>()[0], T(p.n), {});
+        std::fill(gx.data<T>(), gx.data<T>() + gx.size(), seed);
+      });
+      return gx;
+    }
+  }
   dispatch(x.dtype(), [&](auto z) {
     using T = decltype(z);
     const T* o = out.data<T>();

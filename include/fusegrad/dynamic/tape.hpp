@@ -94,8 +94,14 @@ void record(var& out, const char* name, const std::vector<var>& inputs, MakeBack
   record_range(out, name, inputs, std::move(make));
 }
 
-// a += b, elementwise, same shape and dtype (gradient accumulation).
-inline void accumulate(std::shared_ptr<impl>& into, const var& g) {
+// into += g, elementwise, same shape and dtype (gradient accumulation). A fresh gradient no one
+// else holds (`adopt`: made by a backward rule) is taken over instead of copied.
+inline void accumulate(std::shared_ptr<impl>& into, const var& g, bool adopt = false) {
+  if (!into && adopt && g.handle().use_count() == 1 && g.get().data.use_count() == 1 &&
+      g.get().offset == 0) {
+    into = g.handle();
+    return;
+  }
   if (!into) {
     var copy = var::empty(g.shape(), g.dtype());
     dispatch(g.dtype(), [&](auto z) {
@@ -224,9 +230,9 @@ inline void var::backward(const var& seed, bool retain_graph) {
                                            i, " of shape ", n->input_shapes[i].str(), " (output ",
                                            n->shape.str(), ")"));
       if (in.get().grad_fn)
-        dynamic::accumulate(pending[in.get().grad_fn.get()], grads[i]);
+        dynamic::accumulate(pending[in.get().grad_fn.get()], grads[i], true);
       else
-        dynamic::accumulate(in.get().grad, grads[i]);
+        dynamic::accumulate(in.get().grad, grads[i], true);
     }
     pending.erase(found);
     if (!retain_graph) {

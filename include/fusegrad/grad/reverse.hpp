@@ -71,12 +71,12 @@ using gradient_evaluator_t =
 
 template <class Ev, class F>
 typename F::value_type run_planned(Ev& ev, const F& f, exec::target<typename F::value_type>* items,
-                                   std::size_t n) {
+                                   std::size_t n, typename F::value_type upstream = 1) {
   using T = typename F::value_type;
   using root = gradient_root<F>;
   const auto d = root::dims(f);
   const T scale = root::template scale<T>(f);
-  exec::constant_seed<T> seed{scale};
+  exec::constant_seed<T> seed{scale * upstream};  // upstream: d loss / d f, when f is inside one
   return scale * differentiate<T, root::rank>(ev, d, seed, items, n);
 }
 
