@@ -17,6 +17,8 @@
 //   BM_W1_fusegrad_dyn_kernel  the whole loss, sum included, as one fg::kernel op: value and
 //                           gradients from one fused pass, as on the static path
 //   BM_W1_fusegrad_dyn_kernel_map  the elementwise terms as one fg::kernel op, then fg::sum
+//   BM_W1_libtorch          LibTorch eager (1 thread): leaves with requires_grad, the same ops,
+//                           backward(), grads zeroed each step
 //   BM_W1_eigen             FORWARD ONLY (Eigen has no AD): ArrayXf expression, .sum()
 //                           -> compare it with BM_W1fwd_*, not with BM_W1_*
 #include "bench_common.hpp"
@@ -31,6 +33,9 @@
 
 #if FUSEGRAD_HAVE_EIGEN
 #include <Eigen/Core>
+#endif
+#if FUSEGRAD_HAVE_LIBTORCH
+#include <torch/torch.h>
 #endif
 
 namespace {
@@ -299,6 +304,41 @@ void BM_W1_fusegrad_dyn_kernel_map(benchmark::State& state) {
     return fg::sum(terms(a, b, c, d));
   });
 }
+
+#if FUSEGRAD_HAVE_LIBTORCH
+void BM_W1_libtorch(benchmark::State& state) {
+  torch::set_num_threads(1);
+  auto& D = data(std::size_t(state.range(0)));
+  auto leaf = [&](const vec& t) {
+    torch::Tensor x = torch::empty({std::int64_t(D.n)}, torch::kFloat32);
+    std::copy(t.data(), t.data() + D.n, x.data_ptr<float>());
+    return x.requires_grad_(true);
+  };
+  torch::Tensor a = leaf(D.a), b = leaf(D.b), c = leaf(D.c), d = leaf(D.d);
+  auto step = [&] {
+    for (torch::Tensor* x : {&a, &b, &c, &d})
+      if (x->grad().defined())
+        x->grad().zero_();
+    torch::Tensor y = (a * b + torch::sin(c) * torch::exp(-d)).sum();
+    y.backward();
+    return y.item<float>();
+  };
+  {
+    const float v = step();
+    std::string why;
+    if (!check_value(D, v, why) ||
+        !check_grads(D, a.grad().data_ptr<float>(), b.grad().data_ptr<float>(),
+                     c.grad().data_ptr<float>(), d.grad().data_ptr<float>(), why))
+      return state.SkipWithError(why.c_str());
+  }
+  for (auto _ : state) {
+    float v = step();
+    benchmark::DoNotOptimize(v);
+  }
+  state.SetBytesProcessed(std::int64_t(state.iterations()) * std::int64_t(D.n) * 8 * 4);
+}
+BENCHMARK(BM_W1_libtorch) W1_SIZES;
+#endif
 
 BENCHMARK(BM_W1_fusegrad) W1_SIZES;
 BENCHMARK(BM_W1_fusegrad_alloc) W1_SIZES;

@@ -9,6 +9,8 @@
 //   BM_W5_fusegrad_dyn          the dynamic path: an fg::var, 4 recorded ops (exp, add, log,
 //                               sum), backward() into .grad() (zero_grad each call)
 //   BM_W5_fusegrad_dyn_kernel   the same as one fg::kernel op, sum included (one fused pass)
+//   BM_W5_libtorch              LibTorch eager (1 thread): a leaf with requires_grad, the same
+//                               three ops and sum, backward(), grad zeroed each call
 //   BM_W5_handloop              the fastest of the hand loops below: xsimd_stail (measured: at
 //                               n = 10 xsimd_stail 41 ns, xsimd padded 61 ns, scalar 79 ns)
 //   BM_W5_handloop_xsimd        xsimd batches, the last partial batch through a padded buffer
@@ -21,6 +23,10 @@
 #include <xsimd/xsimd.hpp>
 
 #include <vector>
+
+#if FUSEGRAD_HAVE_LIBTORCH
+#include <torch/torch.h>
+#endif
 
 namespace {
 
@@ -188,6 +194,35 @@ void BM_W5_fusegrad_dyn_kernel(benchmark::State& state) {
   BM_W5_dyn(state, [](const fg::var& x) { return w5(x); });
 }
 
+#if FUSEGRAD_HAVE_LIBTORCH
+void BM_W5_libtorch(benchmark::State& state) {
+  torch::set_num_threads(1);
+  const std::size_t n = std::size_t(state.range(0));
+  torch::Tensor x = torch::empty({std::int64_t(n)}, torch::kFloat32);
+  fgbench::fill_uniform(x.data_ptr<float>(), n, kLo, kHi, 7);
+  const reference R(x.data_ptr<float>(), n);
+  x.requires_grad_(true);
+  auto step = [&] {
+    if (x.grad().defined())
+      x.grad().zero_();
+    torch::Tensor y = torch::log(1 + torch::exp(x)).sum();
+    y.backward();
+    return y.item<float>();
+  };
+  {
+    const float v = step();
+    std::string why;
+    if (!check(R, v, x.grad().data_ptr<float>(), n, why))
+      return state.SkipWithError(why.c_str());
+  }
+  for (auto _ : state) {
+    float v = step();
+    benchmark::DoNotOptimize(v);
+  }
+  state.SetItemsProcessed(std::int64_t(state.iterations()) * std::int64_t(n));
+}
+#endif
+
 // Static sizes are template arguments; register them under BM_W5_fusegrad/<n> like the others.
 const bool registered = [] {
   benchmark::RegisterBenchmark("BM_W5_fusegrad", BM_W5_fusegrad<10>)->Arg(10);
@@ -203,6 +238,9 @@ const bool registered = [] {
                                      BM_W5_hand<w5_xsimd_scalar_tail>),
         benchmark::RegisterBenchmark("BM_W5_handloop_scalar", BM_W5_hand<w5_scalar>)})
     b->Arg(10)->Arg(100)->Arg(1000);
+#if FUSEGRAD_HAVE_LIBTORCH
+  benchmark::RegisterBenchmark("BM_W5_libtorch", BM_W5_libtorch)->Arg(10)->Arg(100)->Arg(1000);
+#endif
   return true;
 }();
 

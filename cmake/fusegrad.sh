@@ -74,7 +74,7 @@ cmd_quickstart() {
 cmd_bench() {
   local filter="${1:-.}"
   (($# > 0)) && shift
-  ensure_packages "${TEST_PKGS[@]}" libadolc-dev
+  ensure_packages "${TEST_PKGS[@]}" libadolc-dev libtorch-dev libopenblas0-openmp
   step "cmake --preset bench"
   cmake --preset bench
   step "cmake --build --preset bench"

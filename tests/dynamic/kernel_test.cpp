@@ -100,3 +100,18 @@ TEST_CASE("kernel / a scalar kernel's gradient computed with its value is handed
   for (index_t i = 0; i < 5; ++i)
     CHECK(x.grad().at(i) == doctest::Approx(g1[std::size_t(i)]).epsilon(1e-12));
 }
+
+TEST_CASE("kernel / a detached copy or an alias of an input is not the input") {
+  var a = var::from({2}, {1}, dtype::float64).requires_grad(true);
+  auto f = kernel([](auto x, auto y) { return x * y * y; });
+  f(a, a.detach()).backward(var::ones({1}, dtype::float64));
+  CHECK(a.grad().at(0) == 4.0);            // d/dx x y^2 = y^2, y constant
+  var b = a.detach().requires_grad(true);  // another leaf over the same elements
+  a.zero_grad();
+  f(a, b).backward(var::ones({1}, dtype::float64));
+  CHECK(a.grad().at(0) == 4.0);
+  CHECK(b.grad().at(0) == 8.0);  // 2 x y
+  a.zero_grad();
+  f(a, a).backward(var::ones({1}, dtype::float64));  // the same var twice: 3 x^2
+  CHECK(a.grad().at(0) == 12.0);
+}

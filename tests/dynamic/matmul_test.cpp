@@ -23,3 +23,11 @@ TEST_CASE("dynamic / matmul value and shape errors") {
                        "fg::matmul(): A is [2, 3], B is [2, 3]; A's columns must equal B's rows",
                        fg::shape_error);
 }
+
+TEST_CASE("dynamic / matmul with an empty side gives zero gradients") {
+  var a = var::zeros({0, 3}, dtype::float64).requires_grad(true);
+  var b = leaf({3, 2}, -1, 1);
+  sum(matmul(a, b)).backward();
+  for (index_t i = 0; i < 6; ++i)
+    CHECK(b.grad().at(i) == 0.0);
+}

@@ -162,3 +162,35 @@ TEST_CASE("pool / a training loop's temporaries are reused, not reallocated") {
   CHECK(dynamic::storage_pool::local().cached_bytes() == cached);
   CHECK(cached > 0);
 }
+
+// Destroyed after main returns, after the thread's storage pool: must not touch the pool.
+fg::var kept_until_exit = fg::var::ones({16});
+
+TEST_CASE("tape / a long chain of ops is dropped and freed without deep recursion") {
+  var x = var::from({1.0}, {1}, dtype::float64).requires_grad(true);
+  {
+    var s = x;
+    for (int i = 0; i < 300000; ++i)
+      s = s * 1.0;
+    (void)s;  // never backpropagated: destroyed here
+  }
+  var s = x;
+  for (int i = 0; i < 300000; ++i)
+    s = s * 1.0;
+  sum(s).backward();
+  CHECK(x.grad().at(0) == 1.0);
+  CHECK(kept_until_exit.size() == 16);
+}
+
+TEST_CASE("tape / a refused backward changes nothing") {
+  var w = var::from({1, 2}, {2}, dtype::float64).requires_grad(true);
+  var u = var::from({0.5, 0.25}, {2}, dtype::float64).requires_grad(true);
+  var loss = sum(w * 3.0) + sum(exp(u));
+  u.set(0, 1.0);
+  CHECK_THROWS_AS(loss.backward(), fg::autograd_error);
+  CHECK(!w.grad().defined());
+  CHECK_THROWS_WITH_AS(loss.backward(),
+                       "fg::var::backward(): a value saved by 'exp' was modified in place after "
+                       "it was used; its gradient would be wrong",
+                       fg::autograd_error);
+}

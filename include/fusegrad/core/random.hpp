@@ -32,7 +32,7 @@ class generator {
   // Standard normal (Box-Muller on two uniforms; one value per call, so the stream is simple).
   double normal() {
     constexpr double two_pi = 6.283185307179586;
-    const double u1 = (double(next() >> 8) + 1.0) * (1.0 / 16777217.0);  // (0, 1]
+    const double u1 = (double(next() >> 8) + 1.0) * (1.0 / 16777217.0);  // in (0, 1): log is finite
     const double u2 = double(next() >> 8) * (1.0 / 16777216.0);
     return std::sqrt(-2.0 * std::log(u1)) * std::cos(two_pi * u2);
   }

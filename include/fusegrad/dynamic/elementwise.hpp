@@ -142,13 +142,13 @@ var map(std::index_sequence<I...>, const V&... in) {
 // d in_k = sum_to(grad * d y / d in_k) for the inputs that need it.
 template <class Op, std::size_t... I, class... V>
 std::vector<var> map_backward(std::index_sequence<I...>, const var& g, const var& y,
-                              const std::vector<var>& needs, const V&... in) {
+                              const std::vector<bool>& needs, const V&... in) {
   constexpr std::size_t N = sizeof...(V);
   const extents& out = y.shape();
   const std::array<strides, N> st{broadcast_strides(in.shape(), out)...};
   std::array<var, N> full;
   for (std::size_t k = 0; k < N; ++k)
-    if (needs[k].defined())
+    if (needs[k])
       full[k] = var::empty(out, y.dtype());
   dispatch(y.dtype(), [&](auto z) {
     using T = decltype(z);
@@ -203,7 +203,7 @@ template <class Op, std::same_as<var>... V> var apply(const V&... in) {
   var y = dynamic::map<Op>(seq{}, in...);
   dynamic::record(y, Op::name, {in...}, [&](dynamic::node& n) {
     return [keep = std::array<var, sizeof...(V)>{n.save(in)...}, out = n.save(y.detach()),
-            needs = n.inputs](const var& g) {
+            needs = n.wants()](const var& g) {
       return std::apply(
           [&](const auto&... x) { return dynamic::map_backward<Op>(seq{}, g, out, needs, x...); },
           keep);

@@ -38,12 +38,29 @@ template <class F> class kernel_op {
     // A scalar kernel whose gradient will be asked for computes it now, in the same single pass
     // as its value (as fg::value_and_grad does); the first backward with seed 1 hands it over.
     std::vector<var> eager;
-    const std::vector<var> needs{(in.requires_grad() ? in : var())...};
     const bool recording = dynamic::grad_enabled() && (in.requires_grad() || ...);
+    // Gradient targets are found by element address: the same var passed twice is one target
+    // (the pass sums both uses), and a different var over the same elements (a detach(), a
+    // reshape) is copied so that it is a target of its own, or none.
+    constexpr std::size_t N = sizeof...(V);
+    const std::array<const var*, N> args{&in...};
+    std::array<var, N> src{in...};
+    std::vector<bool> wants(N);
+    for (std::size_t k = 0; k < N; ++k) {
+      bool same = false, shares = false;
+      for (std::size_t j = 0; j < k; ++j) {
+        same = same || args[j]->handle() == args[k]->handle();
+        shares = shares || address(*args[j]) == address(*args[k]);
+      }
+      wants[k] = args[k]->requires_grad() && !same;
+      if (shares && !same)
+        src[k] = copy(*args[k]);
+    }
     if constexpr (reduces) {
       if (recording) {
         double v = 0;
-        eager = backward(nullptr, &v, needs, in...);
+        eager =
+            std::apply([&](const auto&... x) { return backward(nullptr, &v, wants, x...); }, src);
         y.set(0, v);
       }
     }
@@ -60,11 +77,13 @@ template <class F> class kernel_op {
       }
     });
     dynamic::record(y, name_, {in...}, [&](dynamic::node& n) {
-      return [self = *this, keep = std::array<var, sizeof...(V)>{n.save(in)...}, needs,
-              eager = std::move(eager)](const var& g) mutable {
+      std::array<var, N> keep;
+      for (std::size_t k = 0; k < N; ++k)
+        keep[k] = n.save(src[k]);
+      return [self = *this, keep, wants, eager = std::move(eager)](const var& g) mutable {
         if (!eager.empty() && g.at(0) == 1.0)
           return std::exchange(eager, {});
-        return std::apply([&](const auto&... x) { return self.backward(&g, nullptr, needs, x...); },
+        return std::apply([&](const auto&... x) { return self.backward(&g, nullptr, wants, x...); },
                           keep);
       };
     });
@@ -85,7 +104,7 @@ template <class F> class kernel_op {
   // One gradient pass: the seed g read in the same loop that recomputes the expression. For a
   // scalar f, `g` may be null (an upstream gradient of 1) and f's value lands in `value`.
   template <class... V>
-  std::vector<var> backward(const var* g, double* value, const std::vector<var>& needs,
+  std::vector<var> backward(const var* g, double* value, const std::vector<bool>& needs,
                             const V&... in) const {
     std::vector<var> grads(sizeof...(V));
     const dtype type = (in.dtype(), ...);
@@ -96,14 +115,9 @@ template <class F> class kernel_op {
       std::size_t k = 0;
       (
           [&] {
-            // A tensor passed twice is one target: the pass sums every occurrence into it.
-            const T* p = in.template data<T>();
-            bool named = false;
-            for (const auto& t : items)
-              named = named || t.data == p;
-            if (needs[k].defined() && !named) {
+            if (needs[k]) {
               grads[k] = var::empty(in.shape(), type);
-              items.push_back({p, grads[k].template data<T>(), in.size()});
+              items.push_back({in.template data<T>(), grads[k].template data<T>(), in.size()});
             }
             ++k;
           }(),
@@ -127,6 +141,19 @@ template <class F> class kernel_op {
       }
     });
     return grads;
+  }
+
+  static const void* address(const var& v) {
+    return static_cast<const char*>(v.get().data->bytes) +
+           v.get().offset * dynamic::element_size(v.dtype());
+  }
+  static var copy(const var& v) {
+    var c = var::empty(v.shape(), v.dtype());
+    dispatch(v.dtype(), [&](auto z) {
+      using T = decltype(z);
+      std::copy(v.data<T>(), v.data<T>() + v.size(), c.data<T>());
+    });
+    return c;
   }
 
   const char* name_;

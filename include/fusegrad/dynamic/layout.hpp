@@ -146,13 +146,17 @@ inline var concat(const std::vector<var>& xs, int axis) {
   extents out = xs[0].shape();
   out[k] = 0;
   for (const var& x : xs) {
-    bool ok = x.rank() == out.rank() && x.dtype() == xs[0].dtype();
+    if (x.dtype() != xs[0].dtype())
+      throw autograd_error(dynamic::text("fg::concat(): mixed dtypes ", dtype_name(xs[0].dtype()),
+                                         " ", dtype_name(x.dtype()),
+                                         "; convert one of them first"));
+    bool ok = x.rank() == out.rank();
     for (std::size_t a = 0; ok && a < out.rank(); ++a)
       ok = a == k || x.shape()[a] == xs[0].shape()[a];
     if (!ok) {
       std::string m = dynamic::text("fg::concat(): along axis ", k, ", shapes");
       for (const var& y : xs)
-        m.append(dynamic::text(" ", y.shape().str(), " ", dtype_name(y.dtype())));
+        m.append(" ").append(y.shape().str());
       throw shape_error(m.append(" do not fit together"));
     }
     out[k] += x.shape()[k];
@@ -186,6 +190,9 @@ inline var concat(const std::vector<var>& xs, int axis) {
 inline var stack(const std::vector<var>& xs, int axis) {
   if (xs.empty())
     throw shape_error("fg::stack(): give at least one tensor");
+  if (xs[0].rank() >= max_rank)
+    throw shape_error(dynamic::text("fg::stack(): stacking rank-", xs[0].rank(),
+                                    " tensors would pass fg::max_rank"));
   const std::size_t k = dynamic::normalize_axis("stack", axis, xs[0].rank() + 1);
   std::vector<var> lifted;
   for (const var& x : xs) {

@@ -62,50 +62,50 @@ inline var matmul(const var& a, const var& b) {
                              c.data<T>());
   });
   dynamic::record(c, "matmul", {a, b}, [&](dynamic::node& nd) {
-    return
-        [a = nd.save(a), b = nd.save(b), m, n, k, batch, ab, bb, needs = nd.inputs](const var& g) {
-          std::vector<var> grads(2);
-          dispatch(g.dtype(), [&](auto z) {
-            using T = decltype(z);
-            if (needs[0].defined()) {  // dA = dC B^T, summed over batches when A is shared
-              if (ab || !bb) {
-                var full = var::empty(a.shape(), g.dtype());
-                dynamic::batched_gemm<T>(batch, m, k, n, g.data<T>(), true, false, b.data<T>(), bb,
-                                         true, full.data<T>());
-                grads[0] = full;
-              } else {
-                var acc = var::zeros(a.shape(), g.dtype());
-                std::vector<T> one(m * k);
-                for (index_t i = 0; i < batch; ++i) {
-                  dynamic::batched_gemm<T>(1, m, k, n, g.data<T>() + i * m * n, true, false,
-                                           b.data<T>() + i * k * n, true, true, one.data());
-                  for (index_t e = 0; e < m * k; ++e)
-                    acc.data<T>()[e] += one[e];
-                }
-                grads[0] = acc;
-              }
+    return [a = nd.save(a), b = nd.save(b), m, n, k, batch, ab, bb,
+            needs = nd.wants()](const var& g) {
+      std::vector<var> grads(2);
+      dispatch(g.dtype(), [&](auto z) {
+        using T = decltype(z);
+        if (needs[0]) {  // dA = dC B^T, summed over batches when A is shared
+          if (ab || !bb) {
+            var full = batch ? var::empty(a.shape(), g.dtype()) : var::zeros(a.shape(), g.dtype());
+            dynamic::batched_gemm<T>(batch, m, k, n, g.data<T>(), true, false, b.data<T>(), bb,
+                                     true, full.data<T>());
+            grads[0] = full;
+          } else {
+            var acc = var::zeros(a.shape(), g.dtype());
+            std::vector<T> one(m * k);
+            for (index_t i = 0; i < batch; ++i) {
+              dynamic::batched_gemm<T>(1, m, k, n, g.data<T>() + i * m * n, true, false,
+                                       b.data<T>() + i * k * n, true, true, one.data());
+              for (index_t e = 0; e < m * k; ++e)
+                acc.data<T>()[e] += one[e];
             }
-            if (needs[1].defined()) {  // dB = A^T dC
-              if (bb || !ab) {
-                var full = var::empty(b.shape(), g.dtype());
-                dynamic::batched_gemm<T>(batch, k, n, m, a.data<T>(), ab, true, g.data<T>(), true,
-                                         false, full.data<T>());
-                grads[1] = full;
-              } else {
-                var acc = var::zeros(b.shape(), g.dtype());
-                std::vector<T> one(k * n);
-                for (index_t i = 0; i < batch; ++i) {
-                  dynamic::batched_gemm<T>(1, k, n, m, a.data<T>() + i * m * k, true, true,
-                                           g.data<T>() + i * m * n, true, false, one.data());
-                  for (index_t e = 0; e < k * n; ++e)
-                    acc.data<T>()[e] += one[e];
-                }
-                grads[1] = acc;
-              }
+            grads[0] = acc;
+          }
+        }
+        if (needs[1]) {  // dB = A^T dC
+          if (bb || !ab) {
+            var full = batch ? var::empty(b.shape(), g.dtype()) : var::zeros(b.shape(), g.dtype());
+            dynamic::batched_gemm<T>(batch, k, n, m, a.data<T>(), ab, true, g.data<T>(), true,
+                                     false, full.data<T>());
+            grads[1] = full;
+          } else {
+            var acc = var::zeros(b.shape(), g.dtype());
+            std::vector<T> one(k * n);
+            for (index_t i = 0; i < batch; ++i) {
+              dynamic::batched_gemm<T>(1, k, n, m, a.data<T>() + i * m * k, true, true,
+                                       g.data<T>() + i * m * n, true, false, one.data());
+              for (index_t e = 0; e < k * n; ++e)
+                acc.data<T>()[e] += one[e];
             }
-          });
-          return grads;
-        };
+            grads[1] = acc;
+          }
+        }
+      });
+      return grads;
+    };
   });
   return c;
 }

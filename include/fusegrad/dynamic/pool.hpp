@@ -9,6 +9,7 @@
 #include <array>
 #include <cstddef>
 #include <new>
+#include <stdexcept>
 #include <vector>
 
 namespace fg::dynamic {
@@ -23,7 +24,15 @@ class storage_pool {
     thread_local storage_pool pool;
     return pool;
   }
+  // False once this thread's pool is destroyed (at thread or program exit): storage released
+  // later, by a static or thread_local var, goes straight back to the OS.
+  static bool& alive() {
+    thread_local bool on = true;
+    return on;
+  }
   void* acquire(std::size_t bytes) {
+    if (bytes > block_size(classes - 1))
+      throw std::bad_alloc();
     const std::size_t c = size_class(bytes);
     auto& list = free_[c];
     if (!list.empty()) {
@@ -56,7 +65,10 @@ class storage_pool {
   storage_pool() = default;
   storage_pool(const storage_pool&) = delete;
   storage_pool& operator=(const storage_pool&) = delete;
-  ~storage_pool() { trim(); }
+  ~storage_pool() {
+    trim();
+    alive() = false;
+  }
 
  private:
   static std::size_t size_class(std::size_t bytes) {
@@ -66,7 +78,8 @@ class storage_pool {
     return c;
   }
   static constexpr std::size_t block_size(std::size_t c) { return std::size_t(64) << c; }
-  std::array<std::vector<void*>, 48> free_;
+  static constexpr std::size_t classes = 42;  // 64 B to 128 TiB
+  std::array<std::vector<void*>, classes> free_;
   std::size_t cached_ = 0;
 };
 

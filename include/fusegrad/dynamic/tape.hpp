@@ -16,7 +16,8 @@ namespace fg {
 namespace dynamic {
 
 // Whether ops record on this thread's tape (fg::no_grad turns it off). Each thread has its own
-// setting and its own graphs: nothing on the tape is shared between threads.
+// setting and builds its own graphs. A leaf (a parameter) used by graphs on two threads must
+// not have backward() run through it on both at once: its .grad() is accumulated unlocked.
 inline bool& grad_enabled() {
   thread_local bool on = true;
   return on;
@@ -50,9 +51,38 @@ struct node {
   std::function<std::vector<var>(const var& grad_out)> backward;
   bool freed = false;
 
+  // Keeps v's value (not its graph: a detached handle on the same elements) for the backward.
   var save(const var& v) {
-    saved.emplace_back(v, v.get().data->version);
-    return v;
+    var d = v.detach();
+    saved.emplace_back(d, v.get().data->version);
+    return d;
+  }
+  // Which inputs want a gradient.
+  std::vector<bool> wants() const {
+    std::vector<bool> w;
+    for (const var& in : inputs)
+      w.push_back(in.defined());
+    return w;
+  }
+  node() = default;
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+  // Only `inputs` links a node to the nodes before it (saved values are detached). Dropping a
+  // long chain would recurse once per op; this unlinks it iteratively instead.
+  ~node() {
+    std::vector<std::shared_ptr<node>> chain;
+    auto unlink = [&](std::vector<var>& ins) {
+      for (var& in : ins)
+        if (in.defined() && in.handle().use_count() == 1 && in.get().grad_fn.use_count() == 1)
+          chain.push_back(std::move(in.get().grad_fn));
+      ins.clear();
+    };
+    unlink(inputs);
+    while (!chain.empty()) {
+      std::shared_ptr<node> n = std::move(chain.back());
+      chain.pop_back();
+      unlink(n->inputs);
+    }
   }
 };
 
@@ -179,38 +209,43 @@ inline void var::backward(const var& seed, bool retain_graph) {
     dynamic::accumulate(get().grad, seed);
     return;
   }
-  // Nodes in reverse topological order (each after every node that consumes its output).
-  std::vector<node*> order;
+  // Nodes in reverse topological order (each after every node that consumes its output), held
+  // here: freeing the graph as backward goes may drop the last other owner of a node.
+  std::vector<std::shared_ptr<node>> order;
   std::unordered_set<node*> seen;
-  std::vector<std::pair<node*, bool>> stack{{get().grad_fn.get(), false}};
+  std::vector<std::pair<std::shared_ptr<node>, bool>> stack{{get().grad_fn, false}};
   while (!stack.empty()) {
-    auto [n, expanded] = stack.back();
+    auto [n, expanded] = std::move(stack.back());
     stack.pop_back();
     if (expanded) {
-      order.push_back(n);
+      order.push_back(std::move(n));
       continue;
     }
-    if (!seen.insert(n).second)
+    if (!seen.insert(n.get()).second)
       continue;
-    stack.push_back({n, true});
+    stack.push_back({n, true});  // emitted after the inputs pushed next (popped first)
     for (const var& in : n->inputs)
       if (in.defined() && in.get().grad_fn)
-        stack.push_back({in.get().grad_fn.get(), false});
+        stack.push_back({in.get().grad_fn, false});
+  }
+  // Every check first, so that a refused backward changes nothing.
+  for (const auto& np : order) {
+    node* n = np.get();
+    if (n->freed)
+      throw autograd_error(dynamic::text(
+          "fg::var::backward(): the graph through '", n->name,
+          "' was freed by an earlier backward(); pass retain_graph = true to the first one to "
+          "go through it twice"));
+    for (const auto& [v, version] : n->saved)
+      if (v.get().data->version != version)
+        throw autograd_error(dynamic::text(
+            "fg::var::backward(): a value saved by '", n->name,
+            "' was modified in place after it was used; its gradient would be wrong"));
   }
   std::unordered_map<node*, std::shared_ptr<dynamic::impl>> pending;
   dynamic::accumulate(pending[get().grad_fn.get()], seed);
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
-    node* n = *it;
-    if (n->freed)
-      throw autograd_error(
-          std::string("fg::var::backward(): the graph through '") + n->name +
-          "' was freed by an earlier backward(); pass retain_graph = true to the first one to "
-          "go through it twice");
-    for (const auto& [v, version] : n->saved)
-      if (v.get().data->version != version)
-        throw autograd_error(std::string("fg::var::backward(): a value saved by '") + n->name +
-                             "' was modified in place after it was used; its gradient would be "
-                             "wrong");
+    node* n = it->get();
     auto found = pending.find(n);
     if (found == pending.end() || !found->second)
       continue;
@@ -235,9 +270,10 @@ inline void var::backward(const var& seed, bool retain_graph) {
         dynamic::accumulate(in.get().grad, grads[i], true);
     }
     pending.erase(found);
-    if (!retain_graph) {
+    if (!retain_graph) {  // free the graph as we go: values, closure, and the links back
       n->backward = nullptr;
       n->saved.clear();
+      n->inputs.clear();
       n->freed = true;
     }
   }

@@ -51,6 +51,8 @@ class extents {
       d_[rank_++] = x;
   }
   static extents of_rank(std::size_t r) {
+    if (r > max_rank)
+      throw std::invalid_argument("fg::extents: more than fg::max_rank dimensions");
     extents e;
     e.rank_ = r;
     return e;
@@ -131,13 +133,18 @@ struct storage {
   unsigned version = 0;
   explicit storage(std::size_t n) : size(n) {
     if (n)
-      bytes = storage_pool::local().acquire(n);
+      bytes = storage_pool::alive() ? storage_pool::local().acquire(n)
+                                    : ::operator new(n, std::align_val_t(simd::alignment));
   }
   storage(const storage&) = delete;
   storage& operator=(const storage&) = delete;
   ~storage() {
-    if (bytes)
+    if (!bytes)
+      return;
+    if (storage_pool::alive())
       storage_pool::local().release(bytes, size);
+    else
+      ::operator delete(bytes, std::align_val_t(simd::alignment));
   }
 };
 
@@ -211,8 +218,8 @@ class var {
     });
     return v;
   }
-  // Uniform in [0, 1), or standard normal, from a seeded generator: the same seed, the same
-  // values on every platform.
+  // Uniform in [0, 1), or standard normal, from a seeded generator: the same seed gives the same
+  // stream (normal values pass through the C library's log and cos).
   static var rand(const fg::extents& e, generator& g, dtype t = dtype::float32) {
     var v = empty(e, t);
     dispatch(t, [&](auto z) {
@@ -238,7 +245,8 @@ class var {
   std::size_t rank() const { return get().shape.rank(); }
   index_t size() const { return get().shape.size(); }
 
-  // The elements, contiguous, of type T (which must be the dtype's).
+  // The elements, contiguous, of type T (which must be the dtype's). Writes through this pointer
+  // are not tracked by the tape: change values the tape may have saved with set().
   template <class T> T* data() {
     check_type<T>();
     return static_cast<T*>(get().data->bytes) + get().offset;
@@ -260,7 +268,8 @@ class var {
     }
     return at(0);
   }
-  // Writes element i in place; the tape notices if a saved value changes.
+  // Writes element i in place, tracked: a backward() through an op that saved this tensor's
+  // earlier value then throws instead of giving a wrong gradient.
   void set(index_t i, double value) {
     dispatch(dtype(), [&](auto z) { data<decltype(z)>()[i] = decltype(z)(value); });
     ++get().data->version;
