@@ -4,6 +4,7 @@
 #pragma once
 
 #include "fusegrad/dynamic/tape.hpp"
+#include "fusegrad/expr/functions.hpp"
 #include "fusegrad/ops/binary.hpp"
 #include "fusegrad/ops/unary.hpp"
 
@@ -217,20 +218,7 @@ template <class Op, std::same_as<var>... V> var apply(const V&... in) {
   inline var fn(const var& x) {       \
     return apply<ops::op_type>(x);    \
   }
-FG_DYNAMIC_UNARY(abs, abs_op)
-FG_DYNAMIC_UNARY(square, square_op)
-FG_DYNAMIC_UNARY(sqrt, sqrt_op)
-FG_DYNAMIC_UNARY(exp, exp_op)
-FG_DYNAMIC_UNARY(log, log_op)
-FG_DYNAMIC_UNARY(log1p, log1p_op)
-FG_DYNAMIC_UNARY(expm1, expm1_op)
-FG_DYNAMIC_UNARY(sin, sin_op)
-FG_DYNAMIC_UNARY(cos, cos_op)
-FG_DYNAMIC_UNARY(tanh, tanh_op)
-FG_DYNAMIC_UNARY(sigmoid, sigmoid_op)
-FG_DYNAMIC_UNARY(relu, relu_op)
-FG_DYNAMIC_UNARY(softplus, softplus_op)
-FG_DYNAMIC_UNARY(erf, erf_op)
+FG_UNARY_FUNCTIONS(FG_DYNAMIC_UNARY)
 FG_DYNAMIC_UNARY(operator-, neg_op)
 #undef FG_DYNAMIC_UNARY
 
@@ -245,19 +233,7 @@ FG_DYNAMIC_UNARY(operator-, neg_op)
   inline var fn(double a, const var& b) {                     \
     return apply<ops::op_type>(var::scalar(a, b.dtype()), b); \
   }
-FG_DYNAMIC_BINARY(operator+, add_op)
-FG_DYNAMIC_BINARY(operator-, sub_op)
-FG_DYNAMIC_BINARY(operator*, mul_op)
-FG_DYNAMIC_BINARY(operator/, div_op)
-FG_DYNAMIC_BINARY(pow, pow_op)
-FG_DYNAMIC_BINARY(minimum, min_op)
-FG_DYNAMIC_BINARY(maximum, max_op)
-FG_DYNAMIC_BINARY(operator<, less_op)
-FG_DYNAMIC_BINARY(operator<=, less_equal_op)
-FG_DYNAMIC_BINARY(operator>, greater_op)
-FG_DYNAMIC_BINARY(operator>=, greater_equal_op)
-FG_DYNAMIC_BINARY(equal, equal_op)
-FG_DYNAMIC_BINARY(not_equal, not_equal_op)
+FG_BINARY_FUNCTIONS(FG_DYNAMIC_BINARY)
 #undef FG_DYNAMIC_BINARY
 
 // a where cond is non-zero, b elsewhere; all three broadcast together.

@@ -13,17 +13,18 @@ namespace fg {
 namespace dynamic {
 
 // C[b] = op(A[b]) op(B[b]) for every batch b, where op transposes when asked; a 2-D operand is
-// shared by every batch. `c` is contiguous [batch, m, n].
+// shared by every batch. `c` is contiguous [batch, m, n], or, when not `c_batched`, one [m, n]
+// holding the sum over the batches (the gradient of a shared operand).
 template <class T>
 void batched_gemm(index_t batch, index_t m, index_t n, index_t k, const T* a, bool a_batched,
-                  bool ta, const T* b, bool b_batched, bool tb, T* c) {
+                  bool ta, const T* b, bool b_batched, bool tb, T* c, bool c_batched = true) {
   std::vector<T> ws(exec::gemm_blocking<T>::workspace(m, n, k));
   for (index_t i = 0; i < batch; ++i) {
     const T* ai = a + (a_batched ? i * m * k : 0);
     const T* bi = b + (b_batched ? i * k * n : 0);
     exec::gemm<T>(m, n, k, ai, ta ? 1 : std::ptrdiff_t(k), ta ? std::ptrdiff_t(m) : 1, bi,
-                  tb ? 1 : std::ptrdiff_t(n), tb ? std::ptrdiff_t(k) : 1, c + i * m * n, n, false,
-                  ws.data());
+                  tb ? 1 : std::ptrdiff_t(n), tb ? std::ptrdiff_t(k) : 1,
+                  c + (c_batched ? i * m * n : 0), n, !c_batched && i > 0, ws.data());
   }
 }
 
@@ -62,50 +63,28 @@ inline var matmul(const var& a, const var& b) {
                              c.data<T>());
   });
   dynamic::record(c, "matmul", {a, b}, [&](dynamic::node& nd) {
-    return [a = nd.save(a), b = nd.save(b), m, n, k, batch, ab, bb,
-            needs = nd.wants()](const var& g) {
-      std::vector<var> grads(2);
-      dispatch(g.dtype(), [&](auto z) {
-        using T = decltype(z);
-        if (needs[0]) {  // dA = dC B^T, summed over batches when A is shared
-          if (ab || !bb) {
-            var full = batch ? var::empty(a.shape(), g.dtype()) : var::zeros(a.shape(), g.dtype());
-            dynamic::batched_gemm<T>(batch, m, k, n, g.data<T>(), true, false, b.data<T>(), bb,
-                                     true, full.data<T>());
-            grads[0] = full;
-          } else {
-            var acc = var::zeros(a.shape(), g.dtype());
-            std::vector<T> one(m * k);
-            for (index_t i = 0; i < batch; ++i) {
-              dynamic::batched_gemm<T>(1, m, k, n, g.data<T>() + i * m * n, true, false,
-                                       b.data<T>() + i * k * n, true, true, one.data());
-              for (index_t e = 0; e < m * k; ++e)
-                acc.data<T>()[e] += one[e];
+    return
+        [a = nd.save(a), b = nd.save(b), m, n, k, batch, ab, bb, needs = nd.wants()](const var& g) {
+          std::vector<var> grads(2);
+          dispatch(g.dtype(), [&](auto z) {
+            using T = decltype(z);
+            // With no batch the products write nothing: the gradients are zeros.
+            auto fresh = [&](const extents& e) {
+              return batch ? var::empty(e, g.dtype()) : var::zeros(e, g.dtype());
+            };
+            if (needs[0]) {  // dA = dC B^T, summed over the batches when A is shared
+              grads[0] = fresh(a.shape());
+              dynamic::batched_gemm<T>(batch, m, k, n, g.data<T>(), true, false, b.data<T>(), bb,
+                                       true, grads[0].data<T>(), ab || !bb);
             }
-            grads[0] = acc;
-          }
-        }
-        if (needs[1]) {  // dB = A^T dC
-          if (bb || !ab) {
-            var full = batch ? var::empty(b.shape(), g.dtype()) : var::zeros(b.shape(), g.dtype());
-            dynamic::batched_gemm<T>(batch, k, n, m, a.data<T>(), ab, true, g.data<T>(), true,
-                                     false, full.data<T>());
-            grads[1] = full;
-          } else {
-            var acc = var::zeros(b.shape(), g.dtype());
-            std::vector<T> one(k * n);
-            for (index_t i = 0; i < batch; ++i) {
-              dynamic::batched_gemm<T>(1, k, n, m, a.data<T>() + i * m * k, true, true,
-                                       g.data<T>() + i * m * n, true, false, one.data());
-              for (index_t e = 0; e < k * n; ++e)
-                acc.data<T>()[e] += one[e];
+            if (needs[1]) {  // dB = A^T dC, summed over the batches when B is shared
+              grads[1] = fresh(b.shape());
+              dynamic::batched_gemm<T>(batch, k, n, m, a.data<T>(), ab, true, g.data<T>(), true,
+                                       false, grads[1].data<T>(), bb || !ab);
             }
-            grads[1] = acc;
-          }
-        }
-      });
-      return grads;
-    };
+          });
+          return grads;
+        };
   });
   return c;
 }

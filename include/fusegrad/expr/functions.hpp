@@ -8,25 +8,44 @@
 
 namespace fg {
 
+// The op table's function names, one list for every path (static expressions here, fg::var in
+// dynamic/elementwise.hpp): X(function, op struct).
+#define FG_UNARY_FUNCTIONS(X) \
+  X(abs, abs_op)              \
+  X(square, square_op)        \
+  X(sqrt, sqrt_op)            \
+  X(exp, exp_op)              \
+  X(log, log_op)              \
+  X(log1p, log1p_op)          \
+  X(expm1, expm1_op)          \
+  X(sin, sin_op)              \
+  X(cos, cos_op)              \
+  X(tanh, tanh_op)            \
+  X(sigmoid, sigmoid_op)      \
+  X(relu, relu_op)            \
+  X(softplus, softplus_op)    \
+  X(erf, erf_op)
+#define FG_BINARY_FUNCTIONS(X)    \
+  X(operator+, add_op)            \
+  X(operator-, sub_op)            \
+  X(operator*, mul_op)            \
+  X(operator/, div_op)            \
+  X(pow, pow_op)                  \
+  X(minimum, min_op)              \
+  X(maximum, max_op)              \
+  X(operator<, less_op)           \
+  X(operator<=, less_equal_op)    \
+  X(operator>, greater_op)        \
+  X(operator>=, greater_equal_op) \
+  X(equal, equal_op)              \
+  X(not_equal, not_equal_op)
+
 // A unary function over an operand: fg::exp(x) builds elementwise<exp_op, X>.
 #define FG_DEFINE_UNARY(fn, op_type)                \
   template <operand X> constexpr auto fn(X&& x) {   \
     return apply<ops::op_type>(std::forward<X>(x)); \
   }
-FG_DEFINE_UNARY(abs, abs_op)
-FG_DEFINE_UNARY(square, square_op)
-FG_DEFINE_UNARY(sqrt, sqrt_op)
-FG_DEFINE_UNARY(exp, exp_op)
-FG_DEFINE_UNARY(log, log_op)
-FG_DEFINE_UNARY(log1p, log1p_op)
-FG_DEFINE_UNARY(expm1, expm1_op)
-FG_DEFINE_UNARY(sin, sin_op)
-FG_DEFINE_UNARY(cos, cos_op)
-FG_DEFINE_UNARY(tanh, tanh_op)
-FG_DEFINE_UNARY(sigmoid, sigmoid_op)
-FG_DEFINE_UNARY(relu, relu_op)
-FG_DEFINE_UNARY(softplus, softplus_op)
-FG_DEFINE_UNARY(erf, erf_op)
+FG_UNARY_FUNCTIONS(FG_DEFINE_UNARY)
 #undef FG_DEFINE_UNARY
 
 template <operand X> constexpr auto operator-(X&& x) {
@@ -45,19 +64,7 @@ concept binary_operands = (operand<A> || operand<B>)&&(operand<A> ||
   constexpr auto fn(A&& a, B&& b) {                                     \
     return apply<ops::op_type>(std::forward<A>(a), std::forward<B>(b)); \
   }
-FG_DEFINE_BINARY(operator+, add_op)
-FG_DEFINE_BINARY(operator-, sub_op)
-FG_DEFINE_BINARY(operator*, mul_op)
-FG_DEFINE_BINARY(operator/, div_op)
-FG_DEFINE_BINARY(pow, pow_op)
-FG_DEFINE_BINARY(minimum, min_op)
-FG_DEFINE_BINARY(maximum, max_op)
-FG_DEFINE_BINARY(operator<, less_op)
-FG_DEFINE_BINARY(operator<=, less_equal_op)
-FG_DEFINE_BINARY(operator>, greater_op)
-FG_DEFINE_BINARY(operator>=, greater_equal_op)
-FG_DEFINE_BINARY(equal, equal_op)
-FG_DEFINE_BINARY(not_equal, not_equal_op)
+FG_BINARY_FUNCTIONS(FG_DEFINE_BINARY)
 #undef FG_DEFINE_BINARY
 
 // Elementwise min/max of two operands (one argument, or axes, means the reduction).
