@@ -156,10 +156,10 @@ TEST_CASE("pool / a training loop's temporaries are reused, not reallocated") {
     sum(tanh(matmul(x, w)) * 2.0).backward();
   };
   step();  // warms the pool
-  const std::size_t cached = dynamic::storage_pool::local().cached_bytes();
+  const std::size_t cached = dynamic::storage_pool::local()->cached_bytes();
   for (int i = 0; i < 10; ++i)
     step();
-  CHECK(dynamic::storage_pool::local().cached_bytes() == cached);
+  CHECK(dynamic::storage_pool::local()->cached_bytes() == cached);
   CHECK(cached > 0);
 }
 

@@ -3,6 +3,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "fusegrad/dynamic/fusion.hpp"
 #include "fusegrad/dynamic/tape.hpp"
 #include "fusegrad/expr/functions.hpp"
 #include "fusegrad/ops/binary.hpp"
@@ -114,26 +115,25 @@ template <class... V> void check_dtypes(const char* op, const V&... in) {
   }
 }
 
-// y = Op(in...) elementwise. Inputs read with unit inner stride go through SIMD batches.
+// y = Op(in...) elementwise, now, at the broadcast extents `out`. Rows every input reads with
+// unit stride go through SIMD batches.
 template <class Op, std::size_t... I, class... V>
-var map(std::index_sequence<I...>, const V&... in) {
+var map(std::index_sequence<I...>, const extents& out, const V&... in) {
   constexpr std::size_t N = sizeof...(V);
-  check_dtypes(Op::name, in...);
-  const extents out = broadcast<N>(Op::name, {&in.shape()...});
   const std::array<strides, N> st{broadcast_strides(in.shape(), out)...};
   var y = var::empty(out, (in.dtype(), ...));
   dispatch(y.dtype(), [&](auto z) {
     using T = decltype(z);
-    using B = simd::batch<T>;
-    constexpr index_t w = simd::lanes<B>;
     const std::array<const T*, N> p{in.template data<T>()...};
     T* dst = y.data<T>();
     for_each_row<N>(out, st, [&](auto off, auto inner, index_t len) {
-      index_t i = 0;
-      if (((inner[I] == 1) && ...))
-        for (; i + w <= len; i += w, dst += w)
-          simd::store(dst, Op::forward(simd::load<B>(p[I] + off[I] + std::ptrdiff_t(i))...));
-      for (; i < len; ++i)
+      if (((inner[I] == 1) && ...)) {
+        const T* x[N] = {(p[I] + off[I])...};
+        forward_contiguous<Op>(std::index_sequence<I...>{}, dst, x, len);
+        dst += len;
+        return;
+      }
+      for (index_t i = 0; i < len; ++i)
         *dst++ = Op::forward(p[I][off[I] + std::ptrdiff_t(i) * inner[I]]...);
     });
   });
@@ -142,8 +142,8 @@ var map(std::index_sequence<I...>, const V&... in) {
 
 // d in_k = sum_to(grad * d y / d in_k) for the inputs that need it.
 template <class Op, std::size_t... I, class... V>
-std::vector<var> map_backward(std::index_sequence<I...>, const var& g, const var& y,
-                              const std::vector<bool>& needs, const V&... in) {
+var_list map_backward(std::index_sequence<I...>, const var& g, const var& y,
+                      const pool_vector<bool>& needs, const V&... in) {
   constexpr std::size_t N = sizeof...(V);
   const extents& out = y.shape();
   const std::array<strides, N> st{broadcast_strides(in.shape(), out)...};
@@ -160,24 +160,9 @@ std::vector<var> map_backward(std::index_sequence<I...>, const var& g, const var
     const T* gy = g.data<T>();
     const T* yy = y.data<T>();
     if (((in.shape() == out) && ...)) {  // no broadcasting: one SIMD loop over everything
-      using B = simd::batch<T>;
-      constexpr index_t w = simd::lanes<B>;
-      const index_t n = out.size();
-      index_t i = 0;
-      for (; i + w <= n; i += w) {
-        const auto d = fg::detail::local_partials<Op, B>(simd::load<B>(yy + i), no_aux{},
-                                                         simd::load<B>(p[I] + i)...);
-        const B gb = simd::load<B>(gy + i);
-        for (std::size_t k = 0; k < N; ++k)
-          if (q[k])
-            simd::store(q[k] + i, gb * d[k]);
-      }
-      for (; i < n; ++i) {
-        const auto d = fg::detail::local_partials<Op, T>(yy[i], no_aux{}, p[I][i]...);
-        for (std::size_t k = 0; k < N; ++k)
-          if (q[k])
-            q[k][i] = gy[i] * d[k];
-      }
+      const T* no_aux = nullptr;
+      backward_contiguous<Op>(std::index_sequence<I...>{}, gy, yy, no_aux, p.data(), q.data(), ~0u,
+                              out.size());
       return;
     }
     index_t e = 0;
@@ -191,7 +176,7 @@ std::vector<var> map_backward(std::index_sequence<I...>, const var& g, const var
       }
     });
   });
-  std::vector<var> grads(N);
+  var_list grads(N);
   ((grads[I] = full[I].defined() ? sum_to(full[I], in.shape()) : var()), ...);
   return grads;
 }
@@ -199,9 +184,15 @@ std::vector<var> map_backward(std::index_sequence<I...>, const var& g, const var
 }  // namespace dynamic
 
 // Op (a struct of ops/*.hpp, or a user's) applied elementwise to vars, recorded on the tape.
+// Unless fusion is off, the op is deferred (fusion.hpp) when every input has the result's
+// elements or a single one: a chain of such ops then runs, and is recorded, as one.
 template <class Op, std::same_as<var>... V> var apply(const V&... in) {
   using seq = std::index_sequence_for<V...>;
-  var y = dynamic::map<Op>(seq{}, in...);
+  dynamic::check_dtypes(Op::name, in...);
+  const extents out = dynamic::broadcast<sizeof...(V)>(Op::name, {&in.shape()...});
+  if (var y = dynamic::defer<Op>(out, in...); y.defined())
+    return y;
+  var y = dynamic::map<Op>(seq{}, out, in...);
   dynamic::record(y, Op::name, {in...}, [&](dynamic::node& n) {
     return [keep = std::array<var, sizeof...(V)>{n.save(in)...}, out = n.save(y.detach()),
             needs = n.wants()](const var& g) {

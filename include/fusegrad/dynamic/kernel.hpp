@@ -37,7 +37,7 @@ template <class F> class kernel_op {
     var y = var::empty(reduces ? extents{} : shape, (in.dtype(), ...));
     // A scalar kernel whose gradient will be asked for computes it now, in the same single pass
     // as its value (as fg::value_and_grad does); the first backward with seed 1 hands it over.
-    std::vector<var> eager;
+    dynamic::var_list eager;
     const bool recording = dynamic::grad_enabled() && (in.requires_grad() || ...);
     // Gradient targets are found by element address: the same var passed twice is one target
     // (the pass sums both uses), and a different var over the same elements (a detach(), a
@@ -104,9 +104,9 @@ template <class F> class kernel_op {
   // One gradient pass: the seed g read in the same loop that recomputes the expression. For a
   // scalar f, `g` may be null (an upstream gradient of 1) and f's value lands in `value`.
   template <class... V>
-  std::vector<var> backward(const var* g, double* value, const std::vector<bool>& needs,
-                            const V&... in) const {
-    std::vector<var> grads(sizeof...(V));
+  dynamic::var_list backward(const var* g, double* value, const std::vector<bool>& needs,
+                             const V&... in) const {
+    dynamic::var_list grads(sizeof...(V));
     const dtype type = (in.dtype(), ...);
     dispatch(type, [&](auto z) {
       using T = decltype(z);
@@ -144,8 +144,8 @@ template <class F> class kernel_op {
   }
 
   static const void* address(const var& v) {
-    return static_cast<const char*>(v.get().data->bytes) +
-           v.get().offset * dynamic::element_size(v.dtype());
+    const dynamic::impl& p = v.ready();
+    return static_cast<const char*>(p.data->bytes) + p.offset * dynamic::element_size(p.type);
   }
   static var copy(const var& v) {
     var c = var::empty(v.shape(), v.dtype());

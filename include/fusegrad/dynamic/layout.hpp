@@ -54,14 +54,14 @@ inline var reshape(const var& x, const extents& e) {
   if (e.size() != x.size())
     throw shape_error(dynamic::text("fg::reshape(): cannot view ", x.shape().str(), " (", x.size(),
                                     " elements) as ", e.str()));
-  auto p = std::make_shared<dynamic::impl>(x.get());
+  auto p = dynamic::make_pooled<dynamic::impl>(x.ready());
   p->shape = e;
   p->grad.reset();
   p->grad_fn.reset();
   p->requires_grad = false;
   var y(std::move(p));
   dynamic::record(y, "reshape", {x}, [&](dynamic::node&) {
-    return [from = x.shape()](const var& g) { return std::vector<var>{reshape(g, from)}; };
+    return [from = x.shape()](const var& g) { return dynamic::var_list{reshape(g, from)}; };
   });
   return y;
 }
@@ -86,7 +86,7 @@ inline var transpose(const var& x, int a, int b) {
     });
   });
   dynamic::record(y, "transpose", {x}, [&](dynamic::node&) {
-    return [i, j](const var& g) { return std::vector<var>{transpose(g, int(i), int(j))}; };
+    return [i, j](const var& g) { return dynamic::var_list{transpose(g, int(i), int(j))}; };
   });
   return y;
 }
@@ -122,7 +122,7 @@ inline var slice(const var& x, int axis, index_t begin, index_t end) {
         gv.len = end - begin;
         dynamic::copy_rows(g.data<T>(), gv, 0, end - begin, gx.data<T>(), v.len, begin, false);
       });
-      return std::vector<var>{gx};
+      return dynamic::var_list{gx};
     };
   });
   return y;
@@ -178,7 +178,7 @@ inline var concat(const std::vector<var>& xs, int axis) {
     for (const var& x : xs)
       shapes.push_back(x.shape());
     return [shapes, at, k](const var& g) {
-      std::vector<var> grads;
+      dynamic::var_list grads;
       for (std::size_t i = 0; i < shapes.size(); ++i)
         grads.push_back(slice(g, int(k), at[i], at[i] + shapes[i][k]));
       return grads;
@@ -269,7 +269,7 @@ inline var gather(const var& x, int axis, const var& index) {
         for (std::size_t e = 0; e < src.size(); ++e)
           gx.data<T>()[src[e]] += g.data<T>()[e];
       });
-      return std::vector<var>{gx};
+      return dynamic::var_list{gx};
     };
   });
   return y;

@@ -65,7 +65,7 @@ inline var matmul(const var& a, const var& b) {
   dynamic::record(c, "matmul", {a, b}, [&](dynamic::node& nd) {
     return
         [a = nd.save(a), b = nd.save(b), m, n, k, batch, ab, bb, needs = nd.wants()](const var& g) {
-          std::vector<var> grads(2);
+          dynamic::var_list grads(2);
           dispatch(g.dtype(), [&](auto z) {
             using T = decltype(z);
             // With no batch the products write nothing: the gradients are zeros.

@@ -173,14 +173,18 @@ var reduce_backward(const var& x, const var& out, const var& g, const reduction_
 
 // A reduction struct of ops/reduce.hpp (or a user's) over `axes` (none: all), keeping reduced
 // axes as 1 when `keepdim`.
+// The sum or mean of every element of a pending elementwise chain runs in the chain's pass.
 template <class Red>
 var reduce(const var& x, std::initializer_list<int> axes = {}, bool keepdim = false) {
+  if constexpr (dynamic::is_sum_v<Red>)
+    if (axes.size() == 0 && x.get().pending())
+      return dynamic::reduce_fused<Red>(x, keepdim);
   const auto p =
       dynamic::plan_reduction(x.shape(), dynamic::axis_set(Red::name, x.shape(), axes), keepdim);
   var out = dynamic::reduce_forward<Red>(x, p);
   dynamic::record(out, Red::name, {x}, [&](dynamic::node& n) {
     return [x = n.save(x), o = n.save(out.detach()), p](const var& g) {
-      return std::vector<var>{dynamic::reduce_backward<Red>(x, o, g, p)};
+      return dynamic::var_list{dynamic::reduce_backward<Red>(x, o, g, p)};
     };
   });
   return out;

@@ -4,11 +4,12 @@
 
 #include "fusegrad/dynamic/var.hpp"
 
+#include <algorithm>
 #include <cmath>
-#include <functional>
+#include <concepts>
+#include <iterator>
 #include <string>
-#include <unordered_map>
-#include <unordered_set>
+#include <type_traits>
 #include <utility>
 
 namespace fg {
@@ -40,26 +41,92 @@ inline bool all_finite(const var& v) {
   });
 }
 
+using var_list = pool_vector<var>;
+
+// A node's backward rule: a closure kept in pool memory (std::function would malloc it).
+class backward_fn {
+ public:
+  backward_fn() = default;
+  template <class F>
+  requires(!std::same_as<std::remove_cvref_t<F>, backward_fn>)
+      backward_fn(F f) {  // NOLINT: implicit, as std::function's
+    pool_allocator<holder<F>> a;
+    holder<F>* h = a.allocate(1);
+    try {
+      ::new (static_cast<void*>(h)) holder<F>(std::move(f));
+    } catch (...) {
+      a.deallocate(h, 1);
+      throw;
+    }
+    p_ = h;
+  }
+  backward_fn(backward_fn&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+  backward_fn& operator=(backward_fn&& o) noexcept {
+    reset();
+    p_ = std::exchange(o.p_, nullptr);
+    return *this;
+  }
+  ~backward_fn() { reset(); }
+  void reset() noexcept {
+    if (p_)
+      std::exchange(p_, nullptr)->destroy();
+  }
+  explicit operator bool() const { return p_ != nullptr; }
+  var_list operator()(const var& g) { return p_->call(g); }
+
+ private:
+  struct base {
+    virtual var_list call(const var& g) = 0;
+    virtual void destroy() noexcept = 0;
+
+   protected:
+    ~base() = default;
+  };
+  template <class F> struct holder final : base {
+    F f;
+    explicit holder(F x) : f(std::move(x)) {}
+    var_list call(const var& g) override { return f(g); }
+    void destroy() noexcept override {
+      pool_allocator<holder> a;
+      this->~holder();
+      a.deallocate(this, 1);
+    }
+  };
+  base* p_ = nullptr;
+};
+
+struct fused_program;
+
 // One recorded op: its inputs, the values its backward needs (with the storage version seen
 // when saved), and the rule that maps the output's gradient to the inputs' gradients.
-struct node {
+struct node : std::enable_shared_from_this<node> {
   const char* name = "";
-  fg::extents shape;        // of its output
-  std::vector<var> inputs;  // those that require a gradient; undefined where none is needed
-  std::vector<fg::extents> input_shapes;
-  std::vector<std::pair<var, unsigned>> saved;
-  std::function<std::vector<var>(const var& grad_out)> backward;
+  fg::extents shape;  // of its output
+  var_list inputs;    // those that require a gradient; undefined where none is needed
+  pool_vector<fg::extents> input_shapes;
+  pool_vector<std::pair<std::shared_ptr<storage>, unsigned>> saved;  // elements and version
+  backward_fn backward;
+  std::shared_ptr<const fused_program> fused;  // the chain of ops a fused node runs
   bool freed = false;
+  // Used by backward() while it runs: the gradient arriving here, and a visit mark.
+  std::shared_ptr<impl> grad_in;
+  unsigned long long mark = 0;
 
   // Keeps v's value (not its graph: a detached handle on the same elements) for the backward.
   var save(const var& v) {
-    var d = v.detach();
-    saved.emplace_back(d, v.get().data->version);
-    return d;
+    keep(v.ready().data);
+    return v.detach();
   }
+  // Notes elements a backward reads, to refuse the backward if they are changed in place.
+  void keep(const std::shared_ptr<storage>& s) { saved.emplace_back(s, s->version); }
+  // The extents of input k.
+  const fg::extents& input_shape(std::size_t k) const;
+  // The op that read elements its backward needs and that were changed in place since, or
+  // null.
+  const char* changed() const;
   // Which inputs want a gradient.
-  std::vector<bool> wants() const {
-    std::vector<bool> w;
+  pool_vector<bool> wants() const {
+    pool_vector<bool> w;
     for (const var& in : inputs)
       w.push_back(in.defined());
     return w;
@@ -70,8 +137,8 @@ struct node {
   // Only `inputs` links a node to the nodes before it (saved values are detached). Dropping a
   // long chain would recurse once per op; this unlinks it iteratively instead.
   ~node() {
-    std::vector<std::shared_ptr<node>> chain;
-    auto unlink = [&](std::vector<var>& ins) {
+    pool_vector<std::shared_ptr<node>> chain;
+    auto unlink = [&](var_list& ins) {
       for (var& in : ins)
         if (in.defined() && in.handle().use_count() == 1 && in.get().grad_fn.use_count() == 1)
           chain.push_back(std::move(in.get().grad_fn));
@@ -86,17 +153,24 @@ struct node {
   }
 };
 
+// A fresh node, named `name`, as the producer of `out` (the caller fills it in).
+inline node& attach_node(impl& out, const char* name) {
+  auto n = make_pooled<node>();
+  n->name = name;
+  n->shape = out.shape;
+  out.requires_grad = true;
+  out.grad_fn = std::move(n);
+  return *out.grad_fn;
+}
+
+inline void check_finite_forward(const var& out, const char* name, const var* in, std::size_t n);
+
 // Records `out` as produced by an op named `name` from `inputs` if any of them requires a
 // gradient and recording is on; `make_backward` is called only then (it saves what it needs).
 template <class Inputs, class MakeBackward>
 void record_range(var& out, const char* name, const Inputs& inputs, MakeBackward make) {
-  if (anomaly_enabled() && !all_finite(out)) {
-    std::string m =
-        text("fg::detect_anomaly: '", name, "' produced NaN or Inf in its forward (inputs");
-    for (const var& in : inputs)
-      m.append(" ").append(in.shape().str());
-    throw autograd_error(text(m, ", output ", out.shape().str(), ")"));
-  }
+  if (anomaly_enabled())
+    check_finite_forward(out, name, std::data(inputs), std::size(inputs));
   if (!grad_enabled())
     return;
   bool any = false;
@@ -104,16 +178,14 @@ void record_range(var& out, const char* name, const Inputs& inputs, MakeBackward
     any = any || in.requires_grad();
   if (!any)
     return;
-  auto n = std::make_shared<node>();
-  n->name = name;
-  n->shape = out.shape();
+  node& n = attach_node(out.get(), name);
+  n.inputs.reserve(std::size(inputs));
+  n.input_shapes.reserve(std::size(inputs));
   for (const var& in : inputs) {
-    n->inputs.push_back(in.requires_grad() ? in : var());
-    n->input_shapes.push_back(in.shape());
+    n.inputs.push_back(in.requires_grad() ? in : var());
+    n.input_shapes.push_back(in.shape());
   }
-  n->backward = make(*n);
-  out.get().requires_grad = true;
-  out.get().grad_fn = std::move(n);
+  n.backward = make(n);
 }
 template <class MakeBackward>
 void record(var& out, const char* name, std::initializer_list<var> inputs, MakeBackward make) {
@@ -122,6 +194,16 @@ void record(var& out, const char* name, std::initializer_list<var> inputs, MakeB
 template <class MakeBackward>
 void record(var& out, const char* name, const std::vector<var>& inputs, MakeBackward make) {
   record_range(out, name, inputs, std::move(make));
+}
+
+inline void check_finite_forward(const var& out, const char* name, const var* in, std::size_t n) {
+  if (all_finite(out))
+    return;
+  std::string m =
+      text("fg::detect_anomaly: '", name, "' produced NaN or Inf in its forward (inputs");
+  for (std::size_t k = 0; k < n; ++k)
+    m.append(" ").append(in[k].shape().str());
+  throw autograd_error(text(m, ", output ", out.shape().str(), ")"));
 }
 
 // into += g, elementwise, same shape and dtype (gradient accumulation). A fresh gradient no one
@@ -141,10 +223,11 @@ inline void accumulate(std::shared_ptr<impl>& into, const var& g, bool adopt = f
     into = copy.handle();
     return;
   }
-  var acc(into);
+  if (!pending_ops().items.empty() && (into.use_count() > 1 || into->data.use_count() > 1))
+    realise_pending();  // an op given this gradient earlier must see its old value
   dispatch(g.dtype(), [&](auto z) {
     using T = decltype(z);
-    T* a = acc.data<T>();
+    T* a = static_cast<T*>(into->data->bytes) + into->offset;
     const T* b = g.data<T>();
     for (index_t i = 0; i < g.size(); ++i)
       a[i] += b[i];
@@ -179,7 +262,8 @@ class no_grad {
 };
 
 inline const char* var::op_name() const {
-  return get().grad_fn ? get().grad_fn->name : "";
+  const dynamic::impl& p = ready();
+  return p.grad_fn ? p.grad_fn->name : "";
 }
 
 inline void var::backward(bool retain_graph) {
@@ -193,6 +277,7 @@ inline void var::backward(bool retain_graph) {
 }
 
 inline void var::backward(const var& seed, bool retain_graph) {
+  ready();  // a pending op is computed and recorded first
   if (!requires_grad())
     throw autograd_error(
         "fg::var::backward(): the tensor does not require a gradient (no input of the ops that "
@@ -210,23 +295,27 @@ inline void var::backward(const var& seed, bool retain_graph) {
     return;
   }
   // Nodes in reverse topological order (each after every node that consumes its output), held
-  // here: freeing the graph as backward goes may drop the last other owner of a node.
-  std::vector<std::shared_ptr<node>> order;
-  std::unordered_set<node*> seen;
-  std::vector<std::pair<std::shared_ptr<node>, bool>> stack{{get().grad_fn, false}};
+  // here: freeing the graph as backward goes may drop the last other owner of a node. Nodes are
+  // marked visited with a number no earlier walk on this thread used.
+  thread_local unsigned long long walks = 0;
+  const unsigned long long walk = ++walks;
+  dynamic::pool_vector<std::shared_ptr<node>> order;
+  dynamic::pool_vector<std::pair<node*, bool>> stack;
+  stack.push_back({get().grad_fn.get(), false});
   while (!stack.empty()) {
-    auto [n, expanded] = std::move(stack.back());
+    auto [n, expanded] = stack.back();
     stack.pop_back();
     if (expanded) {
-      order.push_back(std::move(n));
+      order.push_back(n->shared_from_this());
       continue;
     }
-    if (!seen.insert(n.get()).second)
+    if (n->mark == walk)
       continue;
+    n->mark = walk;
     stack.push_back({n, true});  // emitted after the inputs pushed next (popped first)
     for (const var& in : n->inputs)
-      if (in.defined() && in.get().grad_fn)
-        stack.push_back({in.get().grad_fn, false});
+      if (in.defined() && in.get().grad_fn && in.get().grad_fn->mark != walk)
+        stack.push_back({in.get().grad_fn.get(), false});
   }
   // Every check first, so that a refused backward changes nothing.
   for (const auto& np : order) {
@@ -236,21 +325,29 @@ inline void var::backward(const var& seed, bool retain_graph) {
           "fg::var::backward(): the graph through '", n->name,
           "' was freed by an earlier backward(); pass retain_graph = true to the first one to "
           "go through it twice"));
-    for (const auto& [v, version] : n->saved)
-      if (v.get().data->version != version)
-        throw autograd_error(dynamic::text(
-            "fg::var::backward(): a value saved by '", n->name,
-            "' was modified in place after it was used; its gradient would be wrong"));
+    if (const char* op = n->changed())
+      throw autograd_error(
+          dynamic::text("fg::var::backward(): a value saved by '", op,
+                        "' was modified in place after it was used; its gradient would be wrong"));
   }
-  std::unordered_map<node*, std::shared_ptr<dynamic::impl>> pending;
-  dynamic::accumulate(pending[get().grad_fn.get()], seed);
+  // Gradients wait in the nodes they flow into; none is left there if a rule throws.
+  struct drop_pending {
+    dynamic::pool_vector<std::shared_ptr<node>>& order;
+    ~drop_pending() {
+      for (auto& n : order)
+        n->grad_in.reset();
+    }
+  } drop{order};
+  // Leaves receive their gradients at the end: a backward that throws part way (a rule, or
+  // detect_anomaly) leaves every .grad() as it was.
+  dynamic::pool_vector<std::pair<var, var>> leaf_grads;
+  dynamic::accumulate(get().grad_fn->grad_in, seed);
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     node* n = it->get();
-    auto found = pending.find(n);
-    if (found == pending.end() || !found->second)
+    if (!n->grad_in)
       continue;
-    const var g(found->second);
-    std::vector<var> grads;
+    const var g(std::move(n->grad_in));
+    dynamic::var_list grads;
     {
       no_grad off;  // gradients of gradients are not recorded (no second order here)
       grads = n->backward(g);
@@ -262,21 +359,26 @@ inline void var::backward(const var& seed, bool retain_graph) {
       if (dynamic::anomaly_enabled() && !dynamic::all_finite(grads[i]))
         throw autograd_error(dynamic::text("fg::detect_anomaly: '", n->name,
                                            "' produced NaN or Inf in its backward, for its input ",
-                                           i, " of shape ", n->input_shapes[i].str(), " (output ",
+                                           i, " of shape ", n->input_shape(i).str(), " (output ",
                                            n->shape.str(), ")"));
       if (in.get().grad_fn)
-        dynamic::accumulate(pending[in.get().grad_fn.get()], grads[i], true);
+        dynamic::accumulate(in.get().grad_fn->grad_in, grads[i], true);
       else
-        dynamic::accumulate(in.get().grad, grads[i], true);
+        leaf_grads.emplace_back(in, std::move(grads[i]));
     }
-    pending.erase(found);
     if (!retain_graph) {  // free the graph as we go: values, closure, and the links back
-      n->backward = nullptr;
+      n->backward.reset();
       n->saved.clear();
+      n->fused.reset();
       n->inputs.clear();
       n->freed = true;
     }
   }
+  for (auto& [leaf, g] : leaf_grads)
+    dynamic::accumulate(leaf.get().grad, g, true);
 }
 
 }  // namespace fg
+
+// Fused nodes (node::fused, node::changed) are defined there; every user of the tape needs them.
+#include "fusegrad/dynamic/fusion.hpp"

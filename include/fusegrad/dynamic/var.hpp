@@ -9,6 +9,7 @@
 #include "fusegrad/core/simd.hpp"
 #include "fusegrad/dynamic/pool.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <concepts>
@@ -133,20 +134,39 @@ struct storage {
   unsigned version = 0;
   explicit storage(std::size_t n) : size(n) {
     if (n)
-      bytes = storage_pool::alive() ? storage_pool::local().acquire(n)
-                                    : ::operator new(n, std::align_val_t(simd::alignment));
+      bytes = pool_acquire(n);
   }
   storage(const storage&) = delete;
   storage& operator=(const storage&) = delete;
   ~storage() {
-    if (!bytes)
-      return;
-    if (storage_pool::alive())
-      storage_pool::local().release(bytes, size);
-    else
-      ::operator delete(bytes, std::align_val_t(simd::alignment));
+    if (bytes)
+      pool_release(bytes, size);
   }
 };
+
+struct fused_op;
+struct impl;
+
+// The pending ops of one thread (fusion.hpp registers them): an in-place write computes them
+// all first, so that they see the values they were given, as eager ops would.
+struct pending_list {
+  std::vector<impl*> items;
+  void remove(impl* p) {
+    auto it = std::find(items.rbegin(), items.rend(), p);  // most often the newest
+    if (it == items.rend())
+      return;
+    *it = items.back();
+    items.pop_back();
+  }
+  pending_list() = default;
+  pending_list(const pending_list&) = delete;
+  pending_list& operator=(const pending_list&) = delete;
+  inline ~pending_list();
+};
+inline pending_list& pending_ops() {
+  thread_local pending_list list;
+  return list;
+}
 
 struct impl {
   dtype type = dtype::float32;
@@ -156,7 +176,40 @@ struct impl {
   bool requires_grad = false;
   std::shared_ptr<impl> grad;     // accumulated by backward (leaves)
   std::shared_ptr<node> grad_fn;  // the op that produced this value (null for leaves)
+  // A pending elementwise op (fusion.hpp): `data` stays empty until the value is read, so that
+  // a chain of such ops runs as one pass and is one node on the tape.
+  const fused_op* op = nullptr;
+  std::array<std::shared_ptr<impl>, 3> args;
+  unsigned fused = 0;                // ops in the pending chain rooted here, at most
+  void (*realise)(impl&) = nullptr;  // computes the value and records the chain's node
+  pending_list* owner = nullptr;     // the list it is on while pending
+  bool pending() const { return op != nullptr; }
+
+  impl() = default;
+  impl(const impl& o) = default;  // (of computed tensors only: views, detach)
+  impl& operator=(const impl&) = delete;
+  ~impl() {
+    if (owner)
+      owner->remove(this);
+  }
 };
+
+// A thread's pending ops that outlive it are computed when read, but no longer on writes there.
+inline pending_list::~pending_list() {
+  for (impl* p : items)
+    p->owner = nullptr;
+}
+
+inline void realise_pending() {
+  auto& list = pending_ops().items;
+  while (!list.empty())
+    list.back()->realise(*list.back());  // takes itself off the list
+}
+
+// Tensor headers, nodes and storage records come from this thread's pool, not from malloc.
+template <class T, class... A> std::shared_ptr<T> make_pooled(A&&... a) {
+  return std::allocate_shared<T>(pool_allocator<T>{}, std::forward<A>(a)...);
+}
 
 inline std::size_t element_size(dtype t) {
   return t == dtype::float32 ? 4 : 8;
@@ -171,10 +224,10 @@ class var {
 
   // Creation. Elements are float32 unless a dtype is given.
   static var empty(const fg::extents& e, dtype t = dtype::float32) {
-    auto p = std::make_shared<dynamic::impl>();
+    auto p = dynamic::make_pooled<dynamic::impl>();
     p->type = t;
     p->shape = e;
-    p->data = std::make_shared<dynamic::storage>(e.size() * dynamic::element_size(t));
+    p->data = dynamic::make_pooled<dynamic::storage>(e.size() * dynamic::element_size(t));
     return var(std::move(p));
   }
   static var full(const fg::extents& e, double value, dtype t = dtype::float32) {
@@ -249,11 +302,13 @@ class var {
   // are not tracked by the tape: change values the tape may have saved with set().
   template <class T> T* data() {
     check_type<T>();
-    return static_cast<T*>(get().data->bytes) + get().offset;
+    dynamic::impl& p = writable();
+    return static_cast<T*>(p.data->bytes) + p.offset;
   }
   template <class T> const T* data() const {
     check_type<T>();
-    return static_cast<const T*>(get().data->bytes) + get().offset;
+    const dynamic::impl& p = ready();
+    return static_cast<const T*>(p.data->bytes) + p.offset;
   }
   // Element i (row-major) as a double.
   double at(index_t i) const {
@@ -272,13 +327,13 @@ class var {
   // earlier value then throws instead of giving a wrong gradient.
   void set(index_t i, double value) {
     dispatch(dtype(), [&](auto z) { data<decltype(z)>()[i] = decltype(z)(value); });
-    ++get().data->version;
+    ++ready().data->version;
   }
 
   // Autograd.
   bool requires_grad() const { return get().requires_grad; }
   var& requires_grad(bool on) {
-    if (on && get().grad_fn)
+    if (on && ready().grad_fn)
       throw autograd_error(
           "fg::var::requires_grad(): only leaves (tensors not computed by an op) can be made to "
           "require a gradient; use detach() first");
@@ -290,7 +345,7 @@ class var {
   void zero_grad() { get().grad.reset(); }
   // A tensor sharing this one's elements, cut from the tape.
   var detach() const {
-    auto p = std::make_shared<dynamic::impl>(get());
+    auto p = dynamic::make_pooled<dynamic::impl>(ready());
     p->requires_grad = false;
     p->grad.reset();
     p->grad_fn.reset();
@@ -301,10 +356,26 @@ class var {
   void backward(bool retain_graph = false);
   void backward(const var& seed, bool retain_graph = false);
 
+  // The header: dtype, extents and autograd state (a pending op's value may not exist yet).
   dynamic::impl& get() const {
     if (!p_)
       throw std::logic_error("fg::var: the tensor is undefined (default-constructed, or no grad)");
     return *p_;
+  }
+  // The header with the value computed (a pending op runs now).
+  dynamic::impl& ready() const {
+    dynamic::impl& p = get();
+    if (p.pending())
+      p.realise(p);
+    return p;
+  }
+  // ready(), and before a write: pending ops that may read these elements run first. A tensor
+  // only this handle holds (an op's fresh result) cannot be read by one.
+  dynamic::impl& writable() {
+    dynamic::impl& p = ready();
+    if (!dynamic::pending_ops().items.empty() && (p_.use_count() > 1 || p.data.use_count() > 1))
+      dynamic::realise_pending();
+    return p;
   }
   const std::shared_ptr<dynamic::impl>& handle() const { return p_; }
 
