@@ -42,16 +42,16 @@ void check_fused_equals_eager(const std::function<var(const std::vector<var>&)>&
 // How many recorded nodes stand between y and the leaves.
 std::size_t count_nodes(const var& y) {
   std::size_t n = 0;
-  std::vector<const dynamic::node*> todo{y.get().grad_fn.get()};
-  while (!todo.empty()) {
-    const dynamic::node* p = todo.back();
-    todo.pop_back();
+  std::vector<const dynamic::node*> stack{y.get().grad_fn.get()};
+  while (!stack.empty()) {
+    const dynamic::node* p = stack.back();
+    stack.pop_back();
     if (!p)
       continue;
     ++n;
     for (const var& in : p->inputs)
       if (in.defined())
-        todo.push_back(in.get().grad_fn.get());
+        stack.push_back(in.get().grad_fn.get());
   }
   return n;
 }

@@ -67,6 +67,20 @@ void forward_contiguous(std::index_sequence<I...>, T* y, const T* const* x, inde
     y[i] = Op::forward(x[I][i]...);
 }
 
+// The sum of n contiguous elements, in SIMD batches.
+template <class T> T sum_contiguous(const T* x, index_t n) {
+  using B = simd::batch<T>;
+  constexpr index_t w = simd::lanes<B>;
+  B acc(T(0));
+  index_t i = 0;
+  for (; i + w <= n; i += w)
+    acc = acc + simd::load<B>(x + i);
+  T total = simd::hsum(acc);
+  for (; i < n; ++i)
+    total += x[i];
+  return total;
+}
+
 // adj[k] (+)= g * dy/dx_k over n contiguous elements, for the k whose adj[k] is not null:
 // stored where bit k of `store` is set, added elsewhere (two k may share one adj: x * x). `aux`,
 // when given, holds what forward_contiguous kept.
@@ -326,8 +340,7 @@ inline var_list fused_sweep(const fused_program& p, const var* g, const double* 
     grads.resize(p.leaves.size());
   dispatch(p.type, [&](auto z) {
     using T = decltype(z);
-    using B = simd::batch<T>;
-    constexpr index_t w = simd::lanes<B>, C = fused_pass<T>::C;
+    constexpr index_t C = fused_pass<T>::C;
     fused_pass<T> pass(p, backward);
     std::array<T*, 3 * fusion_limit> dst{};  // a chain has at most this many leaves
     for (std::size_t k = 0; k < grads.size(); ++k)
@@ -343,16 +356,8 @@ inline var_list fused_sweep(const fused_program& p, const var* g, const double* 
     for (index_t i = 0; i < p.n; i += C) {
       const index_t len = std::min(C, p.n - i);
       const T* y = pass.forward(i, len);
-      if (total) {
-        B acc(T(0));
-        index_t e = 0;
-        for (; e + w <= len; e += w)
-          acc = acc + simd::load<B>(y + e);
-        T part = simd::hsum(acc);
-        for (; e < len; ++e)
-          part += y[e];
-        sum += double(part);
-      }
+      if (total)
+        sum += double(sum_contiguous(y, len));
       if (!backward)
         continue;
       pass.backward(i, len, g ? g->data<T>() + i : constant, dst.data());
@@ -522,15 +527,6 @@ template <class Red> var reduce_fused(const var& x, bool keepdim) {
 
 // Within its scope (on this thread) every elementwise op runs when it is called, as its own
 // node: for stepping through ops one by one. (detect_anomaly does this too.)
-class no_fusion {
- public:
-  no_fusion() : was_(dynamic::fusion_enabled()) { dynamic::fusion_enabled() = false; }
-  no_fusion(const no_fusion&) = delete;
-  no_fusion& operator=(const no_fusion&) = delete;
-  ~no_fusion() { dynamic::fusion_enabled() = was_; }
-
- private:
-  bool was_;
-};
+class no_fusion : dynamic::switch_scope<dynamic::fusion_enabled, false> {};
 
 }  // namespace fg

@@ -82,17 +82,7 @@ template <class Red> var reduce_forward(const var& x, const reduction_plan& p) {
     if (out.size() == 1) {  // every element: one SIMD loop
       dispatch(x.dtype(), [&](auto z) {
         using T = decltype(z);
-        using B = simd::batch<T>;
-        constexpr index_t w = simd::lanes<B>;
-        const T* s = x.data<T>();
-        const index_t n = x.size();
-        B acc(T(0));
-        index_t i = 0;
-        for (; i + w <= n; i += w)
-          acc = acc + simd::load<B>(s + i);
-        T total = simd::hsum(acc);
-        for (; i < n; ++i)
-          total += s[i];
+        const T total = sum_contiguous(x.data<T>(), x.size());
         out.data<T>()[0] = Red::finish(total, T(0), T(p.n));
       });
       return out;

@@ -236,30 +236,26 @@ inline void accumulate(std::shared_ptr<impl>& into, const var& g, bool adopt = f
 
 }  // namespace dynamic
 
+namespace dynamic {
+// Sets one of this thread's switches for a scope, and puts back what it was.
+template <bool& (*Switch)(), bool Value> class switch_scope {
+ public:
+  switch_scope() : was_(Switch()) { Switch() = Value; }
+  switch_scope(const switch_scope&) = delete;
+  switch_scope& operator=(const switch_scope&) = delete;
+  ~switch_scope() { Switch() = was_; }
+
+ private:
+  bool was_;
+};
+}  // namespace dynamic
+
 // Within its scope (on this thread) every op checks its results: the first NaN or Inf in a
 // forward or backward throws fg::autograd_error naming the op and the shapes.
-class detect_anomaly {
- public:
-  detect_anomaly() : was_(dynamic::anomaly_enabled()) { dynamic::anomaly_enabled() = true; }
-  detect_anomaly(const detect_anomaly&) = delete;
-  detect_anomaly& operator=(const detect_anomaly&) = delete;
-  ~detect_anomaly() { dynamic::anomaly_enabled() = was_; }
-
- private:
-  bool was_;
-};
+class detect_anomaly : dynamic::switch_scope<dynamic::anomaly_enabled, true> {};
 
 // Within its scope no op is recorded on this thread's tape (evaluation, optimiser updates).
-class no_grad {
- public:
-  no_grad() : was_(dynamic::grad_enabled()) { dynamic::grad_enabled() = false; }
-  no_grad(const no_grad&) = delete;
-  no_grad& operator=(const no_grad&) = delete;
-  ~no_grad() { dynamic::grad_enabled() = was_; }
-
- private:
-  bool was_;
-};
+class no_grad : dynamic::switch_scope<dynamic::grad_enabled, false> {};
 
 inline const char* var::op_name() const {
   const dynamic::impl& p = ready();
