@@ -58,6 +58,23 @@ TEST_CASE("dynamic / comparisons give 0 or 1 and where selects") {
   check_var_gradient([&](const auto& v) { return sum(where(c, v[0], v[1] * v[1])); }, {x, y});
 }
 
+TEST_CASE("dynamic / numbers in expressions: many values and both dtypes, each its own") {
+  // The numbers of `x * c` are shared per thread; more of them than are kept must not mix up.
+  for (dtype t : {dtype::float32, dtype::float64}) {
+    var x = var::from({1, 2}, {2}, t);
+    for (int round = 0; round < 2; ++round)
+      for (int k = -20; k <= 20; ++k) {
+        const double c = k * 0.25;
+        var y = (x * c + c) - 1.0;  // 0-d numbers of x's dtype, deferred and computed
+        CHECK(y.dtype() == t);
+        CHECK(y.at(0) == doctest::Approx(2 * c - 1));
+        CHECK(y.at(1) == doctest::Approx(3 * c - 1));
+      }
+    var z = 2.0 / var::from({4}, {1}, t);  // the number on the left
+    CHECK(z.at(0) == 0.5);
+  }
+}
+
 TEST_CASE("dynamic / a shape mismatch names the op and both shapes") {
   var a = var::zeros({2, 3}), b = var::zeros({4});
   CHECK_THROWS_WITH_AS(a + b, "fg::add(): cannot broadcast shapes [2, 3] and [4]", fg::shape_error);

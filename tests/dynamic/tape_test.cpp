@@ -112,6 +112,20 @@ TEST_CASE("tape / a non-scalar output takes a seed of its shape") {
   CHECK(x.grad().at(2) == 12.0);
 }
 
+TEST_CASE("tape / the caller's seed is copied into .grad(), never shared with it") {
+  var x = var::from({1, 2}, {2}, dtype::float64).requires_grad(true);
+  var seed = var::from({3, 4}, {2}, dtype::float64);
+  x.backward(seed);  // a leaf: its gradient is the seed
+  seed.set(0, 100.0);
+  CHECK(x.grad().at(0) == 3.0);
+  (x * 1.0).backward(seed);
+  seed.set(1, 100.0);
+  CHECK(x.grad().at(0) == 103.0);
+  CHECK(x.grad().at(1) == 8.0);
+  sum(x).backward();  // its own seed of ones can be taken over: the result is the same
+  CHECK(x.grad().at(1) == 9.0);
+}
+
 TEST_CASE("tape / two threads with their own graphs give the results of one") {
   auto run = [](double seed_value, double* out) {
     var x = var::from({seed_value, 1.0}, {2}, dtype::float64).requires_grad(true);

@@ -11,7 +11,9 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <concepts>
+#include <cstdint>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -181,6 +183,23 @@ var_list map_backward(std::index_sequence<I...>, const var& g, const var& y,
   return grads;
 }
 
+// The number of `x * 2.0` or `1.0 + x` as a 0-d var. It never escapes the op it is given to (no
+// gradient, not reachable from the tape's inputs, never written), so the numbers a loop uses
+// each step are made once per thread and shared.
+inline var constant(double value, dtype t) {
+  struct entry {
+    std::uint64_t bits;
+    dtype type;
+    var v;
+  };
+  thread_local std::array<entry, 8> cache{};
+  const auto bits = std::bit_cast<std::uint64_t>(value);
+  entry& e = cache[(bits ^ bits >> 29 ^ bits >> 52 ^ std::uint64_t(t)) % cache.size()];
+  if (!e.v.defined() || e.bits != bits || e.type != t)
+    e = {bits, t, var::scalar(value, t)};
+  return e.v;
+}
+
 }  // namespace dynamic
 
 // Op (a struct of ops/*.hpp, or a user's) applied elementwise to vars, recorded on the tape.
@@ -213,16 +232,16 @@ FG_UNARY_FUNCTIONS(FG_DYNAMIC_UNARY)
 FG_DYNAMIC_UNARY(operator-, neg_op)
 #undef FG_DYNAMIC_UNARY
 
-// Binary ops on two vars, or a var and a number (a 0-d var of the other's dtype).
-#define FG_DYNAMIC_BINARY(fn, op_type)                        \
-  inline var fn(const var& a, const var& b) {                 \
-    return apply<ops::op_type>(a, b);                         \
-  }                                                           \
-  inline var fn(const var& a, double b) {                     \
-    return apply<ops::op_type>(a, var::scalar(b, a.dtype())); \
-  }                                                           \
-  inline var fn(double a, const var& b) {                     \
-    return apply<ops::op_type>(var::scalar(a, b.dtype()), b); \
+// Binary ops on two vars, or a var and a number (a 0-d constant of the other's dtype).
+#define FG_DYNAMIC_BINARY(fn, op_type)                              \
+  inline var fn(const var& a, const var& b) {                       \
+    return apply<ops::op_type>(a, b);                               \
+  }                                                                 \
+  inline var fn(const var& a, double b) {                           \
+    return apply<ops::op_type>(a, dynamic::constant(b, a.dtype())); \
+  }                                                                 \
+  inline var fn(double a, const var& b) {                           \
+    return apply<ops::op_type>(dynamic::constant(a, b.dtype()), b); \
   }
 FG_BINARY_FUNCTIONS(FG_DYNAMIC_BINARY)
 #undef FG_DYNAMIC_BINARY

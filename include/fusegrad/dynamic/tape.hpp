@@ -8,6 +8,7 @@
 #include <cmath>
 #include <concepts>
 #include <iterator>
+#include <memory_resource>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -269,10 +270,14 @@ inline void var::backward(bool retain_graph) {
       << "; give a seed of that shape for a non-scalar output";
     throw shape_error(m.c_str());
   }
-  backward(var::ones(shape(), dtype()), retain_graph);
+  backward_from(var::ones(shape(), dtype()), retain_graph, true);
 }
 
 inline void var::backward(const var& seed, bool retain_graph) {
+  backward_from(seed, retain_graph, false);
+}
+
+inline void var::backward_from(const var& seed, bool retain_graph, bool own_seed) {
   ready();  // a pending op is computed and recorded first
   if (!requires_grad())
     throw autograd_error(
@@ -287,7 +292,7 @@ inline void var::backward(const var& seed, bool retain_graph) {
   }
   using dynamic::node;
   if (!get().grad_fn) {  // a leaf: its gradient is the seed
-    dynamic::accumulate(get().grad, seed);
+    dynamic::accumulate(get().grad, seed, own_seed);
     return;
   }
   // Nodes in reverse topological order (each after every node that consumes its output), held
@@ -295,8 +300,11 @@ inline void var::backward(const var& seed, bool retain_graph) {
   // marked visited with a number no earlier walk on this thread used.
   thread_local unsigned long long walks = 0;
   const unsigned long long walk = ++walks;
-  dynamic::pool_vector<std::shared_ptr<node>> order;
-  dynamic::pool_vector<std::pair<node*, bool>> stack;
+  // The walk's lists are on the stack while they fit (a loss of a few nodes allocates nothing).
+  std::array<std::byte, 2048> scratch;
+  std::pmr::monotonic_buffer_resource arena(scratch.data(), scratch.size());
+  std::pmr::vector<std::shared_ptr<node>> order(&arena);
+  std::pmr::vector<std::pair<node*, bool>> stack(&arena);
   stack.push_back({get().grad_fn.get(), false});
   while (!stack.empty()) {
     auto [n, expanded] = stack.back();
@@ -328,7 +336,7 @@ inline void var::backward(const var& seed, bool retain_graph) {
   }
   // Gradients wait in the nodes they flow into; none is left there if a rule throws.
   struct drop_pending {
-    dynamic::pool_vector<std::shared_ptr<node>>& order;
+    std::pmr::vector<std::shared_ptr<node>>& order;
     ~drop_pending() {
       for (auto& n : order)
         n->grad_in.reset();
@@ -336,8 +344,8 @@ inline void var::backward(const var& seed, bool retain_graph) {
   } drop{order};
   // Leaves receive their gradients at the end: a backward that throws part way (a rule, or
   // detect_anomaly) leaves every .grad() as it was.
-  dynamic::pool_vector<std::pair<var, var>> leaf_grads;
-  dynamic::accumulate(get().grad_fn->grad_in, seed);
+  std::pmr::vector<std::pair<var, var>> leaf_grads(&arena);
+  dynamic::accumulate(get().grad_fn->grad_in, seed, own_seed);
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     node* n = it->get();
     if (!n->grad_in)

@@ -380,6 +380,8 @@ class var {
   const std::shared_ptr<dynamic::impl>& handle() const { return p_; }
 
  private:
+  // backward() from `seed`; `own_seed`: it was made for this call and can become a gradient.
+  void backward_from(const var& seed, bool retain_graph, bool own_seed);
   template <class T> void check_type() const {
     if (dtype_of<T> != get().type) {
       detail::message m;
