@@ -470,7 +470,8 @@ inline void scale(var& d, double s) {
   dispatch(d.dtype(), [&](auto z) {
     using T = decltype(z);
     T* p = d.data<T>();
-    for (index_t i = 0; i < d.size(); ++i)
+    const index_t n = d.size();  // (hoisted: the stores might alias the extents otherwise)
+    for (index_t i = 0; i < n; ++i)
       p[i] *= T(s);
   });
 }

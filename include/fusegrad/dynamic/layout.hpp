@@ -47,6 +47,23 @@ void copy_rows(const T* src, const axis_view& s, index_t begin, index_t count, T
   }
 }
 
+// node::add_block for slice: g, the gradient of the block, added into its rows of `into`.
+inline void add_slice_block(const node& n, std::shared_ptr<impl>& into, const var& g) {
+  const extents& whole = n.input_shape(0);
+  if (!into)
+    into = var::zeros(whole, g.dtype()).handle();
+  else if (!pending_ops().items.empty() && (into.use_count() > 1 || into->data.use_count() > 1))
+    realise_pending();  // an op given this gradient earlier must see its old value
+  const axis_view v(whole, n.block_axis);
+  axis_view gv = v;
+  gv.len = g.shape()[n.block_axis];
+  dispatch(g.dtype(), [&](auto z) {
+    using T = decltype(z);
+    copy_rows(g.data<T>(), gv, 0, gv.len, static_cast<T*>(into->data->bytes) + into->offset, v.len,
+              n.block_begin, true);
+  });
+}
+
 }  // namespace dynamic
 
 // The same elements under other extents (a view: writes through either are seen by both).
@@ -113,17 +130,11 @@ inline var slice(const var& x, int axis, index_t begin, index_t end) {
     using T = decltype(z);
     dynamic::copy_rows(x.data<T>(), v, begin, end - begin, y.data<T>(), end - begin, 0, false);
   });
-  dynamic::record(y, "slice", {x}, [&](dynamic::node&) {
-    return [shape = x.shape(), v, begin, end](const var& g) {
-      var gx = var::zeros(shape, g.dtype());
-      dispatch(g.dtype(), [&](auto z) {
-        using T = decltype(z);
-        dynamic::axis_view gv = v;
-        gv.len = end - begin;
-        dynamic::copy_rows(g.data<T>(), gv, 0, end - begin, gx.data<T>(), v.len, begin, false);
-      });
-      return dynamic::var_list{gx};
-    };
+  dynamic::record(y, "slice", {x}, [&](dynamic::node& n) {
+    n.add_block = &dynamic::add_slice_block;  // the tape adds g into rows [begin, end) of x's
+    n.block_axis = k;
+    n.block_begin = begin;
+    return [](const var& g) { return dynamic::var_list{g}; };
   });
   return y;
 }

@@ -35,7 +35,8 @@ inline bool all_finite(const var& v) {
   return dispatch(v.dtype(), [&](auto z) {
     using T = decltype(z);
     const T* p = v.data<T>();
-    for (index_t i = 0; i < v.size(); ++i)
+    const index_t n = v.size();
+    for (index_t i = 0; i < n; ++i)
       if (!std::isfinite(p[i]))
         return false;
     return true;
@@ -108,6 +109,12 @@ struct node : std::enable_shared_from_this<node> {
   pool_vector<std::pair<std::shared_ptr<storage>, unsigned>> saved;  // elements and version
   backward_fn backward;
   std::shared_ptr<const fused_program> fused;  // the chain of ops a fused node runs
+  // Set by an op whose gradient reaches only a block of its one input (slice): adds the block's
+  // gradient g into `into` (made, zeros of the input's shape, when empty). A tensor sliced T
+  // times then costs T blocks, not T zero-filled gradients of its whole size.
+  void (*add_block)(const node&, std::shared_ptr<impl>& into, const var& g) = nullptr;
+  std::size_t block_axis = 0;
+  index_t block_begin = 0;
   bool freed = false;
   // Used by backward() while it runs: the gradient arriving here, and a visit mark.
   std::shared_ptr<impl> grad_in;
@@ -230,7 +237,8 @@ inline void accumulate(std::shared_ptr<impl>& into, const var& g, bool adopt = f
     using T = decltype(z);
     T* a = static_cast<T*>(into->data->bytes) + into->offset;
     const T* b = g.data<T>();
-    for (index_t i = 0; i < g.size(); ++i)
+    const index_t n = g.size();  // (hoisted: the stores might alias the extents otherwise)
+    for (index_t i = 0; i < n; ++i)
       a[i] += b[i];
   });
 }
@@ -365,10 +373,16 @@ inline void var::backward_from(const var& seed, bool retain_graph, bool own_seed
                                            "' produced NaN or Inf in its backward, for its input ",
                                            i, " of shape ", n->input_shape(i).str(), " (output ",
                                            n->shape.str(), ")"));
-      if (in.get().grad_fn)
+      if (n->add_block) {
+        std::shared_ptr<dynamic::impl> whole;  // a leaf's, whole: leaves receive theirs last
+        n->add_block(*n, in.get().grad_fn ? in.get().grad_fn->grad_in : whole, grads[i]);
+        if (whole)
+          leaf_grads.emplace_back(in, var(std::move(whole)));
+      } else if (in.get().grad_fn) {
         dynamic::accumulate(in.get().grad_fn->grad_in, grads[i], true);
-      else
+      } else {
         leaf_grads.emplace_back(in, std::move(grads[i]));
+      }
     }
     if (!retain_graph) {  // free the graph as we go: values, closure, and the links back
       n->backward.reset();

@@ -234,9 +234,7 @@ class var {
     var v = empty(e, t);
     dispatch(t, [&](auto z) {
       using T = decltype(z);
-      T* d = v.data<T>();
-      for (index_t i = 0; i < v.size(); ++i)
-        d[i] = T(value);
+      std::fill_n(v.data<T>(), v.size(), T(value));
     });
     return v;
   }
@@ -277,8 +275,9 @@ class var {
     var v = empty(e, t);
     dispatch(t, [&](auto z) {
       using T = decltype(z);
-      for (index_t i = 0; i < v.size(); ++i)
-        v.data<T>()[i] = g.uniform(T(0), T(1));
+      T* d = v.data<T>();
+      for (index_t i = 0, n = v.size(); i < n; ++i)
+        d[i] = g.uniform(T(0), T(1));
     });
     return v;
   }
@@ -286,8 +285,9 @@ class var {
     var v = empty(e, t);
     dispatch(t, [&](auto z) {
       using T = decltype(z);
-      for (index_t i = 0; i < v.size(); ++i)
-        v.data<T>()[i] = T(g.normal());
+      T* d = v.data<T>();
+      for (index_t i = 0, n = v.size(); i < n; ++i)
+        d[i] = T(g.normal());
     });
     return v;
   }
@@ -309,6 +309,13 @@ class var {
     check_type<T>();
     const dynamic::impl& p = ready();
     return static_cast<const T*>(p.data->bytes) + p.offset;
+  }
+  // The elements, for an in-place write the tape tracks (an optimiser step, a load): a
+  // backward() through an op that saved their earlier value then throws.
+  template <class T> T* tracked_data() {
+    T* p = data<T>();
+    ++get().data->version;
+    return p;
   }
   // Element i (row-major) as a double.
   double at(index_t i) const {
