@@ -3,6 +3,8 @@
 #
 #   bash cmake/fusegrad.sh test                  configure + build + run every test (preset ci)
 #   bash cmake/fusegrad.sh quickstart            build and run examples/quickstart (preset quickstart)
+#   bash cmake/fusegrad.sh fashion_mnist [epochs] the main job: train the CNN on Fashion-MNIST to
+#                                                90% test accuracy, save it, reload it and check it
 #   bash cmake/fusegrad.sh bench [filter] [args] build (preset bench) and run every benchmark with
 #                                                --benchmark_filter=<filter> (default: all); extra
 #                                                arguments go to each benchmark binary
@@ -18,7 +20,7 @@ step() { printf '\n==> %s\n' "$*"; }
 die() { printf 'fusegrad.sh: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-  sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 # ensure_packages PKG... : install the given Debian packages that `dpkg -s` says are missing.
@@ -53,7 +55,10 @@ BASE_PKGS=(cmake g++ make libxsimd-dev xtl-dev)
 # The Cortex-M cross toolchain and QEMU run the embedded example as firmware (tests/CMakeLists.txt).
 EMBEDDED_PKGS=(gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib
   qemu-system-arm)
-TEST_PKGS=("${BASE_PKGS[@]}" doctest-dev libbenchmark-dev libeigen3-dev "${EMBEDDED_PKGS[@]}")
+# zlib reads the gzip IDX data sets; python3-numpy checks safetensors files against Python; the
+# main job's test trains on Debian's Fashion-MNIST.
+TEST_PKGS=("${BASE_PKGS[@]}" doctest-dev libbenchmark-dev libeigen3-dev zlib1g-dev python3-numpy
+  dataset-fashion-mnist "${EMBEDDED_PKGS[@]}")
 
 cmd_test() {
   ensure_packages "${TEST_PKGS[@]}"
@@ -69,6 +74,16 @@ cmd_quickstart() {
   cmake --build --preset quickstart --target quickstart
   step "build/quickstart/examples/quickstart"
   ./build/quickstart/examples/quickstart
+}
+
+cmd_fashion_mnist() {
+  ensure_packages "${BASE_PKGS[@]}" zlib1g-dev dataset-fashion-mnist
+  step "cmake --preset quickstart"
+  cmake --preset quickstart
+  step "cmake --build --preset quickstart --target fashion_mnist"
+  cmake --build --preset quickstart --target fashion_mnist
+  step "build/quickstart/examples/fashion_mnist $*"
+  (cd build/quickstart/examples && ./fashion_mnist "$@")
 }
 
 cmd_bench() {
@@ -107,11 +122,12 @@ main() {
   case "$cmd" in
     test) cmd_test "$@" ;;
     quickstart) cmd_quickstart "$@" ;;
+    fashion_mnist) cmd_fashion_mnist "$@" ;;
     bench) cmd_bench "$@" ;;
     -h | --help | help) usage ;;
     *)
       usage >&2
-      die "unknown command '${cmd}' (expected test, quickstart or bench)"
+      die "unknown command '${cmd}' (expected test, quickstart, fashion_mnist or bench)"
       ;;
   esac
 }

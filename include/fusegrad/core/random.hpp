@@ -46,4 +46,13 @@ class generator {
   static constexpr std::uint64_t inc_ = 1442695040888963407ULL;
 };
 
+// Bounds of the usual uniform weight initialisers: Kaiming (He), for layers followed by ReLU,
+// sqrt(6 / fan_in); Xavier (Glorot), for tanh/sigmoid/linear ones, sqrt(6 / (fan_in + fan_out)).
+inline double kaiming_uniform_bound(double fan_in) {
+  return std::sqrt(6.0 / fan_in);
+}
+inline double xavier_uniform_bound(double fan_in, double fan_out) {
+  return std::sqrt(6.0 / (fan_in + fan_out));
+}
+
 }  // namespace fg

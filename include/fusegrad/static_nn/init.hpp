@@ -17,15 +17,15 @@ template <class T, class S> void fill_uniform(tensor<T, S>& t, generator& g, T l
   for (index_t i = 0; i < t.size(); ++i)
     t[i] = g.uniform(lo, hi);
 }
-// Kaiming (He) uniform, for layers followed by ReLU: bound sqrt(6 / fan_in).
+// Kaiming (He) uniform, for layers followed by ReLU.
 template <class T, class S> void kaiming_uniform(tensor<T, S>& t, index_t fan_in, generator& g) {
-  const T bound = std::sqrt(T(6) / T(fan_in));
+  const T bound = T(kaiming_uniform_bound(double(fan_in)));
   fill_uniform(t, g, -bound, bound);
 }
-// Xavier (Glorot) uniform, for tanh/sigmoid/linear layers: bound sqrt(6 / (fan_in + fan_out)).
+// Xavier (Glorot) uniform, for tanh/sigmoid/linear layers.
 template <class T, class S>
 void xavier_uniform(tensor<T, S>& t, index_t fan_in, index_t fan_out, generator& g) {
-  const T bound = std::sqrt(T(6) / T(fan_in + fan_out));
+  const T bound = T(xavier_uniform_bound(double(fan_in), double(fan_out)));
   fill_uniform(t, g, -bound, bound);
 }
 

@@ -4,6 +4,7 @@
 
 #include "fusegrad/exec/assign.hpp"
 #include "fusegrad/expr/functions.hpp"
+#include "fusegrad/ops/update.hpp"
 
 namespace fg::static_nn {
 
@@ -20,7 +21,7 @@ struct sgd {
   template <class P, class G> void update(P& p, const G& g, slot<P>&) const {
     using T = typename P::value_type;
     if (weight_decay != 0.0f)
-      p = p - T(lr) * (g + T(weight_decay) * p);
+      p = p - T(lr) * update::decayed(g, p, T(weight_decay));
     else
       p = p - T(lr) * g;
   }
@@ -36,9 +37,10 @@ struct momentum_sgd {
   void begin_step() {}
   template <class P, class G> void update(P& p, const G& g, slot<P>& s) const {
     using T = typename P::value_type;
-    s.velocity = T(momentum) * s.velocity + g + T(weight_decay) * p;
+    s.velocity = update::velocity(s.velocity, update::decayed(g, p, T(weight_decay)), T(momentum));
     if (nesterov)
-      p = p - T(lr) * (g + T(weight_decay) * p + T(momentum) * s.velocity);
+      p = p - T(lr) * update::nesterov_direction(update::decayed(g, p, T(weight_decay)), s.velocity,
+                                                 T(momentum));
     else
       p = p - T(lr) * s.velocity;
   }
@@ -59,10 +61,11 @@ struct adam {
   }
   template <class P, class G> void update(P& p, const G& g, slot<P>& s) const {
     using T = typename P::value_type;
-    s.m = T(beta1) * s.m + T(1 - beta1) * g;
-    s.v = T(beta2) * s.v + T(1 - beta2) * square(g);
+    s.m = update::first_moment(s.m, g, T(beta1));
+    s.v = update::second_moment(s.v, g, T(beta2));
     const T step = T(lr) / T(1 - beta1_power), corr2 = T(1) / T(1 - beta2_power);
-    p = p * T(1 - lr * weight_decay) - step * s.m / (sqrt(s.v * corr2) + T(eps));
+    p = p * T(1 - lr * weight_decay) -
+        update::adam_step(s.m, s.v, step, corr2, T(eps), [](const auto& x) { return sqrt(x); });
   }
 };
 

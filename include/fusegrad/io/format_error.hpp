@@ -1,0 +1,15 @@
+// fusegrad/io/format_error.hpp — the error for a file that is not what it claims to be
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <stdexcept>
+
+namespace fg::io {
+
+// A truncated or corrupt file: the message names the file and the fault.
+class format_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace fg::io

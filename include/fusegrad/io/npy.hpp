@@ -1,0 +1,129 @@
+// fusegrad/io/npy.hpp — one tensor in NumPy's .npy format (version 1.0, little-endian float32
+// or float64, C order): numpy.load reads what save_npy writes, and load_npy reads numpy.save's
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "fusegrad/dynamic/var.hpp"
+#include "fusegrad/io/format_error.hpp"
+
+#include <bit>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+namespace fg::io {
+
+static_assert(std::endian::native == std::endian::little,
+              "fusegrad: .npy I/O is written for little-endian hosts");
+
+// Written to a temporary file beside `path`, then renamed over it.
+inline void save_npy(const std::string& path, const var& v) {
+  std::string dict = dynamic::text("{'descr': '", v.dtype() == dtype::float32 ? "<f4" : "<f8",
+                                   "', 'fortran_order': False, 'shape': (");
+  for (std::size_t k = 0; k < v.rank(); ++k)
+    dict += dynamic::text(v.shape()[k], v.rank() == 1 ? "," : k + 1 < v.rank() ? ", " : "");
+  dict += "), }";
+  const std::size_t unpadded = 10 + dict.size() + 1;  // magic, version, length, dict, '\n'
+  dict.append((64 - unpadded % 64) % 64, ' ');
+  dict += '\n';
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    const std::uint16_t n = std::uint16_t(dict.size());
+    out.write("\x93NUMPY\x01\x00", 8);
+    out.write(reinterpret_cast<const char*>(&n), 2);
+    out << dict;
+    const dynamic::impl& p = v.ready();
+    const std::size_t es = dynamic::element_size(v.dtype());
+    out.write(static_cast<const char*>(p.data->bytes) + p.offset * es,
+              std::streamsize(std::size_t(v.size()) * es));
+    out.flush();
+    if (!out)
+      throw std::runtime_error(dynamic::text("fg::io::save_npy(): writing '", tmp, "' failed"));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw std::runtime_error(
+        dynamic::text("fg::io::save_npy(): cannot rename '", tmp, "' to '", path, "'"));
+  }
+}
+
+inline var load_npy(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw std::runtime_error(dynamic::text("fg::io::load_npy(): cannot open '", path, "'"));
+  const std::vector<char> f((std::istreambuf_iterator<char>(in)), {});
+  auto fail = [&](const std::string& why) {
+    throw format_error(dynamic::text("fg::io::load_npy(): '", path, "' ", why));
+  };
+  if (f.size() < 10 || std::memcmp(f.data(), "\x93NUMPY", 6) != 0)
+    fail("is not a .npy file (no \\x93NUMPY magic)");
+  const int major = f[6];
+  std::size_t len = 0, start = 0;
+  if (major == 1) {
+    len = std::size_t(std::uint8_t(f[8])) | std::size_t(std::uint8_t(f[9])) << 8;
+    start = 10;
+  } else if ((major == 2 || major == 3) && f.size() >= 12) {
+    for (int i = 3; i >= 0; --i)
+      len = len << 8 | std::uint8_t(f[std::size_t(8 + i)]);
+    start = 12;
+  } else {
+    fail(dynamic::text("has format version ", major, " (1 to 3 are read)"));
+  }
+  if (len > f.size() - start)
+    fail("is truncated in its header");
+  const std::string h(f.data() + start, len);
+  auto field = [&](const char* key) -> std::string {
+    const std::size_t k = h.find(dynamic::text("'", key, "'"));
+    if (k == std::string::npos)
+      fail(dynamic::text("has no '", key, "' in its header"));
+    const std::size_t colon = h.find(':', k);
+    return colon == std::string::npos ? std::string() : h.substr(colon + 1);
+  };
+  const std::string descr = field("descr");
+  const bool f32 = descr.find("'<f4'") < descr.find(','),
+             f64 = descr.find("'<f8'") < descr.find(',');
+  if (!f32 && !f64)
+    fail(dynamic::text("holds elements of type ", descr.substr(0, descr.find(',')),
+                       " (fusegrad reads '<f4' and '<f8')"));
+  if (field("fortran_order").find("False") > field("fortran_order").find(','))
+    fail("is in Fortran order (fusegrad reads C order)");
+  const std::string shape = field("shape");
+  const std::size_t open = shape.find('('), close = shape.find(')');
+  if (open == std::string::npos || close == std::string::npos || close < open)
+    fail("has an unreadable shape in its header");
+  std::vector<index_t> dims;
+  for (std::size_t i = open + 1; i < close;) {
+    while (i < close && (shape[i] == ' ' || shape[i] == ','))
+      ++i;
+    if (i == close)
+      break;
+    index_t d = 0;
+    const std::size_t from = i;
+    while (i < close && shape[i] >= '0' && shape[i] <= '9')
+      d = d * 10 + index_t(shape[i++] - '0');
+    if (i == from)
+      fail("has an unreadable shape in its header");
+    dims.push_back(d);
+  }
+  if (dims.size() > max_rank)
+    fail(dynamic::text("has ", dims.size(), " axes (at most ", max_rank, ")"));
+  extents e = extents::of_rank(dims.size());
+  for (std::size_t k = 0; k < dims.size(); ++k)
+    e[k] = dims[k];
+  const dtype t = f32 ? dtype::float32 : dtype::float64;
+  const std::size_t bytes = std::size_t(e.size()) * dynamic::element_size(t);
+  if (f.size() - start - len != bytes)
+    fail(dynamic::text("holds ", f.size() - start - len, " bytes of elements; its header ", e.str(),
+                       " ", f32 ? "<f4" : "<f8", " says ", bytes));
+  var v = var::empty(e, t);
+  if (bytes)
+    std::memcpy(v.get().data->bytes, f.data() + start + len, bytes);
+  return v;
+}
+
+}  // namespace fg::io

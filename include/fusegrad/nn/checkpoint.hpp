@@ -1,0 +1,48 @@
+// fusegrad/nn/checkpoint.hpp — a training checkpoint (model, optimiser, epoch) in one
+// safetensors file, written atomically, and the resume that continues the run as if it had not
+// stopped
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "fusegrad/io/safetensors.hpp"
+#include "fusegrad/nn/module.hpp"
+#include "fusegrad/nn/optim.hpp"
+
+#include <string>
+
+namespace fg::nn {
+
+// Tensors "model.<name>" (the state dict, so a Python reader finds the weights under their
+// PyTorch names after the prefix), "optimizer.<name>", and "epoch" (epochs completed).
+inline void save_checkpoint(const std::string& path, const module& model, const optimizer& opt,
+                            long epoch) {
+  io::tensor_map all;
+  for (const auto& [name, v] : model.state_dict())
+    all["model." + name] = v;
+  for (const auto& [name, v] : opt.state_dict())
+    all["optimizer." + name] = v;
+  all["epoch"] = var::scalar(double(epoch), dtype::float64);
+  io::save_safetensors(path, all, {{"format", "fusegrad-checkpoint"}});
+}
+
+// Restores model and optimiser from `path`; returns the epochs completed. Give the data loader
+// that number (DataLoader::set_passes) to resume with the same batch orders.
+inline long load_checkpoint(const std::string& path, module& model, optimizer& opt) {
+  const io::tensor_map all = io::load_safetensors(path);
+  state_dict m, o;
+  for (const auto& [name, v] : all) {
+    if (name.rfind("model.", 0) == 0)
+      m[name.substr(6)] = v;
+    else if (name.rfind("optimizer.", 0) == 0)
+      o[name.substr(10)] = v;
+  }
+  auto epoch = all.find("epoch");
+  if (epoch == all.end())
+    throw io::format_error(dynamic::text("fg::nn::load_checkpoint(): '", path,
+                                         "' is not a checkpoint (no 'epoch' tensor)"));
+  model.load_state_dict(m);
+  opt.load_state_dict(o);
+  return long(epoch->second.item());
+}
+
+}  // namespace fg::nn

@@ -1,0 +1,67 @@
+// fusegrad/nn/embedding.hpp — Embedding: rows of a learnt table picked by integer indices
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "fusegrad/dynamic/elementwise.hpp"
+#include "fusegrad/nn/init.hpp"
+#include "fusegrad/nn/module.hpp"
+
+#include <algorithm>
+#include <memory>
+#include <vector>
+
+namespace fg::nn {
+
+// weight [num, dim] at indices [...] (integral values, any dtype): [..., dim]. The gradient
+// adds each output row back into the row it came from.
+inline var embedding(const var& weight, const var& indices) {
+  if (weight.rank() != 2)
+    throw shape_error(dynamic::text("fg::nn::embedding(): the weight is ", weight.shape().str(),
+                                    "; it must be [num, dim]"));
+  const index_t num = weight.shape()[0], dim = weight.shape()[1];
+  auto rows = std::make_shared<std::vector<index_t>>(std::size_t(indices.size()));
+  for (index_t i = 0; i < indices.size(); ++i) {
+    const double v = indices.at(i);
+    if (!(v >= 0 && v < double(num)) || v != index_t(v))
+      throw shape_error(dynamic::text("fg::nn::embedding(): index ", v, " is not a row of ",
+                                      weight.shape().str()));
+    (*rows)[std::size_t(i)] = index_t(v);
+  }
+  extents out = extents::of_rank(indices.rank() + 1);
+  for (std::size_t a = 0; a < indices.rank(); ++a)
+    out[a] = indices.shape()[a];
+  out[indices.rank()] = dim;
+  var y = var::empty(out, weight.dtype());
+  dispatch(weight.dtype(), [&](auto z) {
+    using T = decltype(z);
+    for (std::size_t i = 0; i < rows->size(); ++i)
+      std::copy_n(weight.data<T>() + (*rows)[i] * dim, dim, y.data<T>() + index_t(i) * dim);
+  });
+  dynamic::record(y, "embedding", {weight}, [&](dynamic::node&) {
+    return [rows, shape = weight.shape(), dim](const var& g) {
+      var gw = var::zeros(shape, g.dtype());
+      dispatch(g.dtype(), [&](auto z) {
+        using T = decltype(z);
+        const T* pg = g.data<T>();
+        T* pw = gw.data<T>();
+        for (std::size_t i = 0; i < rows->size(); ++i)
+          for (index_t d = 0; d < dim; ++d)
+            pw[(*rows)[i] * dim + d] += pg[index_t(i) * dim + d];
+      });
+      return dynamic::var_list{gw};
+    };
+  });
+  return y;
+}
+
+class Embedding : public module {
+ public:
+  // Rows standard normal, as PyTorch initialises them.
+  Embedding(index_t num, index_t dim, generator& g, dtype t = dtype::float32) {
+    weight = register_parameter("weight", var::randn({num, dim}, g, t));
+  }
+  var forward(const var& indices) override { return embedding(weight, indices); }
+  var weight;
+};
+
+}  // namespace fg::nn

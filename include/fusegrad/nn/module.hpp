@@ -1,0 +1,131 @@
+// fusegrad/nn/module.hpp — fg::nn::module: a layer or model on the dynamic path, with named
+// parameters (its state dict), sub-modules and a train/eval mode
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "fusegrad/dynamic/tape.hpp"
+#include "fusegrad/dynamic/var.hpp"
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace fg::nn {
+
+// The names follow PyTorch's (`0.weight`, `fc.bias`), so a state dict saved here loads there.
+using state_dict = std::map<std::string, var>;
+
+class module {
+ public:
+  virtual ~module() = default;
+  // The layer's function of one input; a model with several inputs takes them as members.
+  virtual var forward(const var& x) = 0;
+  var operator()(const var& x) { return forward(x); }
+
+  // Every parameter, sub-modules' included, as ("name", handle); the handles share the
+  // elements, so an optimiser given them updates the model.
+  std::vector<std::pair<std::string, var>> named_parameters() const {
+    std::vector<std::pair<std::string, var>> out;
+    collect("", out, false);
+    return out;
+  }
+  std::vector<var> parameters() const {
+    std::vector<var> out;
+    for (auto& [name, p] : named_parameters())
+      out.push_back(p);
+    return out;
+  }
+  // Parameters and buffers (BatchNorm's running statistics): what a saved model holds.
+  nn::state_dict state_dict() const {
+    std::vector<std::pair<std::string, var>> all;
+    collect("", all, true);
+    return {all.begin(), all.end()};
+  }
+  // Copies each tensor of `sd` into the one of that name. Every name must be present on both
+  // sides with the same shape and dtype; the message names the first that is not.
+  void load_state_dict(const nn::state_dict& sd) {
+    const nn::state_dict mine = state_dict();
+    for (const auto& [name, dst] : mine) {
+      auto it = sd.find(name);
+      if (it == sd.end())
+        throw std::invalid_argument(dynamic::text("fg::nn::module::load_state_dict(): '", name,
+                                                  "' is missing from the state dict"));
+      const var& src = it->second;
+      if (!(src.shape() == dst.shape()) || src.dtype() != dst.dtype())
+        throw shape_error(dynamic::text("fg::nn::module::load_state_dict(): '", name, "' is ",
+                                        src.shape().str(), " ", dtype_name(src.dtype()),
+                                        " in the state dict, ", dst.shape().str(), " ",
+                                        dtype_name(dst.dtype()), " in the model"));
+    }
+    for (const auto& [name, src] : sd)
+      if (!mine.count(name))
+        throw std::invalid_argument(dynamic::text("fg::nn::module::load_state_dict(): '", name,
+                                                  "' is not a tensor of this model"));
+    for (const auto& [name, dst] : mine)
+      copy_into(dst, sd.at(name));
+  }
+
+  // Training mode (the default) or evaluation mode, for this module and every sub-module:
+  // Dropout and BatchNorm behave differently in each.
+  void train(bool on = true) {
+    training_ = on;
+    for (auto& [name, m] : children_)
+      m->train(on);
+  }
+  void eval() { train(false); }
+  bool training() const { return training_; }
+  // Drops every parameter's accumulated gradient.
+  void zero_grad() {
+    for (auto& [name, p] : named_parameters())
+      p.zero_grad();
+  }
+
+ protected:
+  module() = default;
+  // Registers a tensor the optimiser updates (it is made a leaf that requires a gradient).
+  var register_parameter(std::string name, var v) {
+    v.requires_grad(true);
+    params_.emplace_back(std::move(name), v);
+    return v;
+  }
+  // Registers state that is saved but not trained.
+  var register_buffer(std::string name, var v) {
+    buffers_.emplace_back(std::move(name), v);
+    return v;
+  }
+  template <class M> std::shared_ptr<M> register_module(std::string name, std::shared_ptr<M> m) {
+    children_.emplace_back(std::move(name), m);
+    return m;
+  }
+
+ private:
+  void collect(const std::string& prefix, std::vector<std::pair<std::string, var>>& out,
+               bool buffers) const {
+    for (const auto& [name, p] : params_)
+      out.emplace_back(prefix + name, p);
+    if (buffers)
+      for (const auto& [name, b] : buffers_)
+        out.emplace_back(prefix + name, b);
+    for (const auto& [name, m] : children_)
+      m->collect(prefix + name + ".", out, buffers);
+  }
+  static void copy_into(const var& dst, const var& src) {
+    var d = dst;  // a handle on the same elements
+    dispatch(d.dtype(), [&](auto z) {
+      using T = decltype(z);
+      const T* s = src.data<T>();
+      T* p = d.tracked_data<T>();
+      std::copy_n(s, d.size(), p);
+    });
+  }
+
+  std::vector<std::pair<std::string, var>> params_, buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<module>>> children_;
+  bool training_ = true;
+};
+
+}  // namespace fg::nn

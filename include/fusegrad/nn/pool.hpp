@@ -1,0 +1,137 @@
+// fusegrad/nn/pool.hpp — 2-D max and average pooling of NCHW vars (no padding), and their layers
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "fusegrad/dynamic/elementwise.hpp"
+#include "fusegrad/nn/module.hpp"
+
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <vector>
+
+namespace fg::nn {
+
+namespace detail {
+
+struct pool_geometry {
+  index_t planes, h, w, k, stride, ho, wo;
+};
+
+inline pool_geometry pool_shape(const char* op, const var& x, index_t k, index_t stride) {
+  const extents& s = x.shape();
+  if (s.rank() != 4 || k < 1 || stride < 1 || s[2] < k || s[3] < k)
+    throw shape_error(dynamic::text("fg::nn::", op, "(): x is ", s.str(), ", kernel ", k,
+                                    ", stride ", stride,
+                                    "; x must be [N, C, H, W] with H and W at least the kernel, "
+                                    "kernel and stride at least 1"));
+  return {s[0] * s[1], s[2], s[3], k, stride, (s[2] - k) / stride + 1, (s[3] - k) / stride + 1};
+}
+
+// Calls f(input offset of each window element..., output offset) window by window.
+template <class F> void for_each_window(const pool_geometry& g, F f) {
+  for (index_t p = 0; p < g.planes; ++p)
+    for (index_t y = 0; y < g.ho; ++y)
+      for (index_t x = 0; x < g.wo; ++x) {
+        const index_t base = p * g.h * g.w + y * g.stride * g.w + x * g.stride;
+        f(base, (p * g.ho + y) * g.wo + x);
+      }
+}
+
+}  // namespace detail
+
+// The largest element of each k x k window, windows `stride` apart (default: k, no overlap).
+// The gradient goes to that element (the first of equal ones).
+inline var max_pool2d(const var& x, index_t k, index_t stride = 0) {
+  const auto g = detail::pool_shape("max_pool2d", x, k, stride ? stride : k);
+  const extents& s = x.shape();
+  var y = var::empty({s[0], s[1], g.ho, g.wo}, x.dtype());
+  auto arg = std::make_shared<std::vector<std::uint32_t>>(std::size_t(y.size()));
+  dispatch(x.dtype(), [&](auto z) {
+    using T = decltype(z);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    detail::for_each_window(g, [&](index_t base, index_t o) {
+      index_t best = base;
+      for (index_t i = 0; i < g.k; ++i)
+        for (index_t j = 0; j < g.k; ++j) {
+          const index_t at = base + i * g.w + j;
+          if (px[at] > px[best])  // NaN never wins; the first of equal ones does
+            best = at;
+        }
+      py[o] = px[best];
+      (*arg)[std::size_t(o)] = std::uint32_t(best);
+    });
+  });
+  dynamic::record(y, "max_pool2d", {x}, [&](dynamic::node&) {
+    return [arg, xs = s](const var& gy) {
+      var dx = var::zeros(xs, gy.dtype());
+      dispatch(gy.dtype(), [&](auto z) {
+        using T = decltype(z);
+        const T* pg = gy.data<T>();
+        T* pd = dx.data<T>();
+        for (std::size_t o = 0; o < arg->size(); ++o)
+          pd[(*arg)[o]] += pg[o];
+      });
+      return dynamic::var_list{dx};
+    };
+  });
+  return y;
+}
+
+// The mean of each k x k window, windows `stride` apart (default: k).
+inline var avg_pool2d(const var& x, index_t k, index_t stride = 0) {
+  const auto g = detail::pool_shape("avg_pool2d", x, k, stride ? stride : k);
+  const extents& s = x.shape();
+  var y = var::empty({s[0], s[1], g.ho, g.wo}, x.dtype());
+  dispatch(x.dtype(), [&](auto z) {
+    using T = decltype(z);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    const T scale = T(1) / T(g.k * g.k);
+    detail::for_each_window(g, [&](index_t base, index_t o) {
+      T acc = 0;
+      for (index_t i = 0; i < g.k; ++i)
+        for (index_t j = 0; j < g.k; ++j)
+          acc += px[base + i * g.w + j];
+      py[o] = acc * scale;
+    });
+  });
+  dynamic::record(y, "avg_pool2d", {x}, [&](dynamic::node&) {
+    return [g, xs = s](const var& gy) {
+      var dx = var::zeros(xs, gy.dtype());
+      dispatch(gy.dtype(), [&](auto z) {
+        using T = decltype(z);
+        const T* pg = gy.data<T>();
+        T* pd = dx.data<T>();
+        const T scale = T(1) / T(g.k * g.k);
+        detail::for_each_window(g, [&](index_t base, index_t o) {
+          for (index_t i = 0; i < g.k; ++i)
+            for (index_t j = 0; j < g.k; ++j)
+              pd[base + i * g.w + j] += pg[o] * scale;
+        });
+      });
+      return dynamic::var_list{dx};
+    };
+  });
+  return y;
+}
+
+class MaxPool2d : public module {
+ public:
+  explicit MaxPool2d(index_t kernel, index_t stride = 0) : k_(kernel), s_(stride) {}
+  var forward(const var& x) override { return max_pool2d(x, k_, s_); }
+
+ private:
+  index_t k_, s_;
+};
+class AvgPool2d : public module {
+ public:
+  explicit AvgPool2d(index_t kernel, index_t stride = 0) : k_(kernel), s_(stride) {}
+  var forward(const var& x) override { return avg_pool2d(x, k_, s_); }
+
+ private:
+  index_t k_, s_;
+};
+
+}  // namespace fg::nn

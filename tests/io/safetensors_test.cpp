@@ -1,0 +1,104 @@
+// safetensors: round trip, atomic write, every kind of damaged file refused with a clear error,
+// and (where CMake found python3 with numpy) files Python reads and writes.
+#include "../testing.hpp"
+
+#include <fusegrad/dynamic.hpp>
+#include <fusegrad/io/safetensors.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+using namespace fg;
+
+namespace {
+std::string temp_path(const char* name) {
+  return (std::filesystem::temp_directory_path() / name).string();
+}
+std::string slurp(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+void spit(const std::string& p, const std::string& bytes) {
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << bytes;
+}
+io::tensor_map sample() {
+  return {{"w", reshape(var::arange(6), {2, 3}) * 0.25},
+          {"b", var::from({-1.5, 2.0}, {2}, dtype::float64)},
+          {"empty", var::zeros({0, 4})},
+          {"s", var::scalar(7)}};
+}
+}  // namespace
+
+TEST_CASE("safetensors / round trip of shapes and dtypes and metadata in a file written atomically") {
+  const std::string p = temp_path("fg_round.safetensors");
+  io::save_safetensors(p, sample(), {{"format", "pt"}});
+  CHECK(!std::filesystem::exists(p + ".tmp"));
+  const std::string bytes = slurp(p);
+  std::uint64_t n = 0;
+  std::memcpy(&n, bytes.data(), 8);
+  CHECK((8 + n) % 8 == 0);  // the data starts aligned
+  std::map<std::string, std::string> meta;
+  const io::tensor_map t = io::load_safetensors(p, &meta);
+  CHECK(meta.at("format") == "pt");
+  CHECK(t.size() == 4);
+  CHECK(t.at("w").shape() == extents{2, 3});
+  CHECK(t.at("w").dtype() == dtype::float32);
+  CHECK(t.at("w").at(5) == 1.25);
+  CHECK(t.at("b").dtype() == dtype::float64);
+  CHECK(t.at("b").at(0) == -1.5);
+  CHECK(t.at("empty").shape() == extents{0, 4});
+  CHECK(t.at("s").rank() == 0);
+  CHECK(t.at("s").item() == 7);
+  std::remove(p.c_str());
+}
+
+TEST_CASE("safetensors / damaged files give errors that say what is wrong") {
+  const std::string p = temp_path("fg_bad.safetensors");
+  io::save_safetensors(p, sample());
+  const std::string good = slurp(p);
+  auto refused = [&](const std::string& bytes, const char* says) {
+    spit(p, bytes);
+    INFO("expected a message containing: " << says);
+    try {
+      io::load_safetensors(p);
+      FAIL("loaded a damaged file");
+    } catch (const io::format_error& e) {
+      CHECK(std::string(e.what()).find(says) != std::string::npos);
+      CHECK(std::string(e.what()).find(p) != std::string::npos);
+    }
+  };
+  refused(good.substr(0, 5), "too short for a safetensors file");
+  refused(good.substr(0, 20), "truncated or not safetensors");
+  refused(good.substr(0, good.size() - 3), "wrong size or past the end (truncated?)");
+  std::string bad = good;
+  bad[9] = '[';
+  refused(bad, "header expected '\"'");
+  bad = good;
+  bad.replace(bad.find("F32"), 3, "I64");
+  refused(bad, "of dtype 'I64' (fusegrad reads F32 and F64)");
+  refused(std::string(8, '\xff') + "{}", "truncated or not safetensors");
+  CHECK_THROWS_AS(io::load_safetensors(temp_path("fg_no_such_file.safetensors")),
+                  std::runtime_error);
+  std::remove(p.c_str());
+}
+
+#ifdef FUSEGRAD_PYTHON_NUMPY
+TEST_CASE("safetensors / Python reads our file and we read Python's") {
+  const std::string ours = temp_path("fg_to_python.safetensors"),
+                    theirs = temp_path("fg_from_python.safetensors");
+  io::save_safetensors(ours, {{"w", reshape(var::arange(6), {2, 3}) * 0.25},
+                              {"b", var::from({-1.5, 2.0}, {2}, dtype::float64)}});
+  const std::string cmd = std::string(FUSEGRAD_PYTHON_NUMPY) + " " + FUSEGRAD_TESTS_DIR +
+                          "/io/safetensors_interop.py " + ours + " " + theirs;
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  const io::tensor_map t = io::load_safetensors(theirs);
+  CHECK(t.at("w2").shape() == extents{2, 3});
+  CHECK(t.at("w2").at(5) == 2.5);
+  CHECK(t.at("scalar").dtype() == dtype::float64);
+  CHECK(t.at("scalar").item() == 3.25);
+  std::remove(ours.c_str());
+  std::remove(theirs.c_str());
+}
+#endif

@@ -1,0 +1,98 @@
+// fit(): history, plain progress lines off a terminal, early stopping, checkpoints, and a resumed
+// run that ends where the uninterrupted one does.
+#include "../testing.hpp"
+
+#include <fusegrad/nn.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+using namespace fg;
+
+namespace {
+struct problem {  // two classes of points, split by the sign of x0 + x1
+  var x, y;
+  problem() : x(var::empty({64, 2})), y(var::empty({64})) {
+    generator g(1);
+    x = var::randn({64, 2}, g);
+    for (index_t i = 0; i < 64; ++i)
+      y.set(i, x.at(2 * i) + x.at(2 * i + 1) > 0 ? 1.0 : 0.0);
+  }
+};
+nn::Sequential model(std::uint64_t seed) {
+  generator g(seed);
+  return nn::Sequential(nn::Linear(2, 8, g), nn::Tanh(), nn::Linear(8, 2, g));
+}
+std::string temp_path(const char* name) {
+  return (std::filesystem::temp_directory_path() / name).string();
+}
+}  // namespace
+
+TEST_CASE("fit / trains, reports each epoch as a plain line off a terminal, validates") {
+  problem p;
+  nn::Sequential m = model(2);
+  nn::Adam opt(m.parameters(), {.lr = 0.05});
+  nn::DataLoader train(p.x, p.y, 16, true, 3), val(p.x, p.y, 64, false);
+  const std::string log = temp_path("fg_fit.log");
+  std::FILE* f = std::fopen(log.c_str(), "w");
+  REQUIRE(f);
+  const auto h =
+      nn::fit(m, train, nn::cross_entropy, opt, {.epochs = 30, .validation = &val, .out = f});
+  std::fclose(f);
+  REQUIRE(h.size() == 30);
+  CHECK(h.back().loss < h.front().loss / 2);
+  CHECK(h.back().val_accuracy > 0.9);
+  CHECK(h.back().accuracy > 0.9);
+  std::ifstream in(log);
+  std::string first;
+  std::getline(in, first);
+  CHECK(first.rfind("epoch 1/30: loss ", 0) == 0);
+  CHECK(first.find(", validation accuracy ") != std::string::npos);
+  CHECK(first.find('\r') == std::string::npos);  // no bar redrawn in a file
+  std::remove(log.c_str());
+}
+
+TEST_CASE("fit / early stopping ends a run whose loss stops improving") {
+  problem p;
+  nn::Sequential m = model(2);
+  nn::SGD still(m.parameters(), {.lr = 0.0});  // the loss never moves
+  nn::DataLoader train(p.x, p.y, 64, false);
+  nn::EarlyStopping stop(3);
+  const auto h = nn::fit(m, train, nn::cross_entropy, still,
+                         {.epochs = 50, .callbacks = {&stop}, .out = nullptr});
+  CHECK(h.size() == 4);  // the first epoch sets the best, three more without improvement
+}
+
+TEST_CASE("fit / a run resumed from its checkpoint ends where the uninterrupted one does") {
+  problem p;
+  const std::string ckpt = temp_path("fg_fit.ckpt.safetensors");
+  nn::Sequential whole = model(7);
+  nn::Adam opt_whole(whole.parameters(), {.lr = 0.02});
+  nn::DataLoader data_whole(p.x, p.y, 16, true, 5);
+  nn::fit(whole, data_whole, nn::cross_entropy, opt_whole, {.epochs = 4, .out = nullptr});
+
+  {
+    nn::Sequential first = model(7);
+    nn::Adam opt(first.parameters(), {.lr = 0.02});
+    nn::DataLoader data(p.x, p.y, 16, true, 5);
+    nn::ModelCheckpoint save(ckpt, first, opt);
+    nn::fit(first, data, nn::cross_entropy, opt,
+            {.epochs = 2, .callbacks = {&save}, .out = nullptr});
+  }
+  nn::Sequential resumed = model(99);  // other weights until the checkpoint is loaded
+  nn::Adam opt(resumed.parameters(), {.lr = 0.5});
+  const long done = nn::load_checkpoint(ckpt, resumed, opt);
+  CHECK(done == 2);
+  CHECK(opt.lr == 0.02);
+  CHECK(opt.steps() == 8);
+  nn::DataLoader data(p.x, p.y, 16, true, 5);
+  nn::fit(resumed, data, nn::cross_entropy, opt,
+          {.epochs = 4, .initial_epoch = done, .out = nullptr});
+  const auto a = whole.named_parameters(), b = resumed.named_parameters();
+  for (std::size_t k = 0; k < a.size(); ++k)
+    for (index_t i = 0; i < a[k].second.size(); ++i)
+      CHECK(a[k].second.at(i) == b[k].second.at(i));
+  CHECK_THROWS_AS(nn::load_checkpoint(ckpt + ".missing", resumed, opt), std::runtime_error);
+  std::remove(ckpt.c_str());
+}
