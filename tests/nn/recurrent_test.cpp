@@ -93,3 +93,20 @@ TEST_CASE("nn / GRU: a step by the formulas and gradients with lengths that diff
       },
       {gru.weight_ih, gru.weight_hh, gru.bias_ih, gru.bias_hh});
 }
+
+TEST_CASE("nn / lstm_cell: one fused step against the same step in primitive ops") {
+  var z = leaf({3, 8}, -2, 2), c = leaf({3, 2}, -1, 1);
+  const var y = nn::lstm_cell(z, c);
+  const var i = sigmoid(slice(z, 1, 0, 2)), f = sigmoid(slice(z, 1, 2, 4)),
+            g = tanh(slice(z, 1, 4, 6)), o = sigmoid(slice(z, 1, 6, 8));
+  const var c2 = f * c + i * g, h = o * tanh(c2);
+  for (index_t b = 0; b < 3; ++b)
+    for (index_t j = 0; j < 2; ++j) {
+      CHECK(y.at(b * 4 + j) == doctest::Approx(h.at(b * 2 + j)).epsilon(1e-14));
+      CHECK(y.at(b * 4 + 2 + j) == doctest::Approx(c2.at(b * 2 + j)).epsilon(1e-14));
+    }
+  var w = leaf({3, 4}, -1, 1);
+  check_var_gradient([](const auto& v) { return sum(nn::lstm_cell(v[0], v[1]) * v[2]); },
+                     {z, c, w});
+  CHECK_THROWS_AS(nn::lstm_cell(var::zeros({3, 7}), var::zeros({3, 2})), shape_error);
+}

@@ -9,6 +9,7 @@
 #include "fusegrad/nn/init.hpp"
 #include "fusegrad/nn/linear.hpp"
 #include "fusegrad/nn/module.hpp"
+#include "fusegrad/ops/unary.hpp"
 
 #include <cmath>
 #include <vector>
@@ -20,6 +21,84 @@ namespace fg::nn {
 struct rnn_result {
   var output, h, c;
 };
+
+namespace detail {
+
+// Calls f(V-typed offset j) over [0, n) in SIMD batches of T, then element by element.
+template <class T, class F> void simd_loop(index_t n, F f) {
+  using B = simd::batch<T>;
+  constexpr index_t w = simd::lanes<B>;
+  index_t j = 0;
+  for (; j + w <= n; j += w)
+    f(B(), j);
+  for (; j < n; ++j)
+    f(T(), j);
+}
+
+}  // namespace detail
+
+// One LSTM step as one op: z [B, 4H] (the gates before their activations, in the order i, f, g,
+// o) and c [B, H] give [B, 2H] holding h' = sig(o) tanh(c') and c' = sig(f) c + sig(i) tanh(g)
+// side by side. Forward and backward are one pass each over the state, through the op table's
+// sigmoid and tanh (their values and derivatives), instead of a dozen recorded ops.
+inline var lstm_cell(const var& z, const var& c) {
+  const index_t B = c.shape()[0], H = c.shape()[1];
+  if (z.rank() != 2 || c.rank() != 2 || z.shape()[0] != B || z.shape()[1] != 4 * H)
+    throw shape_error(dynamic::text("fg::nn::lstm_cell(): z is ", z.shape().str(), ", c ",
+                                    c.shape().str(), "; expected [B, 4H] and [B, H]"));
+  using sg = ops::sigmoid_op;
+  using th = ops::tanh_op;
+  var y = var::empty({B, 2 * H}, z.dtype());
+  dispatch(z.dtype(), [&](auto t) {
+    using T = decltype(t);
+    const T *pz = z.data<T>(), *pc = c.data<T>();
+    T* py = y.data<T>();
+    for (index_t b = 0; b < B; ++b) {
+      const T *a = pz + b * 4 * H, *cb = pc + b * H;
+      T *h = py + b * 2 * H, *c2 = h + H;
+      detail::simd_loop<T>(H, [&]<class V>(V, index_t j) {
+        const V i = sg::forward(simd::load<V>(a + j)), f = sg::forward(simd::load<V>(a + H + j));
+        const V g = th::forward(simd::load<V>(a + 2 * H + j));
+        const V o = sg::forward(simd::load<V>(a + 3 * H + j));
+        const V cn = f * simd::load<V>(cb + j) + i * g;
+        simd::store(c2 + j, cn);
+        simd::store(h + j, o * th::forward(cn));
+      });
+    }
+  });
+  dynamic::record(y, "lstm_cell", {z, c}, [&](dynamic::node& n) {
+    return [z = n.save(z), c = n.save(c), y = n.save(y.detach()), B, H,
+            needs = n.wants()](const var& gy) {
+      var dz = var::empty(z.shape(), z.dtype()), dc = var::empty(c.shape(), c.dtype());
+      dispatch(gy.dtype(), [&](auto t) {
+        using T = decltype(t);
+        const T *pz = z.data<T>(), *pc = c.data<T>(), *py = y.data<T>(), *pg = gy.data<T>();
+        T *pdz = dz.data<T>(), *pdc = dc.data<T>();
+        for (index_t b = 0; b < B; ++b) {
+          const T *a = pz + b * 4 * H, *cb = pc + b * H, *cn = py + b * 2 * H + H;
+          const T *dh = pg + b * 2 * H, *dcn = dh + H;
+          T *da = pdz + b * 4 * H, *dcb = pdc + b * H;
+          detail::simd_loop<T>(H, [&]<class V>(V, index_t j) {
+            const V ai = simd::load<V>(a + j), af = simd::load<V>(a + H + j),
+                    ag = simd::load<V>(a + 2 * H + j), ao = simd::load<V>(a + 3 * H + j);
+            const V i = sg::forward(ai), f = sg::forward(af), g = th::forward(ag),
+                    o = sg::forward(ao);
+            const V cv = simd::load<V>(cn + j), tc = th::forward(cv);
+            const V gh = simd::load<V>(dh + j);
+            const V dcv = simd::load<V>(dcn + j) + gh * o * th::derivative(cv, tc);
+            simd::store(da + j, dcv * g * sg::derivative(ai, i));
+            simd::store(da + H + j, dcv * simd::load<V>(cb + j) * sg::derivative(af, f));
+            simd::store(da + 2 * H + j, dcv * i * th::derivative(ag, g));
+            simd::store(da + 3 * H + j, gh * tc * sg::derivative(ao, o));
+            simd::store(dcb + j, dcv * f);
+          });
+        }
+      });
+      return dynamic::var_list{needs[0] ? dz : var(), needs[1] ? dc : var()};
+    };
+  });
+  return y;
+}
 
 namespace detail {
 
@@ -98,12 +177,8 @@ class LSTM : public detail::recurrent_base {
       : recurrent_base(input, hidden, 4, g, t) {}
   rnn_result run(const var& x, const std::vector<index_t>& lengths = {}) {
     return recurrent_base::run(x, lengths, true, [&](const var& xt, const var& h, const var& c) {
-      const var z = xt + hidden_projection(h);
-      const index_t H = hid_;
-      const var i = sigmoid(slice(z, 1, 0, H)), f = sigmoid(slice(z, 1, H, 2 * H)),
-                g = tanh(slice(z, 1, 2 * H, 3 * H)), o = sigmoid(slice(z, 1, 3 * H, 4 * H));
-      const var c2 = f * c + i * g;
-      return std::pair{o * tanh(c2), c2};
+      const var hc = lstm_cell(xt + hidden_projection(h), c);
+      return std::pair{slice(hc, 1, 0, hid_), slice(hc, 1, hid_, 2 * hid_)};
     });
   }
   var forward(const var& x) override { return run(x).output; }
