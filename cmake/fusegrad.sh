@@ -56,9 +56,10 @@ BASE_PKGS=(cmake g++ make libxsimd-dev xtl-dev)
 EMBEDDED_PKGS=(gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib
   qemu-system-arm)
 # zlib reads the gzip IDX data sets; python3-numpy checks safetensors files against Python; the
-# main job's test trains on Debian's Fashion-MNIST.
+# main job's test trains on Debian's Fashion-MNIST; libblas-dev is fg::nn's optional BLAS (its
+# products are tested against our own GEMM).
 TEST_PKGS=("${BASE_PKGS[@]}" doctest-dev libbenchmark-dev libeigen3-dev zlib1g-dev python3-numpy
-  dataset-fashion-mnist "${EMBEDDED_PKGS[@]}")
+  dataset-fashion-mnist libblas-dev "${EMBEDDED_PKGS[@]}")
 
 cmd_test() {
   ensure_packages "${TEST_PKGS[@]}"

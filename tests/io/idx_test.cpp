@@ -1,5 +1,6 @@
 // IDX files: plain and gzip, every element type, and damaged files refused with clear errors.
 #include "../testing.hpp"
+#include "io_testing.hpp"
 
 #include <fusegrad/dynamic.hpp>
 #include <fusegrad/io/idx.hpp>
@@ -10,14 +11,11 @@
 #include <string>
 
 using namespace fg;
+using fg::testing::slurp;
+using fg::testing::spit;
+using fg::testing::temp_path;
 
 namespace {
-std::string temp_path(const char* name) {
-  return (std::filesystem::temp_directory_path() / name).string();
-}
-void spit(const std::string& p, const std::string& bytes) {
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << bytes;
-}
 // A [2, 3] array of unsigned bytes 0, 1, 2, 253, 254, 255.
 const std::string ubytes("\0\0\x08\x02\0\0\0\x02\0\0\0\x03\x00\x01\x02\xfd\xfe\xff", 18);
 }  // namespace

@@ -1,6 +1,7 @@
 // .npy: round trip, numpy reading ours and writing its own (where CMake found it), and damaged
 // files refused with errors that name the file and the fault.
 #include "../testing.hpp"
+#include "io_testing.hpp"
 
 #include <fusegrad/dynamic.hpp>
 #include <fusegrad/io/npy.hpp>
@@ -11,19 +12,11 @@
 #include <fstream>
 
 using namespace fg;
+using fg::testing::slurp;
+using fg::testing::spit;
+using fg::testing::temp_path;
 
-namespace {
-std::string temp_path(const char* name) {
-  return (std::filesystem::temp_directory_path() / name).string();
-}
-std::string slurp(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-void spit(const std::string& p, const std::string& bytes) {
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << bytes;
-}
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("npy / round trip of float32 and float64 at ranks 0 to 3") {
   const std::string p = temp_path("fg_round.npy");

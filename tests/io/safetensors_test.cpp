@@ -1,6 +1,7 @@
 // safetensors: round trip, atomic write, every kind of damaged file refused with a clear error,
 // and (where CMake found python3 with numpy) files Python reads and writes.
 #include "../testing.hpp"
+#include "io_testing.hpp"
 
 #include <fusegrad/dynamic.hpp>
 #include <fusegrad/io/safetensors.hpp>
@@ -11,18 +12,11 @@
 #include <fstream>
 
 using namespace fg;
+using fg::testing::slurp;
+using fg::testing::spit;
+using fg::testing::temp_path;
 
 namespace {
-std::string temp_path(const char* name) {
-  return (std::filesystem::temp_directory_path() / name).string();
-}
-std::string slurp(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-void spit(const std::string& p, const std::string& bytes) {
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << bytes;
-}
 io::tensor_map sample() {
   return {{"w", reshape(var::arange(6), {2, 3}) * 0.25},
           {"b", var::from({-1.5, 2.0}, {2}, dtype::float64)},
@@ -31,7 +25,8 @@ io::tensor_map sample() {
 }
 }  // namespace
 
-TEST_CASE("safetensors / round trip of shapes and dtypes and metadata in a file written atomically") {
+TEST_CASE(
+    "safetensors / round trip of shapes and dtypes and metadata in a file written atomically") {
   const std::string p = temp_path("fg_round.safetensors");
   io::save_safetensors(p, sample(), {{"format", "pt"}});
   CHECK(!std::filesystem::exists(p + ".tmp"));

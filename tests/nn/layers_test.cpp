@@ -215,3 +215,29 @@ TEST_CASE("nn / embedding: rows by index, gradients added per row") {
   CHECK_THROWS_WITH_AS(emb(var::from({5}, {1})),
                        "fg::nn::embedding(): index 5.000000 is not a row of [5, 3]", shape_error);
 }
+
+#ifdef FUSEGRAD_USE_CBLAS
+TEST_CASE("nn / the BLAS products agree with the library's own GEMM") {
+  var x = leaf({5, 7}, -1, 1), w = leaf({3, 7}, -1, 1), b = leaf({3}, -1, 1);
+  var img = leaf({2, 2, 5, 5}, -1, 1), k = leaf({3, 2, 3, 3}, -1, 1);
+  auto run = [&] {
+    for (var* v : {&x, &w, &b, &img, &k})
+      v->zero_grad();
+    var y = nn::linear(x, w, b), z = nn::conv2d(img, k, var(), 2, 1);
+    (sum(square(y)) + sum(square(z))).backward();
+    std::vector<double> all;
+    for (const var& v : {y, z, x.grad(), w.grad(), b.grad(), img.grad(), k.grad()})
+      for (index_t i = 0; i < v.size(); ++i)
+        all.push_back(v.at(i));
+    return all;
+  };
+  REQUIRE(nn::blas_enabled());
+  const std::vector<double> blas = run();
+  nn::blas_enabled() = false;
+  const std::vector<double> own = run();
+  nn::blas_enabled() = true;
+  REQUIRE(blas.size() == own.size());
+  for (std::size_t i = 0; i < own.size(); ++i)
+    CHECK(blas[i] == doctest::Approx(own[i]).epsilon(1e-12));
+}
+#endif

@@ -93,6 +93,8 @@ inline var read_idx(const std::string& path, dtype t = dtype::float32) {
   std::size_t count = 1;
   for (unsigned i = 0; i < rank; ++i) {
     e[i] = index_t(be(4 + 4 * i, 4));
+    if (e[i] && count > b.size() / std::size_t(e[i]))  // more elements than the file has bytes
+      fail(dynamic::text("has a header ", e.str(), " far larger than the file"));
     count *= std::size_t(e[i]);
   }
   const std::size_t start = 4 + 4 * std::size_t(rank);

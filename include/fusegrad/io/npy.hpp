@@ -4,7 +4,7 @@
 #pragma once
 
 #include "fusegrad/dynamic/var.hpp"
-#include "fusegrad/io/format_error.hpp"
+#include "fusegrad/io/file.hpp"
 
 #include <bit>
 #include <cstdint>
@@ -30,33 +30,17 @@ inline void save_npy(const std::string& path, const var& v) {
   const std::size_t unpadded = 10 + dict.size() + 1;  // magic, version, length, dict, '\n'
   dict.append((64 - unpadded % 64) % 64, ' ');
   dict += '\n';
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+  detail::write_atomically(path, "fg::io::save_npy()", [&](std::ofstream& out) {
     const std::uint16_t n = std::uint16_t(dict.size());
     out.write("\x93NUMPY\x01\x00", 8);
     out.write(reinterpret_cast<const char*>(&n), 2);
     out << dict;
-    const dynamic::impl& p = v.ready();
-    const std::size_t es = dynamic::element_size(v.dtype());
-    out.write(static_cast<const char*>(p.data->bytes) + p.offset * es,
-              std::streamsize(std::size_t(v.size()) * es));
-    out.flush();
-    if (!out)
-      throw std::runtime_error(dynamic::text("fg::io::save_npy(): writing '", tmp, "' failed"));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error(
-        dynamic::text("fg::io::save_npy(): cannot rename '", tmp, "' to '", path, "'"));
-  }
+    detail::write_elements(out, v);
+  });
 }
 
 inline var load_npy(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw std::runtime_error(dynamic::text("fg::io::load_npy(): cannot open '", path, "'"));
-  const std::vector<char> f((std::istreambuf_iterator<char>(in)), {});
+  const std::vector<char> f = detail::read_file(path, "fg::io::load_npy()");
   auto fail = [&](const std::string& why) {
     throw format_error(dynamic::text("fg::io::load_npy(): '", path, "' ", why));
   };
@@ -113,8 +97,13 @@ inline var load_npy(const std::string& path) {
   if (dims.size() > max_rank)
     fail(dynamic::text("has ", dims.size(), " axes (at most ", max_rank, ")"));
   extents e = extents::of_rank(dims.size());
-  for (std::size_t k = 0; k < dims.size(); ++k)
+  std::size_t count = 1;
+  for (std::size_t k = 0; k < dims.size(); ++k) {
     e[k] = dims[k];
+    if (dims[k] && count > f.size() / std::size_t(dims[k]))  // more elements than bytes
+      fail(dynamic::text("has a shape ", e.str(), " far larger than the file"));
+    count *= std::size_t(dims[k]);
+  }
   const dtype t = f32 ? dtype::float32 : dtype::float64;
   const std::size_t bytes = std::size_t(e.size()) * dynamic::element_size(t);
   if (f.size() - start - len != bytes)

@@ -5,7 +5,7 @@
 #pragma once
 
 #include "fusegrad/dynamic/var.hpp"
-#include "fusegrad/io/format_error.hpp"
+#include "fusegrad/io/file.hpp"
 
 #include <bit>
 #include <cstdint>
@@ -150,41 +150,20 @@ inline void save_safetensors(const std::string& path, const tensor_map& tensors,
   }
   header += "}";
   header.append((8 - header.size() % 8) % 8, ' ');  // the data starts 8-byte aligned
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out)
-      throw std::runtime_error(
-          dynamic::text("fg::io::save_safetensors(): cannot write '", tmp, "'"));
+  detail::write_atomically(path, "fg::io::save_safetensors()", [&](std::ofstream& out) {
     const std::uint64_t n = header.size();
     out.write(reinterpret_cast<const char*>(&n), 8);
     out.write(header.data(), std::streamsize(header.size()));
-    for (const auto& [name, v] : tensors) {
-      const dynamic::impl& p = v.ready();
-      const std::size_t es = dynamic::element_size(v.dtype());
-      out.write(static_cast<const char*>(p.data->bytes) + p.offset * es,
-                std::streamsize(std::size_t(v.size()) * es));
-    }
-    out.flush();
-    if (!out)
-      throw std::runtime_error(
-          dynamic::text("fg::io::save_safetensors(): writing '", tmp, "' failed"));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error(
-        dynamic::text("fg::io::save_safetensors(): cannot rename '", tmp, "' to '", path, "'"));
-  }
+    for (const auto& [name, v] : tensors)
+      detail::write_elements(out, v);
+  });
 }
 
 // Reads every tensor of a safetensors file (F32 and F64). A truncated or corrupt file throws
 // format_error naming the file and the fault; nothing is read out of bounds.
 inline tensor_map load_safetensors(const std::string& path,
                                    std::map<std::string, std::string>* metadata = nullptr) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw std::runtime_error(dynamic::text("fg::io::load_safetensors(): cannot open '", path, "'"));
-  const std::vector<char> file((std::istreambuf_iterator<char>(in)), {});
+  const std::vector<char> file = detail::read_file(path, "fg::io::load_safetensors()");
   auto fail = [&](const std::string& why) {
     throw format_error(dynamic::text("fg::io::load_safetensors(): '", path, "' ", why));
   };

@@ -144,7 +144,7 @@ inline std::string clock_text(double s) {
 // Loss and accuracy (NaN unless the outputs are class scores) of the model over a loader, in
 // evaluation mode, nothing recorded.
 template <class Loss>
-std::pair<double, double> evaluate(module& model, DataLoader& data, Loss& loss) {
+std::pair<double, double> evaluate(module& model, DataLoader& data, Loss loss) {
   no_grad off;
   const bool was = model.training();
   model.eval();

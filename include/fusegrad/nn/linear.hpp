@@ -8,13 +8,45 @@
 #include "fusegrad/nn/init.hpp"
 #include "fusegrad/nn/module.hpp"
 
+#include <type_traits>
+
+#ifdef FUSEGRAD_USE_CBLAS
+#include <cblas.h>
+#endif
+
 namespace fg::nn {
+
+// Whether the layers' matrix products go to the BLAS library the program links, when it was
+// built with FUSEGRAD_USE_CBLAS (CMake: link fusegrad::blas); otherwise, or when switched off,
+// they run on the library's own GEMM (exec/gemm.hpp), which needs nothing (embedded builds).
+inline bool& blas_enabled() {
+#ifdef FUSEGRAD_USE_CBLAS
+  static bool on = true;
+#else
+  static bool on = false;
+#endif
+  return on;
+}
 
 namespace detail {
 // C[m x n] (+)= op(A) op(B) over contiguous row-major operands, op transposing when asked.
 template <class T>
 void gemm(index_t m, index_t n, index_t k, const T* a, bool ta, const T* b, bool tb, T* c,
           bool add = false) {
+#ifdef FUSEGRAD_USE_CBLAS
+  if (blas_enabled() && m && n && k) {
+    const auto A = ta ? CblasTrans : CblasNoTrans, B = tb ? CblasTrans : CblasNoTrans;
+    const int lda = int(ta ? m : k), ldb = int(tb ? k : n);
+    const T beta = add ? T(1) : T(0);
+    if constexpr (std::is_same_v<T, float>)
+      cblas_sgemm(CblasRowMajor, A, B, int(m), int(n), int(k), 1.f, a, lda, b, ldb, beta, c,
+                  int(n));
+    else
+      cblas_dgemm(CblasRowMajor, A, B, int(m), int(n), int(k), 1.0, a, lda, b, ldb, beta, c,
+                  int(n));
+    return;
+  }
+#endif
   // Scratch from the pool: a training step asks for the same sizes every time.
   var ws = var::empty({exec::gemm_blocking<T>::workspace(m, n, k)}, dtype_of<T>);
   exec::gemm<T>(m, n, k, a, ta ? 1 : std::ptrdiff_t(k), ta ? std::ptrdiff_t(m) : 1, b,

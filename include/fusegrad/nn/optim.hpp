@@ -72,7 +72,8 @@ class optimizer {
   }
 
  protected:
-  optimizer(std::vector<var> params, double lr, std::size_t slots) : lr(lr), params_(params) {
+  optimizer(std::vector<var> params, double lr, std::size_t slots)
+      : lr(lr), params_(std::move(params)) {
     for (const var& p : params_) {
       if (!p.requires_grad())
         throw std::invalid_argument(

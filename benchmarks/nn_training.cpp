@@ -1,0 +1,207 @@
+// benchmarks/nn_training.cpp — W2, W3, W4: training steps of an MLP, an LSTM and a CNN (float,
+// BENCHMARKS.md), fusegrad's nn layers on the dynamic path against LibTorch in the same binary.
+//
+//   BM_W2_fusegrad_dyn/1   MLP 784-256-256-10, ReLU, softmax cross-entropy, SGD step; batch 128
+//   BM_W3_fusegrad_dyn/1   LSTM 64 -> 128 over 32 steps, batch 16: forward, sum, backward
+//   BM_W4_fusegrad_dyn/1   CNN step (conv 1->32 3x3, ReLU, pool 2; conv 32->64 3x3, ReLU, pool 2;
+//                          linear 1600->10), softmax cross-entropy, SGD; batch 64
+//   BM_W<k>_fusegrad_dyn_blas/1  the same with the layers' products through the linked BLAS
+//                          (fusegrad::blas: OpenBLAS on Debian; run with OMP_NUM_THREADS=1)
+//   BM_W<k>_libtorch/<t>   the same in LibTorch with t threads (1 and 2); fusegrad runs on one
+//
+// Before timing, each LibTorch case is given fusegrad's initial weights and must produce the same
+// loss and the same first-layer gradient (a wrong fast answer is worthless).
+#include "bench_common.hpp"
+
+#include <fusegrad/nn.hpp>
+
+#if FUSEGRAD_HAVE_LIBTORCH
+#include <torch/torch.h>
+#endif
+
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace nn = fg::nn;
+
+struct workload {
+  nn::Sequential (*model)(fg::generator&);
+  fg::extents input;
+  fg::index_t classes;
+};
+
+nn::Sequential mlp(fg::generator& g) {
+  return nn::Sequential(nn::Linear(784, 256, g), nn::ReLU(), nn::Linear(256, 256, g), nn::ReLU(),
+                        nn::Linear(256, 10, g));
+}
+nn::Sequential cnn(fg::generator& g) {
+  return nn::Sequential(nn::Conv2d(1, 32, 3, g), nn::ReLU(), nn::MaxPool2d(2),
+                        nn::Conv2d(32, 64, 3, g), nn::ReLU(), nn::MaxPool2d(2), nn::Flatten(),
+                        nn::Linear(1600, 10, g));
+}
+const workload W2{mlp, {128, 784}, 10}, W4{cnn, {64, 1, 28, 28}, 10};
+
+fg::var inputs(const fg::extents& e) {
+  fg::var x = fg::var::empty(e);
+  fgbench::fill_uniform(x.data<float>(), std::size_t(x.size()), -1, 1, 3);
+  return x;
+}
+fg::var labels(fg::index_t n, fg::index_t classes) {
+  fg::var y = fg::var::empty({n});
+  for (fg::index_t i = 0; i < n; ++i)
+    y.data<float>()[i] = float((i * 7 + 3) % classes);
+  return y;
+}
+
+// One SGD training step; returns the loss.
+double step(nn::module& m, nn::optimizer& opt, const fg::var& x, const fg::var& y) {
+  opt.zero_grad();
+  fg::var loss = nn::cross_entropy(m(x), y);
+  loss.backward();
+  opt.step();
+  return loss.item();
+}
+
+// `blas`: the layers' products through the linked BLAS (fusegrad::blas) instead of our GEMM.
+void BM_classifier_fusegrad(benchmark::State& state, const workload* w, bool blas) {
+  nn::blas_enabled() = blas;
+  fg::generator g(1);
+  nn::Sequential m = w->model(g);
+  nn::SGD opt(m.parameters(), {.lr = 0.01});
+  const fg::var x = inputs(w->input), y = labels(w->input[0], w->classes);
+  for (auto _ : state)
+    benchmark::DoNotOptimize(step(m, opt, x, y));
+}
+
+void BM_W3_fusegrad(benchmark::State& state, bool blas) {
+  nn::blas_enabled() = blas;
+  fg::generator g(1);
+  nn::LSTM lstm(64, 128, g);
+  const fg::var x = inputs({32, 16, 64});
+  for (auto _ : state) {
+    lstm.zero_grad();
+    fg::var loss = fg::sum(lstm.run(x).output);
+    loss.backward();
+    benchmark::DoNotOptimize(loss.item());
+  }
+}
+
+#if FUSEGRAD_HAVE_LIBTORCH
+torch::Tensor to_torch(const fg::var& v) {
+  std::vector<std::int64_t> shape(v.shape().begin(), v.shape().end());
+  return torch::from_blob(const_cast<float*>(v.data<float>()), shape, torch::kFloat32).clone();
+}
+// Copies fusegrad's parameters into the torch module's of the same names.
+void copy_weights(const nn::module& from, torch::nn::Module& to) {
+  torch::NoGradGuard off;
+  auto params = to.named_parameters();
+  for (auto& [name, v] : from.named_parameters())
+    params[name].copy_(to_torch(v));
+}
+torch::nn::Sequential torch_mlp() {
+  return torch::nn::Sequential(torch::nn::Linear(784, 256), torch::nn::ReLU(),
+                               torch::nn::Linear(256, 256), torch::nn::ReLU(),
+                               torch::nn::Linear(256, 10));
+}
+torch::nn::Sequential torch_cnn() {
+  return torch::nn::Sequential(torch::nn::Conv2d(1, 32, 3), torch::nn::ReLU(),
+                               torch::nn::MaxPool2d(2), torch::nn::Conv2d(32, 64, 3),
+                               torch::nn::ReLU(), torch::nn::MaxPool2d(2), torch::nn::Flatten(),
+                               torch::nn::Linear(1600, 10));
+}
+
+void BM_classifier_libtorch(benchmark::State& state, const workload* w,
+                            torch::nn::Sequential (*make)()) {
+  torch::set_num_threads(int(state.range(0)));
+  fg::generator g(1);
+  nn::Sequential ours = w->model(g);
+  torch::nn::Sequential m = make();
+  copy_weights(ours, *m);
+  const fg::var fx = inputs(w->input), fy = labels(w->input[0], w->classes);
+  const torch::Tensor x = to_torch(fx), y = to_torch(fy).to(torch::kLong);
+  torch::optim::SGD opt(m->parameters(), torch::optim::SGDOptions(0.01));
+  auto run = [&] {
+    opt.zero_grad();
+    torch::Tensor loss = torch::nn::functional::cross_entropy(m->forward(x), y);
+    loss.backward();
+    opt.step();
+    return loss.item<double>();
+  };
+  {  // the same loss and first-layer weight gradient as fusegrad's, before any step
+    nn::SGD still(ours.parameters(), {.lr = 0});
+    const double want = step(ours, still, fx, fy);
+    opt.zero_grad();
+    torch::Tensor loss = torch::nn::functional::cross_entropy(m->forward(x), y);
+    loss.backward();
+    std::string why;
+    const fg::var gw = ours.named_parameters()[0].second.grad();
+    const torch::Tensor tg = m->named_parameters()["0.weight"].grad().contiguous();
+    if (!fgbench::check_value(loss.item<double>(), want, 1e-4, 1e-6, "loss", why) ||
+        !fgbench::close_all(tg.data_ptr<float>(), gw.data<float>(), std::size_t(gw.size()), 2e-3,
+                            1e-5, "0.weight grad", why))
+      return state.SkipWithError(why.c_str());
+  }
+  for (auto _ : state)
+    benchmark::DoNotOptimize(run());
+}
+
+void BM_W3_libtorch(benchmark::State& state) {
+  torch::set_num_threads(int(state.range(0)));
+  fg::generator g(1);
+  nn::LSTM ours(64, 128, g);
+  torch::nn::LSTM m(torch::nn::LSTMOptions(64, 128));
+  copy_weights(ours, *m);
+  const fg::var fx = inputs({32, 16, 64});
+  const torch::Tensor x = to_torch(fx);
+  {
+    const double want = fg::sum(ours.run(fx).output).item();
+    const double got = std::get<0>(m->forward(x)).sum().item<double>();
+    std::string why;
+    if (!fgbench::check_value(got, want, 1e-4, 1e-4, "sum of outputs", why))
+      return state.SkipWithError(why.c_str());
+  }
+  for (auto _ : state) {
+    m->zero_grad();
+    torch::Tensor loss = std::get<0>(m->forward(x)).sum();
+    loss.backward();
+    benchmark::DoNotOptimize(loss.item<double>());
+  }
+}
+#endif
+
+const bool registered = [] {
+  std::vector<benchmark::internal::Benchmark*> all{
+      benchmark::RegisterBenchmark("BM_W2_fusegrad_dyn", BM_classifier_fusegrad, &W2, false)
+          ->Arg(1),
+      benchmark::RegisterBenchmark("BM_W3_fusegrad_dyn", BM_W3_fusegrad, false)->Arg(1),
+      benchmark::RegisterBenchmark("BM_W4_fusegrad_dyn", BM_classifier_fusegrad, &W4, false)
+          ->Arg(1)};
+#ifdef FUSEGRAD_USE_CBLAS  // threads: OpenBLAS's own (OMP_NUM_THREADS=1 for one)
+  all.push_back(
+      benchmark::RegisterBenchmark("BM_W2_fusegrad_dyn_blas", BM_classifier_fusegrad, &W2, true));
+  all.push_back(benchmark::RegisterBenchmark("BM_W3_fusegrad_dyn_blas", BM_W3_fusegrad, true));
+  all.push_back(
+      benchmark::RegisterBenchmark("BM_W4_fusegrad_dyn_blas", BM_classifier_fusegrad, &W4, true));
+  for (std::size_t k = 3; k < all.size(); ++k)
+    all[k]->Arg(1);
+#endif
+  [[maybe_unused]] const std::size_t first_torch = all.size();
+#if FUSEGRAD_HAVE_LIBTORCH
+  all.push_back(
+      benchmark::RegisterBenchmark("BM_W2_libtorch", BM_classifier_libtorch, &W2, torch_mlp));
+  all.push_back(benchmark::RegisterBenchmark("BM_W3_libtorch", BM_W3_libtorch));
+  all.push_back(
+      benchmark::RegisterBenchmark("BM_W4_libtorch", BM_classifier_libtorch, &W4, torch_cnn));
+  for (std::size_t k = first_torch; k < all.size(); ++k)
+    all[k]->Arg(1)->Arg(2);
+#endif
+  for (auto* b : all)
+    b->Unit(benchmark::kMillisecond);
+  return true;
+}();
+
+}  // namespace
+
+BENCHMARK_MAIN();
