@@ -11,6 +11,7 @@
 #include "fusegrad/nn/module.hpp"
 #include "fusegrad/ops/unary.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
