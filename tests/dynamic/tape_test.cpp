@@ -208,3 +208,14 @@ TEST_CASE("tape / a refused backward changes nothing") {
                        "it was used; its gradient would be wrong",
                        fg::autograd_error);
 }
+
+TEST_CASE("var / copy_from copies the elements, tracked, and refuses another shape") {
+  var x = var::from({1, 2}, {2}, dtype::float64).requires_grad(true);
+  var loss = sum(x * x);
+  x.copy_from(var::from({5, 6}, {2}, dtype::float64));
+  CHECK(x.at(1) == 6.0);
+  CHECK_THROWS_AS(loss.backward(), autograd_error);  // the saved x was changed in place
+  CHECK_THROWS_WITH_AS(x.copy_from(var::zeros({3}, dtype::float64)),
+                       "fg::var::copy_from(): the source is [3] float64, the tensor [2] float64",
+                       shape_error);
+}

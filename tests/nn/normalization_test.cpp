@@ -1,7 +1,7 @@
 // BatchNorm2d and LayerNorm: normalised statistics, running statistics, eval mode, gradients.
 #include "../dynamic/dynamic_testing.hpp"
 
-#include <fusegrad/nn.hpp>
+#include <fusegrad/nn/normalization.hpp>
 
 using namespace fg;
 using fg::testing::check_var_gradient;

@@ -2,7 +2,7 @@
 // PyTorch's parameter names, gradients against finite differences.
 #include "../dynamic/dynamic_testing.hpp"
 
-#include <fusegrad/nn.hpp>
+#include <fusegrad/nn/recurrent.hpp>
 
 using namespace fg;
 using fg::testing::check_var_gradient;

@@ -52,8 +52,8 @@ inline void add_slice_block(const node& n, std::shared_ptr<impl>& into, const va
   const extents& whole = n.input_shape(0);
   if (!into)
     into = var::zeros(whole, g.dtype()).handle();
-  else if (!pending_ops().items.empty() && (into.use_count() > 1 || into->data.use_count() > 1))
-    realise_pending();  // an op given this gradient earlier must see its old value
+  else
+    realise_pending_before_write(into);  // an op given this gradient earlier reads its old value
   const axis_view v(whole, n.block_axis);
   axis_view gv = v;
   gv.len = g.shape()[n.block_axis];

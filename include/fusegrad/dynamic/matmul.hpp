@@ -12,6 +12,15 @@ namespace fg {
 
 namespace dynamic {
 
+// C[m x n] (+)= op(A) op(B) over contiguous row-major operands, op transposing when asked, on
+// the library's GEMM; `ws` holds exec::gemm_blocking<T>::workspace(m, n, k) elements.
+template <class T>
+void gemm(index_t m, index_t n, index_t k, const T* a, bool ta, const T* b, bool tb, T* c, bool add,
+          T* ws) {
+  exec::gemm<T>(m, n, k, a, ta ? 1 : std::ptrdiff_t(k), ta ? std::ptrdiff_t(m) : 1, b,
+                tb ? 1 : std::ptrdiff_t(n), tb ? std::ptrdiff_t(k) : 1, c, n, add, ws);
+}
+
 // C[b] = op(A[b]) op(B[b]) for every batch b, where op transposes when asked; a 2-D operand is
 // shared by every batch. `c` is contiguous [batch, m, n], or, when not `c_batched`, one [m, n]
 // holding the sum over the batches (the gradient of a shared operand).
@@ -22,9 +31,8 @@ void batched_gemm(index_t batch, index_t m, index_t n, index_t k, const T* a, bo
   for (index_t i = 0; i < batch; ++i) {
     const T* ai = a + (a_batched ? i * m * k : 0);
     const T* bi = b + (b_batched ? i * k * n : 0);
-    exec::gemm<T>(m, n, k, ai, ta ? 1 : std::ptrdiff_t(k), ta ? std::ptrdiff_t(m) : 1, bi,
-                  tb ? 1 : std::ptrdiff_t(n), tb ? std::ptrdiff_t(k) : 1,
-                  c + (c_batched ? i * m * n : 0), n, !c_batched && i > 0, ws.data());
+    gemm<T>(m, n, k, ai, ta, bi, tb, c + (c_batched ? i * m * n : 0), !c_batched && i > 0,
+            ws.data());
   }
 }
 

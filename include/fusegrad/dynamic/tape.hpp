@@ -231,8 +231,7 @@ inline void accumulate(std::shared_ptr<impl>& into, const var& g, bool adopt = f
     into = copy.handle();
     return;
   }
-  if (!pending_ops().items.empty() && (into.use_count() > 1 || into->data.use_count() > 1))
-    realise_pending();  // an op given this gradient earlier must see its old value
+  realise_pending_before_write(into);  // an op given this gradient earlier reads its old value
   dispatch(g.dtype(), [&](auto z) {
     using T = decltype(z);
     T* a = static_cast<T*>(into->data->bytes) + into->offset;

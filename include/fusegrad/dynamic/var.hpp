@@ -206,6 +206,13 @@ inline void realise_pending() {
     list.back()->realise(*list.back());  // takes itself off the list
 }
 
+// Before an in-place write to p's elements: this thread's pending ops that may read them run
+// first. Elements only this handle holds (an op's fresh result) cannot be read by one.
+inline void realise_pending_before_write(const std::shared_ptr<impl>& p) {
+  if (!pending_ops().items.empty() && (p.use_count() > 1 || p->data.use_count() > 1))
+    realise_pending();
+}
+
 // Tensor headers, nodes and storage records come from this thread's pool, not from malloc.
 template <class T, class... A> std::shared_ptr<T> make_pooled(A&&... a) {
   return std::allocate_shared<T>(pool_allocator<T>{}, std::forward<A>(a)...);
@@ -317,6 +324,17 @@ class var {
     ++get().data->version;
     return p;
   }
+  // Copies src's elements (same shape and dtype) into this tensor's, tracked (tracked_data).
+  void copy_from(const var& src) {
+    if (!(src.shape() == shape()) || src.dtype() != dtype())
+      throw shape_error(dynamic::text("fg::var::copy_from(): the source is ", src.shape().str(),
+                                      " ", dtype_name(src.dtype()), ", the tensor ", shape().str(),
+                                      " ", dtype_name(dtype())));
+    dispatch(dtype(), [&](auto z) {
+      using T = decltype(z);
+      std::copy_n(src.data<T>(), size(), tracked_data<T>());
+    });
+  }
   // Element i (row-major) as a double.
   double at(index_t i) const {
     return dispatch(dtype(), [&](auto z) { return double(data<decltype(z)>()[i]); });
@@ -380,8 +398,7 @@ class var {
   // only this handle holds (an op's fresh result) cannot be read by one.
   dynamic::impl& writable() {
     dynamic::impl& p = ready();
-    if (!dynamic::pending_ops().items.empty() && (p_.use_count() > 1 || p.data.use_count() > 1))
-      dynamic::realise_pending();
+    dynamic::realise_pending_before_write(p_);
     return p;
   }
   const std::shared_ptr<dynamic::impl>& handle() const { return p_; }

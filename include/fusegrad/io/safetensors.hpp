@@ -36,13 +36,13 @@ class json_reader {
  public:
   json_reader(const std::string& text, const std::string& path) : s_(text), path_(path) {}
   void expect(char c) {
-    skip();
+    skip_space();
     if (i_ >= s_.size() || s_[i_] != c)
       fail(dynamic::text("expected '", std::string(1, c), "' at byte ", i_));
     ++i_;
   }
   bool peek(char c) {
-    skip();
+    skip_space();
     return i_ < s_.size() && s_[i_] == c;
   }
   std::string string() {
@@ -63,7 +63,7 @@ class json_reader {
     return out;
   }
   std::uint64_t integer() {
-    skip();
+    skip_space();
     const std::size_t start = i_;
     std::uint64_t v = 0;
     while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') {
@@ -92,7 +92,7 @@ class json_reader {
     return true;
   }
   void end() {
-    skip();
+    skip_space();
     if (i_ != s_.size())
       fail(dynamic::text("has text after the header's object, at byte ", i_));
   }
@@ -101,7 +101,7 @@ class json_reader {
   }
 
  private:
-  void skip() {
+  void skip_space() {
     while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\r' || s_[i_] == '\t'))
       ++i_;
   }

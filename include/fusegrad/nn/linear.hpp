@@ -3,8 +3,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include "fusegrad/dynamic/elementwise.hpp"
-#include "fusegrad/exec/gemm.hpp"
+#include "fusegrad/dynamic/matmul.hpp"
 #include "fusegrad/nn/init.hpp"
 #include "fusegrad/nn/module.hpp"
 
@@ -49,8 +48,7 @@ void gemm(index_t m, index_t n, index_t k, const T* a, bool ta, const T* b, bool
 #endif
   // Scratch from the pool: a training step asks for the same sizes every time.
   var ws = var::empty({exec::gemm_blocking<T>::workspace(m, n, k)}, dtype_of<T>);
-  exec::gemm<T>(m, n, k, a, ta ? 1 : std::ptrdiff_t(k), ta ? std::ptrdiff_t(m) : 1, b,
-                tb ? 1 : std::ptrdiff_t(n), tb ? std::ptrdiff_t(k) : 1, c, n, add, ws.data<T>());
+  dynamic::gemm<T>(m, n, k, a, ta, b, tb, c, add, ws.data<T>());
 }
 }  // namespace detail
 

@@ -6,7 +6,6 @@
 #include "fusegrad/dynamic/tape.hpp"
 #include "fusegrad/dynamic/var.hpp"
 
-#include <algorithm>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -66,7 +65,7 @@ class module {
         throw std::invalid_argument(dynamic::text("fg::nn::module::load_state_dict(): '", name,
                                                   "' is not a tensor of this model"));
     for (const auto& [name, dst] : mine)
-      copy_into(dst, sd.at(name));
+      var(dst).copy_from(sd.at(name));  // a handle on the model's elements
   }
 
   // Training mode (the default) or evaluation mode, for this module and every sub-module:
@@ -113,16 +112,6 @@ class module {
     for (const auto& [name, m] : children_)
       m->collect(prefix + name + ".", out, buffers);
   }
-  static void copy_into(const var& dst, const var& src) {
-    var d = dst;  // a handle on the same elements
-    dispatch(d.dtype(), [&](auto z) {
-      using T = decltype(z);
-      const T* s = src.data<T>();
-      T* p = d.tracked_data<T>();
-      std::copy_n(s, d.size(), p);
-    });
-  }
-
   std::vector<std::pair<std::string, var>> params_, buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<module>>> children_;
   bool training_ = true;

@@ -60,13 +60,8 @@ class optimizer {
                           it == sd.end() ? "' is missing"
                                          : "' has another shape or dtype than this optimiser's"));
     }
-    for (std::size_t i = 0; i < state_.size(); ++i) {
-      const var& src = sd.at(dynamic::text("state.", i / slots_, ".", i % slots_));
-      dispatch(src.dtype(), [&](auto z) {
-        using T = decltype(z);
-        std::copy_n(src.data<T>(), src.size(), state_[i].template tracked_data<T>());
-      });
-    }
+    for (std::size_t i = 0; i < state_.size(); ++i)
+      state_[i].copy_from(sd.at(dynamic::text("state.", i / slots_, ".", i % slots_)));
     steps_ = long(sd.at("steps").item());
     lr = sd.at("lr").item();
   }
