@@ -31,3 +31,21 @@ function(fusegrad_target_defaults tgt)
     target_compile_options(${tgt} ${_scope} ${FUSEGRAD_ARCH_FLAGS})
   endif()
 endfunction()
+
+# fusegrad_cuda_target_defaults(<target>)
+#   For a target with .cu sources: links fusegrad::cuda, passes FUSEGRAD_ARCH_FLAGS and the warning
+#   set to the host compiler, and makes nvcc's own warnings errors under FUSEGRAD_WERROR.
+function(fusegrad_cuda_target_defaults tgt)
+  target_link_libraries(${tgt} PRIVATE fusegrad::cuda)
+  set_target_properties(${tgt} PROPERTIES CXX_EXTENSIONS OFF CUDA_EXTENSIONS OFF)
+  set(_host_flags -Wall -Wextra ${FUSEGRAD_ARCH_FLAGS})
+  string(REPLACE ";" "," _host_flags "${_host_flags}")
+  target_compile_options(${tgt} PRIVATE "$<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=${_host_flags}>"
+                                        "$<$<COMPILE_LANGUAGE:CXX>:${FUSEGRAD_ARCH_FLAGS}>")
+  if(FUSEGRAD_WERROR)
+    target_compile_options(${tgt} PRIVATE "$<$<COMPILE_LANGUAGE:CUDA>:-Werror=all-warnings>")
+  endif()
+  # 445: nvcc warns that a lambda with an explicit template parameter list (`[]<class Op>()`, as
+  # the op-table tests iterate) does not use it in its parameter types. That is the point of it.
+  target_compile_options(${tgt} PRIVATE "$<$<COMPILE_LANGUAGE:CUDA>:-diag-suppress=445>")
+endfunction()

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <new>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg {
 
 // Storage of N elements (N = dyn: chosen at run time). Static sizes up to `inline_limit` bytes
@@ -92,3 +94,5 @@ template <class T, index_t N> class buffer<T, N, false> {
 };
 
 }  // namespace fg
+
+FG_DIAGNOSTICS_END

@@ -13,6 +13,8 @@
 #include <string>
 #endif
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg {
 
 #if FG_HAS_EXCEPTIONS
@@ -82,3 +84,5 @@ template <class E> [[noreturn]] inline void raise(const char* message) {
 #endif
 
 }  // namespace fg
+
+FG_DIAGNOSTICS_END

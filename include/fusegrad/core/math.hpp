@@ -6,6 +6,8 @@
 
 #include <cmath>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::math {
 
 // Each call resolves by argument type: std:: overloads for float/double, xsimd's (found by ADL)
@@ -66,3 +68,5 @@ template <class V> FG_HD FG_INLINE V select(V mask, V a, V b) {
 }
 
 }  // namespace fg::math
+
+FG_DIAGNOSTICS_END

@@ -7,6 +7,8 @@
 #include <array>
 #include <cstddef>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::detail {
 
 // A fixed-size text buffer: `message() << "fg::f(): shape " << dims`. Text past the end is cut.
@@ -34,7 +36,7 @@ class message {
   // Extents as "[3, 4]".
   template <std::size_t R> message& operator<<(const std::array<index_t, R>& d) {
     *this << "[";
-    for (std::size_t i = 0; i < R; ++i) {
+    for (std::size_t i = 0; i != R; ++i) {
       if (i)
         *this << ", ";
       *this << d[i];
@@ -49,3 +51,5 @@ class message {
 };
 
 }  // namespace fg::detail
+
+FG_DIAGNOSTICS_END

@@ -2,8 +2,12 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "fusegrad/core/config.hpp"
+
 #include <cmath>
 #include <cstdint>
+
+FG_DIAGNOSTICS_BEGIN
 
 namespace fg {
 
@@ -56,3 +60,5 @@ inline double xavier_uniform_bound(double fan_in, double fan_out) {
 }
 
 }  // namespace fg
+
+FG_DIAGNOSTICS_END

@@ -9,6 +9,8 @@
 #include <array>
 #include <type_traits>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg {
 
 // An extent known only at run time.
@@ -69,8 +71,9 @@ constexpr index_t broadcast_extent(index_t a, index_t b) {
 template <class A, class B> struct broadcast_impl {
   static constexpr std::size_t rank = A::rank > B::rank ? A::rank : B::rank;
   static constexpr index_t at(std::size_t i) {  // i counts from the right
-    index_t a = i < A::rank ? A::static_extents[A::rank - 1 - i] : 1;
-    index_t b = i < B::rank ? B::static_extents[B::rank - 1 - i] : 1;
+    // (i + 1 <= rank, not i < rank: nvcc warns on `i < 0` for a rank-0 operand)
+    index_t a = i + 1 <= A::rank ? A::static_extents[A::rank - 1 - i] : 1;
+    index_t b = i + 1 <= B::rank ? B::static_extents[B::rank - 1 - i] : 1;
     return broadcast_extent(a, b);
   }
   static constexpr bool ok = [] {
@@ -126,8 +129,8 @@ inline dims_t<R> broadcast_dims(const char* api, const dims_t<RA>& a, const dims
                                 const char* op = nullptr) {
   dims_t<R> out{};
   for (std::size_t i = 0; i < R; ++i) {
-    index_t ea = i < RA ? a[RA - 1 - i] : 1;
-    index_t eb = i < RB ? b[RB - 1 - i] : 1;
+    index_t ea = i + 1 <= RA ? a[RA - 1 - i] : 1;
+    index_t eb = i + 1 <= RB ? b[RB - 1 - i] : 1;
     if (ea != eb && ea != 1 && eb != 1) {
       detail::message msg;
       if (op)
@@ -154,3 +157,5 @@ template <std::size_t R> constexpr dims_t<R> contiguous_strides(const dims_t<R>&
 }
 
 }  // namespace fg
+
+FG_DIAGNOSTICS_END

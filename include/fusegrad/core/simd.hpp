@@ -11,6 +11,8 @@
 #include <xsimd/xsimd.hpp>
 #endif
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::simd {
 
 #if FG_HAS_XSIMD
@@ -44,23 +46,23 @@ inline constexpr std::size_t lanes = [] {
     return std::size_t(1);
 }();
 
-template <class V, class T> FG_INLINE V load(const T* p) {
+template <class V, class T> FG_HD FG_INLINE V load(const T* p) {
   if constexpr (is_batch_v<V>)
     return V::load_unaligned(p);
   else
     return *p;
 }
-template <class V, class T> FG_INLINE void store(T* p, V v) {
+template <class V, class T> FG_HD FG_INLINE void store(T* p, V v) {
   if constexpr (is_batch_v<V>)
     v.store_unaligned(p);
   else
     *p = v;
 }
-template <class V, class T> FG_INLINE V splat(T x) {
+template <class V, class T> FG_HD FG_INLINE V splat(T x) {
   return V(x);
 }
 // Strided gather/scatter for views whose inner stride is neither 0 nor 1 (transposes).
-template <class V, class T> FG_INLINE V gather(const T* p, std::ptrdiff_t stride) {
+template <class V, class T> FG_HD FG_INLINE V gather(const T* p, std::ptrdiff_t stride) {
   if constexpr (is_batch_v<V>) {
     alignas(alignment) T tmp[V::size];
     for (std::size_t k = 0; k < V::size; ++k)
@@ -70,13 +72,13 @@ template <class V, class T> FG_INLINE V gather(const T* p, std::ptrdiff_t stride
     return *p;
   }
 }
-template <class V, class T> FG_INLINE void to_array(V v, T* out) {
+template <class V, class T> FG_HD FG_INLINE void to_array(V v, T* out) {
   if constexpr (is_batch_v<V>)
     v.store_unaligned(out);
   else
     *out = v;
 }
-template <class V> FG_INLINE scalar_t<V> hsum(V v) {
+template <class V> FG_HD FG_INLINE scalar_t<V> hsum(V v) {
   if constexpr (is_batch_v<V>) {
 #if FG_HAS_XSIMD && XSIMD_VERSION_MAJOR < 9
     return xsimd::hadd(v);
@@ -154,3 +156,5 @@ template <class V> FG_HD FG_INLINE bool sincos_batch(V, V&, V&) {
 #endif
 
 }  // namespace fg::simd
+
+FG_DIAGNOSTICS_END

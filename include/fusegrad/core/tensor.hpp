@@ -10,6 +10,8 @@
 #include <initializer_list>
 #include <type_traits>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg {
 
 template <class T, class S> class tensor;
@@ -99,6 +101,10 @@ template <class T, class S> class tensor {
 
   void fill(T v) { std::fill(data(), data() + size(), v); }
 
+  // A copy on another device: `t.to(fg::cuda)` (fusegrad/cuda/device_tensor.hpp defines the
+  // transfer, found by argument-dependent lookup).
+  template <class Device> auto to(Device device) const { return transfer(*this, device); }
+
  private:
   template <class... I> index_t offset(I... i) const {
     const index_t idx[] = {index_t(i)..., 0};
@@ -125,3 +131,5 @@ template <class T, class S> class tensor {
 };
 
 }  // namespace fg
+
+FG_DIAGNOSTICS_END

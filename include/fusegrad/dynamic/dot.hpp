@@ -10,6 +10,8 @@
 #include <unordered_map>
 #include <vector>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg {
 
 inline std::string to_dot(const var& v) {
@@ -80,3 +82,5 @@ inline std::string to_dot(const var& v) {
 }
 
 }  // namespace fg
+
+FG_DIAGNOSTICS_END

@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg {
 
 namespace dynamic {
@@ -252,3 +254,5 @@ inline var where(const var& cond, const var& a, const var& b) {
 }
 
 }  // namespace fg
+
+FG_DIAGNOSTICS_END

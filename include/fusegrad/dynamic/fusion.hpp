@@ -15,6 +15,8 @@
 #include <type_traits>
 #include <utility>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg {
 
 namespace dynamic {
@@ -531,3 +533,5 @@ template <class Red> var reduce_fused(const var& x, bool keepdim) {
 class no_fusion : dynamic::switch_scope<dynamic::fusion_enabled, false> {};
 
 }  // namespace fg
+
+FG_DIAGNOSTICS_END

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg {
 
 // kernel(f) turns f, a generic lambda over static expressions, into an op on vars: its forward
@@ -169,3 +171,5 @@ template <class F> kernel_op<F> kernel(const char* name, F f) {
 }
 
 }  // namespace fg
+
+FG_DIAGNOSTICS_END

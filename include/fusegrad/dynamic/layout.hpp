@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg {
 
 namespace dynamic {
@@ -287,3 +289,5 @@ inline var gather(const var& x, int axis, const var& index) {
 }
 
 }  // namespace fg
+
+FG_DIAGNOSTICS_END

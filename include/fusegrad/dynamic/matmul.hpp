@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg {
 
 namespace dynamic {
@@ -98,3 +100,5 @@ inline var matmul(const var& a, const var& b) {
 }
 
 }  // namespace fg
+
+FG_DIAGNOSTICS_END

@@ -13,6 +13,8 @@
 #include <stdexcept>
 #include <vector>  // pool_vector
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::dynamic {
 
 class storage_pool {
@@ -115,3 +117,5 @@ template <class T> struct pool_allocator {
 template <class T> using pool_vector = std::vector<T, pool_allocator<T>>;
 
 }  // namespace fg::dynamic
+
+FG_DIAGNOSTICS_END

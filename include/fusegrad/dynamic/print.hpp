@@ -7,6 +7,8 @@
 
 #include <ostream>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg {
 
 // var([[1, 2], [3, 4]], shape=[2, 2], float32, op=matmul)
@@ -27,3 +29,5 @@ inline std::ostream& operator<<(std::ostream& os, const var& v) {
 }
 
 }  // namespace fg
+
+FG_DIAGNOSTICS_END

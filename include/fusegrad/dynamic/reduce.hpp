@@ -11,6 +11,8 @@
 #include <type_traits>
 #include <vector>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg {
 
 namespace dynamic {
@@ -193,3 +195,5 @@ FG_DYNAMIC_REDUCTION(logsumexp, logsumexp_red)
 #undef FG_DYNAMIC_REDUCTION
 
 }  // namespace fg
+
+FG_DIAGNOSTICS_END

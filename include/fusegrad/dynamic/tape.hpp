@@ -13,6 +13,8 @@
 #include <type_traits>
 #include <utility>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg {
 
 namespace dynamic {
@@ -399,3 +401,5 @@ inline void var::backward_from(const var& seed, bool retain_graph, bool own_seed
 
 // Fused nodes (node::fused, node::changed) are defined there; every user of the tape needs them.
 #include "fusegrad/dynamic/fusion.hpp"
+
+FG_DIAGNOSTICS_END

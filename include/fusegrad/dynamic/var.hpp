@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+FG_DIAGNOSTICS_BEGIN
+
 static_assert(
     FG_HAS_EXCEPTIONS,
     "fusegrad/dynamic needs exceptions: its errors are thrown (the static path does not)");
@@ -418,3 +420,5 @@ class var {
 };
 
 }  // namespace fg
+
+FG_DIAGNOSTICS_END

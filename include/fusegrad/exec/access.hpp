@@ -8,6 +8,8 @@
 #include <array>
 #include <cstddef>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::exec {
 
 template <std::size_t R> using strides_t = std::array<std::ptrdiff_t, R>;
@@ -93,7 +95,7 @@ template <class T, std::size_t R> struct accessor {
     static_assert(RL <= R, "fg: an operand has higher rank than the expression it is part of");
     strides_t<R> s{};
     for (std::size_t k = 0; k < R; ++k) {
-      if (k < R - RL)
+      if (k + RL < R)  // (not k < R - RL: nvcc warns when RL == R)
         continue;
       std::size_t d = k - (R - RL);
       s[k] = (ld[d] == 1 && out[k] != 1) ? 0 : ls[d];
@@ -114,7 +116,7 @@ template <class T, std::size_t R> struct accessor {
         uniform = false;
     }
   }
-  FG_INLINE void set_row(const dims_t<R>& idx, bool flat) {
+  FG_HD FG_INLINE void set_row(const dims_t<R>& idx, bool flat) {
     if (flat || R == 0) {
       row = base;
       inner = 1;
@@ -126,7 +128,7 @@ template <class T, std::size_t R> struct accessor {
     row = base + off;
     inner = stride[R - 1];
   }
-  template <class V, bool Flat> FG_INLINE V load(index_t j) const {
+  template <class V, bool Flat> FG_HD FG_INLINE V load(index_t j) const {
     if constexpr (Flat) {
       return simd::load<V>(row + j);
     } else {
@@ -139,16 +141,35 @@ template <class T, std::size_t R> struct accessor {
   }
 };
 
+// `*p += v` where other threads of a CUDA pass may add to *p too; a plain add on the host,
+// where one thread runs the pass.
+template <class T> FG_HD FG_INLINE void shared_add(T* p, T v) {
+#if defined(__CUDA_ARCH__)
+  atomicAdd(p, v);
+#else
+  *p += v;
+#endif
+}
+
+#if defined(__CUDACC__)
+// The sum of v over the 32 lanes of a warp, in lane 0 (all lanes must call it together).
+template <class T> __device__ __forceinline__ T warp_sum(T v) {
+  for (int offset = 16; offset > 0; offset /= 2)
+    v += __shfl_down_sync(0xffffffffu, v, offset);
+  return v;
+}
+#endif
+
 // Writes gradient g for the elements at j of a row (inner stride `inner`): `Add` accumulates;
 // a broadcast operand (inner 0) always does, summing the batch first.
 template <class V, bool Flat, bool Add, class T>
-FG_INLINE void write_at(T* row, std::ptrdiff_t inner, V g, index_t j) {
+FG_HD FG_INLINE void write_at(T* row, std::ptrdiff_t inner, V g, index_t j) {
   if (Flat || inner == 1) {
     if constexpr (Add)
       g += simd::load<V>(row + j);
     simd::store(row + j, g);
   } else if (inner == 0) {
-    *row += simd::hsum(g);
+    shared_add(row, simd::hsum(g));
   } else {
     alignas(simd::alignment) T tmp[simd::lanes<V>];
     simd::to_array(g, tmp);
@@ -159,4 +180,17 @@ FG_INLINE void write_at(T* row, std::ptrdiff_t inner, V g, index_t j) {
   }
 }
 
+// As write_at<V, Flat, true>, for an operand broadcast over the pass: many elements of the pass
+// add into each gradient element, so on a device every add is atomic. (V is one scalar there.)
+template <class V, bool Flat, class T>
+FG_HD FG_INLINE void accumulate_at(T* row, std::ptrdiff_t inner, V g, index_t j) {
+#if defined(__CUDA_ARCH__)
+  shared_add(row + std::ptrdiff_t(j) * (Flat ? 1 : inner), g);
+#else
+  write_at<V, Flat, true>(row, inner, g, j);
+#endif
+}
+
 }  // namespace fg::exec
+
+FG_DIAGNOSTICS_END

@@ -4,6 +4,8 @@
 
 #include "fusegrad/exec/evaluator.hpp"
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg {
 
 template <expression E>
@@ -63,3 +65,5 @@ template <class T, class S, class E> void assign_expr(tensor<T, S>& dst, const E
 }
 
 }  // namespace fg
+
+FG_DIAGNOSTICS_END

@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <cmath>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::exec {
 
 // A boundary materialises its value before the enclosing pass, acts as a leaf within it
@@ -212,18 +214,16 @@ struct evaluator<expr::reduce<Red, A, Set, Keep>, R, Mode>
     grad_pass<T, RC>(child, cd, seed);
     child.run_stages();
   }
-  // Statistic I per slice: Red::stat<I>(y, out) folded with Red::stat_fold<I>.
-  template <int... I> void fold_stats(std::integer_sequence<int, I...>) {
+  // Statistic I per slice: Red::stat<I>(y, out) folded with Red::stat_fold<I>. (A member per I,
+  // not a lambda in the fold expression: nvcc's front end rejects the pack inside a nested lambda.)
+  template <int... I> void fold_stats(std::integer_sequence<int, I...>) { (fold_stat<I>(), ...); }
+  template <int I> void fold_stat() {
+    using F = typename Red::template stat_fold<I>;
     const index_t nout = size_of(m.dims);
-    (
-        [&] {
-          using F = typename Red::template stat_fold<I>;
-          stat[I].resize(nout, false);
-          std::fill(stat[I].data(), stat[I].data() + nout, F::template identity<T>());
-          fold_pass<F, T>(child, cd, over(stat[I].data()), over(m.value.data()), all,
-                          [](auto y, auto out) { return Red::template stat<I>(y, out); });
-        }(),
-        ...);
+    stat[I].resize(nout, false);
+    std::fill(stat[I].data(), stat[I].data() + nout, F::template identity<T>());
+    fold_pass<F, T>(child, cd, over(stat[I].data()), over(m.value.data()), all,
+                    [](auto y, auto out) { return Red::template stat<I>(y, out); });
   }
   leaf_eval<T, R>& leaf() { return m.leaf; }
   const leaf_eval<T, R>& leaf() const { return m.leaf; }
@@ -493,3 +493,5 @@ struct evaluator<expr::reshape<A, S>, R, Mode> : relayout<A, S::rank, row_major,
 };
 
 }  // namespace fg::exec
+
+FG_DIAGNOSTICS_END

@@ -5,6 +5,8 @@
 #include "fusegrad/exec/pass.hpp"
 #include "fusegrad/expr/node.hpp"
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::exec {
 
 // An evaluator<Node, R> prepares Node to run inside a pass over R-d extents: it binds leaves to
@@ -22,14 +24,16 @@ namespace fg::exec {
 // `inline_limit` bytes each and on the heap beyond (the planner sits on the stack);
 // workspace_mode (a gradient_workspace) keeps every static size inline, so a step with static
 // shapes never touches the heap and its planner's size is all the memory it needs.
+// `device` modes (fusegrad/cuda/) plan a pass that a CUDA kernel runs: leaves hold device
+// addresses, and nothing is computed on the host.
 struct forward_mode {
-  static constexpr bool backward = false, all_inline = false;
+  static constexpr bool backward = false, all_inline = false, device = false;
 };
 struct gradient_mode {
-  static constexpr bool backward = true, all_inline = false;
+  static constexpr bool backward = true, all_inline = false, device = false;
 };
 struct workspace_mode {
-  static constexpr bool backward = true, all_inline = true;
+  static constexpr bool backward = true, all_inline = true, device = false;
 };
 template <class T, index_t N, class Mode>
 using scratch = buffer<T, N, N != dyn && (Mode::all_inline || N * sizeof(T) <= inline_limit)>;
@@ -92,7 +96,7 @@ template <class T, std::size_t R> struct leaf_eval {
       return;
     }
     k.grad_base = t->grad;
-    k.mode = (t->broadcast || t->seen) ? write_mode::add : write_mode::store;
+    k.mode = t->broadcast ? write_mode::accumulate : t->seen ? write_mode::add : write_mode::store;
     t->seen = true;
   }
   void plan_stages(targets<T>&) {}
@@ -111,6 +115,9 @@ template <std::size_t N> strides_t<N> contiguous(const dims_t<N>& d) {
 
 template <class T, class S, std::size_t R, class Mode>
 struct evaluator<expr::view<T, S>, R, Mode> : leaf_eval<T, R> {
+  static_assert(!Mode::device,
+                "fg::gpu: this expression reads a host tensor; copy it to the device first with "
+                "`.to(fg::cuda)`");
   evaluator(const expr::view<T, S>& v, const dims_t<R>& out) {
     this->bind(v.ptr, v.dims(), contiguous(v.dims()), out, true);
   }
@@ -118,6 +125,9 @@ struct evaluator<expr::view<T, S>, R, Mode> : leaf_eval<T, R> {
 // A temporary owned by the expression is read like a view but is never a gradient target.
 template <class T, class S, std::size_t R, class Mode>
 struct evaluator<expr::owned<T, S>, R, Mode> : leaf_eval<T, R> {
+  static_assert(!Mode::device,
+                "fg::gpu: this expression holds a host tensor; copy it to the device first with "
+                "`.to(fg::cuda)`");
   evaluator(const expr::owned<T, S>& o, const dims_t<R>& out) {
     this->bind(o.value.data(), o.dims(), contiguous(o.dims()), out, false);
   }
@@ -137,7 +147,9 @@ template <class T, std::size_t R, class Mode> struct evaluator<expr::scalar<T>, 
 
 // A node whose static shape is one element (a 0-d parameter, log(sigma), sum(x) inside a larger
 // expression) is the same for every element of a pass: its kernel computes it once and sums the
-// adjoint it receives in registers, pushing it down once when the pass ends.
+// adjoint it receives in registers, pushing it down once when the pass ends. (Not on a device,
+// where thousands of threads share the pass: there a one-element leaf is read as a broadcast
+// and its gradient accumulated atomically.)
 template <class A>
 inline constexpr bool uniform_v = A::shape_type::is_static&& A::shape_type::static_size == 1 &&
                                   !std::is_same_v<A, expr::scalar<typename A::value_type>>;
@@ -166,8 +178,8 @@ template <class A, std::size_t R, class Mode> struct uniform_eval {
 };
 
 template <class A, std::size_t R, class Mode>
-using operand_evaluator =
-    std::conditional_t<uniform_v<A>, uniform_eval<A, R, Mode>, evaluator<A, R, Mode>>;
+using operand_evaluator = std::conditional_t<uniform_v<A> && !Mode::device,
+                                             uniform_eval<A, R, Mode>, evaluator<A, R, Mode>>;
 
 template <class Op, class... A, std::size_t R, class Mode>
 struct evaluator<expr::elementwise<Op, A...>, R, Mode> {
@@ -218,3 +230,5 @@ struct evaluator<expr::elementwise<Op, A...>, R, Mode> {
 }  // namespace fg::exec
 
 #include "fusegrad/exec/boundary.hpp"
+
+FG_DIAGNOSTICS_END

@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <type_traits>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::exec {
 
 // Register tile MR x NR (NR two SIMD batches wide), packed panels of KC x NC from B and MC x KC
@@ -261,3 +263,5 @@ void gemm(index_t m, index_t n, index_t k, const T* a, std::ptrdiff_t rsa, std::
 }
 
 }  // namespace fg::exec
+
+FG_DIAGNOSTICS_END

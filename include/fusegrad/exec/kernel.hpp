@@ -8,6 +8,8 @@
 
 #include <type_traits>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::exec {
 
 // A kernel is what a fused loop runs for one element (one SIMD batch): `fwd` computes the
@@ -16,7 +18,7 @@ namespace fg::exec {
 // hold accessors and numbers only, never storage: the loop takes them by value, so the compiler
 // keeps them in registers (no store can alias them), and they can be CUDA kernel arguments.
 
-template <class V> FG_INLINE V value_of(V v) {
+template <class V> FG_HD FG_INLINE V value_of(V v) {
   return v;
 }
 template <class V, class Aux, class... K> struct record {
@@ -24,14 +26,17 @@ template <class V, class Aux, class... K> struct record {
   Aux aux;  // no [[no_unique_address]]: clang 14 crashes emitting it (ICE in ConstantEmitter)
   fg::detail::tuple<K...> kids;
 };
-template <class V, class Aux, class... K> FG_INLINE V value_of(const record<V, Aux, K...>& r) {
+template <class V, class Aux, class... K>
+FG_HD FG_INLINE V value_of(const record<V, Aux, K...>& r) {
   return r.y;
 }
 
-enum class write_mode : unsigned char { none, store, add };
+// How a leaf writes its gradient: `store` where this is the only contribution each element
+// gets; `add` where the same element of the pass adds more; `accumulate` where other elements of
+// the pass add to the same gradient element too (a broadcast operand: atomic on a device).
+enum class write_mode : unsigned char { none, store, add, accumulate };
 
-// Reads memory; writes its gradient to memory of the same layout: `store` where this is the
-// only contribution each element gets, `add` otherwise.
+// Reads memory; writes its gradient to memory of the same layout.
 template <class T, std::size_t R> struct leaf_kernel {
   static constexpr bool cheap = true;
   static constexpr int nodes = 1;
@@ -39,36 +44,62 @@ template <class T, std::size_t R> struct leaf_kernel {
   T* grad_base = nullptr;
   T* grad_row = nullptr;
   write_mode mode = write_mode::none;
+  // On a device, the adjoint of an operand that is one element for the whole pass (a 0-d
+  // parameter), summed per thread: end_pass adds it once per warp, not once per element into
+  // one contended address. Unused on the host.
+  T pending = T(0);
 
-  FG_INLINE void row(const dims_t<R>& idx, bool flat) {
+  FG_HD FG_INLINE void row(const dims_t<R>& idx, bool flat) {
     in.set_row(idx, flat);
     if (mode != write_mode::none)
       grad_row = grad_base + (in.row - in.base);
   }
-  template <class V, bool Flat, bool Grad = false> FG_INLINE V fwd(index_t j) const {
+  template <class V, bool Flat, bool Grad = false> FG_HD FG_INLINE V fwd(index_t j) const {
     return in.template load<V, Flat>(j);
   }
-  template <class V, bool Flat> FG_INLINE void bwd(V, V adj, index_t j) {
+  template <class V, bool Flat> FG_HD FG_INLINE void bwd(V, V adj, index_t j) {
     if (mode == write_mode::store)
       write_at<V, Flat, false>(grad_row, in.inner, adj, j);
     else if (mode == write_mode::add)
       write_at<V, Flat, true>(grad_row, in.inner, adj, j);
+    else if (mode == write_mode::accumulate) {
+#if defined(__CUDA_ARCH__)
+      if (in.uniform) {
+        pending += adj;
+        return;
+      }
+#endif
+      accumulate_at<V, Flat>(grad_row, in.inner, adj, j);
+    }
   }
-  FG_INLINE void end_pass() {}
+  // Called by every thread of a device pass after its loop (all lanes of a warp at once).
+  FG_HD FG_INLINE void end_pass() {
+#if defined(__CUDA_ARCH__)
+    if (mode == write_mode::accumulate && in.uniform) {
+      const T total = warp_sum(pending);
+      if (threadIdx.x % 32 == 0)
+        atomicAdd(grad_base, total);
+      pending = T(0);
+    }
+#endif
+  }
 };
 
 template <class T, std::size_t R> struct scalar_kernel {
   static constexpr bool cheap = true;
   static constexpr int nodes = 0;
   T v;
-  FG_INLINE void row(const dims_t<R>&, bool) {}
-  template <class V, bool Flat, bool Grad = false> FG_INLINE V fwd(index_t) const { return V(v); }
-  template <class V, bool Flat> FG_INLINE void bwd(V, V, index_t) {}
-  FG_INLINE void end_pass() {}
+  FG_HD FG_INLINE void row(const dims_t<R>&, bool) {}
+  template <class V, bool Flat, bool Grad = false> FG_HD FG_INLINE V fwd(index_t) const {
+    return V(v);
+  }
+  template <class V, bool Flat> FG_HD FG_INLINE void bwd(V, V, index_t) {}
+  FG_HD FG_INLINE void end_pass() {}
 };
 
 // A subtree with one element (see uniform_eval): its value is computed once; the adjoints it
 // receives are summed in registers and pushed through the subtree once, at the end of the pass.
+// Host passes only (FG_HD so that the element-wise kernel above it stays one definition).
 template <class K, class Rec, class T, std::size_t R> struct uniform_kernel {
   static constexpr bool cheap = true;
   static constexpr int nodes = 1;
@@ -78,17 +109,17 @@ template <class K, class Rec, class T, std::size_t R> struct uniform_kernel {
   simd::batch<T> adj_b = simd::batch<T>(T(0));
   T adj_s = T(0);
 
-  FG_INLINE void row(const dims_t<R>&, bool) {}
-  template <class V, bool Flat, bool Grad = false> FG_INLINE V fwd(index_t) const {
+  FG_HD FG_INLINE void row(const dims_t<R>&, bool) {}
+  template <class V, bool Flat, bool Grad = false> FG_HD FG_INLINE V fwd(index_t) const {
     return V(value);
   }
-  template <class V, bool Flat> FG_INLINE void bwd(V, V adj, index_t) {
+  template <class V, bool Flat> FG_HD FG_INLINE void bwd(V, V adj, index_t) {
     if constexpr (std::is_same_v<V, T>)
       adj_s += adj;
     else
       adj_b += adj;
   }
-  FG_INLINE void end_pass() {
+  FG_HD FG_INLINE void end_pass() {
     const T total = simd::hsum(adj_b) + adj_s;
     adj_b = simd::batch<T>(T(0));
     adj_s = T(0);
@@ -106,22 +137,23 @@ template <class Op, std::size_t R, class... K> struct elementwise_kernel {
   using seq = std::index_sequence_for<K...>;
   fg::detail::tuple<K...> kids;
 
-  FG_INLINE void row(const dims_t<R>& idx, bool flat) {
+  FG_HD FG_INLINE void row(const dims_t<R>& idx, bool flat) {
     fg::detail::for_each(kids, [&](auto& k) FG_LAMBDA_INLINE { k.row(idx, flat); });
   }
-  template <class V, bool Flat, bool Grad = false> FG_INLINE auto fwd(index_t j) const {
+  template <class V, bool Flat, bool Grad = false> FG_HD FG_INLINE auto fwd(index_t j) const {
     return fwd_impl<V, Flat, Grad>(j, seq{});
   }
-  template <class V, bool Flat, class Rec> FG_INLINE void bwd(const Rec& r, V adj, index_t j) {
+  template <class V, bool Flat, class Rec>
+  FG_HD FG_INLINE void bwd(const Rec& r, V adj, index_t j) {
     bwd_impl<V, Flat>(r, adj, j, seq{});
   }
-  FG_INLINE void end_pass() {
+  FG_HD FG_INLINE void end_pass() {
     fg::detail::for_each(kids, [&](auto& k) FG_LAMBDA_INLINE { k.end_pass(); });
   }
 
  private:
   template <class V, bool Flat, bool Grad, std::size_t... I>
-  FG_INLINE auto fwd_impl(index_t j, std::index_sequence<I...>) const {
+  FG_HD FG_INLINE auto fwd_impl(index_t j, std::index_sequence<I...>) const {
     // Only a pass that differentiates keeps the op's auxiliary value.
     constexpr bool aux = Grad && has_aux<Op, V, same_t<I, V>...>;
     using rec = record<V, std::conditional_t<aux, V, no_aux>,
@@ -137,7 +169,7 @@ template <class Op, std::size_t R, class... K> struct elementwise_kernel {
     return r;
   }
   template <class V, bool Flat, class Rec, std::size_t... I>
-  FG_INLINE void bwd_impl(const Rec& r, V adj, index_t j, std::index_sequence<I...>) {
+  FG_HD FG_INLINE void bwd_impl(const Rec& r, V adj, index_t j, std::index_sequence<I...>) {
     const auto p =
         fg::detail::local_partials<Op>(r.y, r.aux, value_of(fg::detail::get<I>(r.kids))...);
     (fg::detail::get<I>(kids).template bwd<V, Flat>(fg::detail::get<I>(r.kids), adj * p[I], j),
@@ -146,3 +178,5 @@ template <class Op, std::size_t R, class... K> struct elementwise_kernel {
 };
 
 }  // namespace fg::exec
+
+FG_DIAGNOSTICS_END

@@ -5,6 +5,8 @@
 #include "fusegrad/exec/kernel.hpp"
 #include "fusegrad/ops/reduce.hpp"
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::exec {
 
 // Sums over small cheap bodies get 4 accumulators (their add latency is the bound). Bodies with
@@ -128,24 +130,26 @@ template <class T> struct constant_seed {
   T c;
   static constexpr bool dense() { return true; }
   constant_seed kernel() const { return *this; }
-  template <std::size_t R> FG_INLINE void row(const dims_t<R>&, bool) {}
-  template <class V, bool Flat> FG_INLINE V get(V, index_t) const { return V(c); }
+  template <std::size_t R> FG_HD FG_INLINE void row(const dims_t<R>&, bool) {}
+  template <class V, bool Flat> FG_HD FG_INLINE V get(V, index_t) const { return V(c); }
 };
 // Read from memory (a boundary's adjoint), broadcast as the accessor says.
 template <class T, std::size_t R> struct memory_seed {
   accessor<T, R> acc;
   bool dense() const { return acc.dense; }
   memory_seed kernel() const { return *this; }
-  FG_INLINE void row(const dims_t<R>& idx, bool flat) { acc.set_row(idx, flat); }
-  template <class V, bool Flat> FG_INLINE V get(V, index_t j) const {
+  FG_HD FG_INLINE void row(const dims_t<R>& idx, bool flat) { acc.set_row(idx, flat); }
+  template <class V, bool Flat> FG_HD FG_INLINE V get(V, index_t j) const {
     return acc.template load<V, Flat>(j);
   }
 };
 // Computed by an expression evaluated in the same pass (fg::vjp's seed).
 template <class K> struct expression_seed_kernel {
   K k;
-  template <std::size_t R> FG_INLINE void row(const dims_t<R>& idx, bool flat) { k.row(idx, flat); }
-  template <class V, bool Flat> FG_INLINE V get(V, index_t j) const {
+  template <std::size_t R> FG_HD FG_INLINE void row(const dims_t<R>& idx, bool flat) {
+    k.row(idx, flat);
+  }
+  template <class V, bool Flat> FG_HD FG_INLINE V get(V, index_t j) const {
     return value_of(k.template fwd<V, Flat>(j));
   }
 };
@@ -156,3 +160,5 @@ template <class Ev> struct expression_seed {
 };
 
 }  // namespace fg::exec
+
+FG_DIAGNOSTICS_END

@@ -6,6 +6,8 @@
 #include "fusegrad/ops/binary.hpp"
 #include "fusegrad/ops/unary.hpp"
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg {
 
 // The op table's function names, one list for every path (static expressions here, fg::var in
@@ -88,3 +90,5 @@ requires(operand<C> || arithmetic<C>) &&
 }
 
 }  // namespace fg
+
+FG_DIAGNOSTICS_END

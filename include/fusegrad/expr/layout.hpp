@@ -4,6 +4,8 @@
 
 #include "fusegrad/expr/node.hpp"
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg {
 namespace expr {
 
@@ -62,3 +64,5 @@ template <class S, operand X> auto reshape(X&& x, const dims_t<S::rank>& d = S::
 }
 
 }  // namespace fg
+
+FG_DIAGNOSTICS_END

@@ -6,6 +6,8 @@
 #include "fusegrad/expr/node.hpp"
 #include "fusegrad/ops/loss.hpp"
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg {
 namespace expr {
 
@@ -57,3 +59,5 @@ template <operand Z, operand Y> auto softmax_cross_entropy(Z&& logits, Y&& targe
 }
 
 }  // namespace fg
+
+FG_DIAGNOSTICS_END

@@ -4,6 +4,8 @@
 
 #include "fusegrad/expr/node.hpp"
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg {
 namespace expr {
 
@@ -44,3 +46,5 @@ template <operand A, operand B> auto matmul(A&& a, B&& b) {
 }
 
 }  // namespace fg
+
+FG_DIAGNOSTICS_END

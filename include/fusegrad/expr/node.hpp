@@ -9,15 +9,21 @@
 #include <type_traits>
 #include <utility>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg {
 
 template <class X>
 concept tensor_like = is_tensor_v<std::remove_cvref_t<X>>;
 template <class X>
 concept arithmetic = std::is_arithmetic_v<std::remove_cvref_t<X>>;
+// Device tensors (fusegrad/cuda/device_tensor.hpp sets this for fg::device_tensor).
+template <class X> inline constexpr bool is_device_tensor_v = false;
+template <class X>
+concept device_tensor_like = is_device_tensor_v<std::remove_cvref_t<X>>;
 // What fg's operators accept: expressions and tensors (numbers join them as constants).
 template <class X>
-concept operand = expression<X> || tensor_like<X>;
+concept operand = expression<X> || tensor_like<X> || device_tensor_like<X>;
 
 namespace expr {
 
@@ -109,6 +115,11 @@ template <class T, class X> constexpr auto as_node(X&& x) {
       return expr::view<typename D::value_type, S>{{}, x.data(), extents_holder<S>(x.dims())};
     else
       return expr::owned<typename D::value_type, S>{{}, std::move(x)};
+  } else if constexpr (is_device_tensor_v<D>) {
+    static_assert(std::is_lvalue_reference_v<X>,
+                  "fg::gpu: a temporary device tensor cannot join an expression (its memory would "
+                  "be freed before the kernel reads it): name it first");
+    return x.node();
   } else {
     return D(std::forward<X>(x));
   }
@@ -137,3 +148,5 @@ requires((operand<X> || arithmetic<X>)&&...) && (operand<X> || ...) constexpr au
 }
 
 }  // namespace fg
+
+FG_DIAGNOSTICS_END

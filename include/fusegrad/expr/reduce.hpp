@@ -7,6 +7,8 @@
 #include "fusegrad/ops/binary.hpp"
 #include "fusegrad/ops/reduce.hpp"
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg {
 
 // Axes to reduce over; negative ones count from the end, as in NumPy.
@@ -151,3 +153,5 @@ constexpr auto reduce(X&& x, axes<I...>) {
 }
 
 }  // namespace fg
+
+FG_DIAGNOSTICS_END

@@ -4,6 +4,8 @@
 
 #include "fusegrad/grad/reverse.hpp"
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg {
 namespace expr {
 
@@ -61,3 +63,5 @@ struct evaluator<expr::gradient<F, T, S>, R, Mode>
 
 }  // namespace exec
 }  // namespace fg
+
+FG_DIAGNOSTICS_END

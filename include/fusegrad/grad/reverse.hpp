@@ -9,6 +9,8 @@
 #include <new>
 #include <tuple>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg {
 
 namespace detail {
@@ -20,29 +22,41 @@ inline constexpr bool is_total_sum_v<expr::reduce<Red, A, expr::detail::all_axes
 
 template <class X> using grad_of_t = tensor<typename X::value_type, typename X::shape_type>;
 
-// Plans which leaf occurrence stores and which adds, zeroes only the gradients that need it,
-// then runs the pass and the boundaries' backward stages. Returns the pass's sum of values.
-template <class T, std::size_t R, class Ev, class Seed>
-T differentiate(Ev& ev, const dims_t<R>& d, Seed& seed, exec::target<T>* items, std::size_t n) {
-  exec::targets<T> tg{items, n, 0};
+// Plans which leaf occurrence stores and which adds. Afterwards a target must be zeroed first
+// when `needs_zero` says so.
+template <class T, class Ev> void plan_gradients(Ev& ev, exec::targets<T>& tg) {
   for (int phase = 0; phase < 2; ++phase) {
     tg.phase = phase;
     ev.plan(tg);
     ev.plan_stages(tg);
   }
-  for (std::size_t i = 0; i < n; ++i)  // unreached, or reached by accumulation
-    if (items[i].broadcast || !items[i].seen)
-      for (index_t k = 0; k < items[i].size; ++k)
-        items[i].grad[k] = T(0);
+}
+template <class T> bool needs_zero(const exec::target<T>& t) {
+  return t.broadcast || !t.seen;  // reached by accumulation, or not at all
+}
+// A tensor named twice gets its gradient twice, but the passes only write the first: the index
+// of the earlier target item i repeats, or i.
+template <class T> std::size_t first_alias(const exec::target<T>* items, std::size_t i) {
+  for (std::size_t j = 0; j < i; ++j)
+    if (items[i].data == items[j].data && items[i].size == items[j].size)
+      return j;
+  return i;
+}
+
+// Plans, zeroes only the gradients that need it, then runs the pass and the boundaries'
+// backward stages. Returns the pass's sum of values.
+template <class T, std::size_t R, class Ev, class Seed>
+T differentiate(Ev& ev, const dims_t<R>& d, Seed& seed, exec::target<T>* items, std::size_t n) {
+  exec::targets<T> tg{items, n, 0};
+  plan_gradients(ev, tg);
+  for (std::size_t i = 0; i < n; ++i)
+    if (needs_zero(items[i]))
+      std::fill(items[i].grad, items[i].grad + items[i].size, T(0));
   const T value = exec::grad_pass<T, R>(ev, d, seed);
   ev.run_stages();
-  // A tensor named twice gets its gradient twice (the passes only wrote the first).
   for (std::size_t i = 1; i < n; ++i)
-    for (std::size_t j = 0; j < i; ++j)
-      if (items[i].data == items[j].data && items[i].size == items[j].size) {
-        std::copy(items[j].grad, items[j].grad + items[i].size, items[i].grad);
-        break;
-      }
+    if (const std::size_t j = first_alias(items, i); j != i)
+      std::copy(items[j].grad, items[j].grad + items[i].size, items[i].grad);
   return value;
 }
 
@@ -232,3 +246,5 @@ requires(operand<Seed>) auto vjp(const E& e, Seed&& seed, const X&... x) {
 }
 
 }  // namespace fg
+
+FG_DIAGNOSTICS_END

@@ -12,6 +12,8 @@
 #include <sstream>
 #include <string>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg {
 
 namespace detail {
@@ -114,3 +116,5 @@ template <expression E> std::string to_dot(const E& e) {
 }
 
 }  // namespace fg
+
+FG_DIAGNOSTICS_END

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::io::detail {
 
 // `write(out)` fills a temporary file beside `path`, which is then renamed over it: a crash
@@ -51,3 +53,5 @@ inline std::vector<char> read_file(const std::string& path, const char* who) {
 }
 
 }  // namespace fg::io::detail
+
+FG_DIAGNOSTICS_END

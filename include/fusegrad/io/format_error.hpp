@@ -2,7 +2,11 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "fusegrad/core/config.hpp"
+
 #include <stdexcept>
+
+FG_DIAGNOSTICS_BEGIN
 
 namespace fg::io {
 
@@ -13,3 +17,5 @@ class format_error : public std::runtime_error {
 };
 
 }  // namespace fg::io
+
+FG_DIAGNOSTICS_END

@@ -21,6 +21,8 @@
 #define FUSEGRAD_HAVE_ZLIB 0
 #endif
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::io {
 
 namespace detail {
@@ -133,3 +135,5 @@ inline var read_idx(const std::string& path, dtype t = dtype::float32) {
 }
 
 }  // namespace fg::io
+
+FG_DIAGNOSTICS_END

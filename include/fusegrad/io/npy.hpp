@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::io {
 
 static_assert(std::endian::native == std::endian::little,
@@ -116,3 +118,5 @@ inline var load_npy(const std::string& path) {
 }
 
 }  // namespace fg::io
+
+FG_DIAGNOSTICS_END

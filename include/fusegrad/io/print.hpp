@@ -7,6 +7,8 @@
 #include <ostream>
 #include <string>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg {
 
 namespace detail {
@@ -48,3 +50,5 @@ template <class T, class S> std::ostream& operator<<(std::ostream& os, const ten
 }
 
 }  // namespace fg
+
+FG_DIAGNOSTICS_END

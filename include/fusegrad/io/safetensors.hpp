@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::io {
 
 static_assert(std::endian::native == std::endian::little,
@@ -246,3 +248,5 @@ inline tensor_map load_safetensors(const std::string& path,
 }
 
 }  // namespace fg::io
+
+FG_DIAGNOSTICS_END

@@ -7,6 +7,8 @@
 #include "fusegrad/dynamic/reduce.hpp"
 #include "fusegrad/nn/module.hpp"
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::nn {
 
 // log(softmax(x)) along `axis`, as x - logsumexp(x): finite for logits of any size.
@@ -43,3 +45,5 @@ using Softmax = axis_activation<softmax>;
 using LogSoftmax = axis_activation<log_softmax>;
 
 }  // namespace fg::nn
+
+FG_DIAGNOSTICS_END

@@ -13,6 +13,8 @@
 #include <cmath>
 #include <memory>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::nn {
 
 // softmax(q k^T / sqrt(d) + mask) v over the last two axes: q [..., Lq, d], k and v [..., Lk, d]
@@ -78,3 +80,5 @@ class MultiheadAttention : public module {
 };
 
 }  // namespace fg::nn
+
+FG_DIAGNOSTICS_END

@@ -10,6 +10,8 @@
 
 #include <string>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::nn {
 
 // Tensors "model.<name>" (the state dict, so a Python reader finds the weights under their
@@ -46,3 +48,5 @@ inline long load_checkpoint(const std::string& path, module& model, optimizer& o
 }
 
 }  // namespace fg::nn
+
+FG_DIAGNOSTICS_END

@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <type_traits>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::nn {
 
 namespace detail {
@@ -173,3 +175,5 @@ class Conv2d : public module {
 };
 
 }  // namespace fg::nn
+
+FG_DIAGNOSTICS_END

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::nn {
 
 struct batch {
@@ -102,3 +104,5 @@ class DataLoader {
 };
 
 }  // namespace fg::nn
+
+FG_DIAGNOSTICS_END

@@ -8,6 +8,8 @@
 
 #include <stdexcept>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::nn {
 
 // x times a fresh mask from `g` (the mask is a constant: the gradient is masked the same way).
@@ -37,3 +39,5 @@ class Dropout : public module {
 };
 
 }  // namespace fg::nn
+
+FG_DIAGNOSTICS_END

@@ -10,6 +10,8 @@
 #include <memory>
 #include <vector>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::nn {
 
 // weight [num, dim] at indices [...] (integral values, any dtype): [..., dim]. The gradient
@@ -65,3 +67,5 @@ class Embedding : public module {
 };
 
 }  // namespace fg::nn
+
+FG_DIAGNOSTICS_END

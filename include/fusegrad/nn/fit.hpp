@@ -21,6 +21,8 @@
 #include <unistd.h>
 #endif
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::nn {
 
 // One epoch's figures. Accuracy is the fraction of rows whose largest score is the target
@@ -250,3 +252,5 @@ std::vector<epoch_log> fit(module& model, DataLoader& train, Loss loss, optimize
 }
 
 }  // namespace fg::nn
+
+FG_DIAGNOSTICS_END

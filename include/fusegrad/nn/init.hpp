@@ -6,6 +6,8 @@
 #include "fusegrad/core/random.hpp"
 #include "fusegrad/dynamic/var.hpp"
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::nn::init {
 
 // Every element uniform in [lo, hi), in order.
@@ -30,3 +32,5 @@ inline void xavier_uniform(var& v, index_t fan_in, index_t fan_out, generator& g
 }
 
 }  // namespace fg::nn::init
+
+FG_DIAGNOSTICS_END

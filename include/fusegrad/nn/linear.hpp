@@ -13,6 +13,8 @@
 #include <cblas.h>
 #endif
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::nn {
 
 // Whether the layers' matrix products go to the BLAS library the program links, when it was
@@ -129,3 +131,5 @@ class Linear : public module {
 };
 
 }  // namespace fg::nn
+
+FG_DIAGNOSTICS_END

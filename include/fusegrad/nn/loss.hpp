@@ -7,6 +7,8 @@
 #include "fusegrad/dynamic/reduce.hpp"
 #include "fusegrad/nn/activation.hpp"
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::nn {
 
 namespace detail {
@@ -43,3 +45,5 @@ inline var binary_cross_entropy_with_logits(const var& z, const var& y) {
 }
 
 }  // namespace fg::nn
+
+FG_DIAGNOSTICS_END

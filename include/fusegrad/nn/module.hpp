@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::nn {
 
 // The names follow PyTorch's (`0.weight`, `fc.bias`), so a state dict saved here loads there.
@@ -118,3 +120,5 @@ class module {
 };
 
 }  // namespace fg::nn
+
+FG_DIAGNOSTICS_END

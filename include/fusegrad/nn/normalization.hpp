@@ -8,6 +8,8 @@
 #include "fusegrad/dynamic/reduce.hpp"
 #include "fusegrad/nn/module.hpp"
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::nn {
 
 // Normalises each channel of [N, C, H, W] over N, H and W, then scales and shifts it by the
@@ -86,3 +88,5 @@ class LayerNorm : public module {
 };
 
 }  // namespace fg::nn
+
+FG_DIAGNOSTICS_END

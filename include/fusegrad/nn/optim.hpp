@@ -17,6 +17,8 @@
 #include <type_traits>
 #include <vector>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::nn {
 
 class optimizer {
@@ -199,3 +201,5 @@ class CosineLR {
 };
 
 }  // namespace fg::nn
+
+FG_DIAGNOSTICS_END

@@ -10,6 +10,8 @@
 #include <memory>
 #include <vector>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::nn {
 
 namespace detail {
@@ -135,3 +137,5 @@ class AvgPool2d : public module {
 };
 
 }  // namespace fg::nn
+
+FG_DIAGNOSTICS_END

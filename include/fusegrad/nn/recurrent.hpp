@@ -15,6 +15,8 @@
 #include <cmath>
 #include <vector>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::nn {
 
 // output [T, B, hidden]: the hidden state after each step, zero past a sequence's length;
@@ -309,3 +311,5 @@ class GRU : public detail::recurrent_base {
 };
 
 }  // namespace fg::nn
+
+FG_DIAGNOSTICS_END

@@ -11,6 +11,8 @@
 #include <type_traits>
 #include <utility>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::nn {
 
 // [N, d1, d2, ...] -> [N, d1 d2 ...].
@@ -50,3 +52,5 @@ class Sequential : public module {
 };
 
 }  // namespace fg::nn
+
+FG_DIAGNOSTICS_END

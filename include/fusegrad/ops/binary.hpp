@@ -4,32 +4,34 @@
 
 #include "fusegrad/ops/op.hpp"
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::ops {
 
 struct add_op {
   static constexpr bool cheap = true;
   static constexpr const char* name = "add";
   template <class V> FG_HD static V forward(V a, V b) { return a + b; }
-  template <class V> FG_HD static partials<V, 2> partials(V, V, V) { return {{V(1), V(1)}}; }
+  template <class V> FG_HD static fg::partials<V, 2> partials(V, V, V) { return {{V(1), V(1)}}; }
 };
 struct sub_op {
   static constexpr bool cheap = true;
   static constexpr const char* name = "sub";
   template <class V> FG_HD static V forward(V a, V b) { return a - b; }
-  template <class V> FG_HD static partials<V, 2> partials(V, V, V) { return {{V(1), V(-1)}}; }
+  template <class V> FG_HD static fg::partials<V, 2> partials(V, V, V) { return {{V(1), V(-1)}}; }
 };
 struct mul_op {
   static constexpr bool cheap = true;
   static constexpr const char* name = "mul";
   template <class V> FG_HD static V forward(V a, V b) { return a * b; }
-  template <class V> FG_HD static partials<V, 2> partials(V a, V b, V) { return {{b, a}}; }
+  template <class V> FG_HD static fg::partials<V, 2> partials(V a, V b, V) { return {{b, a}}; }
 };
 struct div_op {
   static constexpr bool cheap = true;
   static constexpr const char* name = "div";
   static constexpr interval domains[2] = {{-2.0, 2.0}, {0.5, 2.0}};
   template <class V> FG_HD static V forward(V a, V b) { return a / b; }
-  template <class V> FG_HD static partials<V, 2> partials(V, V b, V y) {
+  template <class V> FG_HD static fg::partials<V, 2> partials(V, V b, V y) {
     const V inv = V(1) / b;
     return {{inv, -y * inv}};
   }
@@ -38,7 +40,7 @@ struct pow_op {
   static constexpr const char* name = "pow";
   static constexpr interval domains[2] = {{0.5, 2.0}, {-2.0, 2.0}};
   template <class V> FG_HD static V forward(V a, V b) { return math::pow(a, b); }
-  template <class V> FG_HD static partials<V, 2> partials(V a, V b, V y) {
+  template <class V> FG_HD static fg::partials<V, 2> partials(V a, V b, V y) {
     // b a^(b-1) written without dividing by a, so a = 0 gives 0 for b > 1; d/db needs a > 0.
     return {{b * math::pow(a, b - V(1)), y * math::log(a)}};
   }
@@ -49,7 +51,7 @@ struct min_op {
   static constexpr const char* name = "min";
   static constexpr bool smooth = false;
   template <class V> FG_HD static V forward(V a, V b) { return math::min(a, b); }
-  template <class V> FG_HD static partials<V, 2> partials(V a, V b, V) {
+  template <class V> FG_HD static fg::partials<V, 2> partials(V a, V b, V) {
     V first = math::le(a, b);
     return {{first, V(1) - first}};
   }
@@ -59,7 +61,7 @@ struct max_op {
   static constexpr const char* name = "max";
   static constexpr bool smooth = false;
   template <class V> FG_HD static V forward(V a, V b) { return math::max(a, b); }
-  template <class V> FG_HD static partials<V, 2> partials(V a, V b, V) {
+  template <class V> FG_HD static fg::partials<V, 2> partials(V a, V b, V) {
     V first = math::le(b, a);
     return {{first, V(1) - first}};
   }
@@ -69,7 +71,7 @@ struct max_op {
 struct step_op {
   static constexpr bool cheap = true;
   static constexpr bool smooth = false;
-  template <class V> FG_HD static partials<V, 2> partials(V, V, V) { return {{V(0), V(0)}}; }
+  template <class V> FG_HD static fg::partials<V, 2> partials(V, V, V) { return {{V(0), V(0)}}; }
 };
 struct less_op : step_op {
   static constexpr const char* name = "less";
@@ -103,7 +105,7 @@ struct where_op {
   static constexpr bool smooth = false;
   static constexpr interval domains[3] = {{-1.0, 1.0}, {-2.0, 2.0}, {-2.0, 2.0}};
   template <class V> FG_HD static V forward(V c, V a, V b) { return math::select(c, a, b); }
-  template <class V> FG_HD static partials<V, 3> partials(V c, V, V, V) {
+  template <class V> FG_HD static fg::partials<V, 3> partials(V c, V, V, V) {
     V take_a = math::ne(c, V(0));
     return {{V(0), take_a, V(1) - take_a}};
   }
@@ -114,3 +116,5 @@ using comparison_ops =
     type_list<less_op, less_equal_op, greater_op, greater_equal_op, equal_op, not_equal_op>;
 
 }  // namespace fg::ops
+
+FG_DIAGNOSTICS_END

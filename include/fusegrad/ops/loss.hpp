@@ -6,6 +6,8 @@
 
 #include <cstddef>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::ops {
 
 // Softmax cross-entropy of one row of logits z against target weights y (one-hot or soft):
@@ -35,3 +37,5 @@ struct softmax_cross_entropy_op {
 };
 
 }  // namespace fg::ops
+
+FG_DIAGNOSTICS_END

@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <type_traits>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg {
 
 // The interval the test table samples an op's arguments from (inside its domain, away from kinks).
@@ -49,14 +51,23 @@ concept has_aux = requires(A... a) {
 };
 
 namespace detail {
+// Whether Op states its derivative as `derivative(args..., y[, aux])` (unary ops) rather than
+// `partials`. Named concepts over types, not requires-expressions over the function's own
+// parameters: nvcc 13 evaluated those wrongly when the instantiation was deferred (seen from an
+// inline member function), and fell through to `partials`.
+template <class Op, class... Args>
+concept states_derivative = requires(Args... args) {
+  Op::derivative(args...);
+};
+
 template <class Op, class V, class Aux, class... A>
 FG_HD FG_INLINE partials<V, sizeof...(A)> local_partials(V y, Aux aux, A... a) {
   if constexpr (!std::is_same_v<Aux, no_aux>) {
-    if constexpr (sizeof...(A) == 1 && requires { Op::derivative(a..., y, aux); })
+    if constexpr (sizeof...(A) == 1 && states_derivative<Op, A..., V, Aux>)
       return {{Op::derivative(a..., y, aux)}};
     else
       return Op::partials(a..., y, aux);
-  } else if constexpr (sizeof...(A) == 1 && requires { Op::derivative(a..., y); }) {
+  } else if constexpr (sizeof...(A) == 1 && states_derivative<Op, A..., V>) {
     return {{Op::derivative(a..., y)}};
   } else {
     return Op::partials(a..., y);
@@ -90,3 +101,5 @@ template <class Op> struct op_traits {
 };
 
 }  // namespace fg
+
+FG_DIAGNOSTICS_END

@@ -7,6 +7,8 @@
 #include <limits>
 #include <type_traits>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::ops {
 
 // A reduction folds elements y with `combine` from `identity`, then `finish`es the accumulator
@@ -101,3 +103,5 @@ struct logsumexp_red {
 using reductions = type_list<sum_red, mean_red, prod_red, max_red, min_red, logsumexp_red>;
 
 }  // namespace fg::ops
+
+FG_DIAGNOSTICS_END

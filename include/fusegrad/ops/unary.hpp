@@ -4,6 +4,8 @@
 
 #include "fusegrad/ops/op.hpp"
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::ops {
 
 struct neg_op {
@@ -118,3 +120,5 @@ using unary_ops = type_list<neg_op, abs_op, square_op, sqrt_op, exp_op, log_op, 
                             sin_op, cos_op, tanh_op, sigmoid_op, relu_op, softplus_op, erf_op>;
 
 }  // namespace fg::ops
+
+FG_DIAGNOSTICS_END

@@ -4,6 +4,10 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "fusegrad/core/config.hpp"
+
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::update {
 
 // The gradient with L2 weight decay: g + wd p.
@@ -33,3 +37,5 @@ auto adam_step(const M& m, const S& s, T lr_t, T c2, T eps, Sqrt root) {
 }
 
 }  // namespace fg::update
+
+FG_DIAGNOSTICS_END

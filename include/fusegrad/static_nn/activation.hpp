@@ -8,6 +8,8 @@
 
 #include <tuple>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::static_nn {
 
 // Any unary op of the table (or a user's) as a parameterless layer; it fuses into the
@@ -30,3 +32,5 @@ template <operand X> auto softmax(X&& x) {
 }
 
 }  // namespace fg::static_nn
+
+FG_DIAGNOSTICS_END

@@ -8,6 +8,8 @@
 
 #include <tuple>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::static_nn {
 
 // Maps [batch, In] to [batch, Out]. The parameters are members: the layer is the memory.
@@ -33,3 +35,5 @@ template <class T, index_t In, index_t Out> struct dense {
 };
 
 }  // namespace fg::static_nn
+
+FG_DIAGNOSTICS_END

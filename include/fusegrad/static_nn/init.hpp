@@ -7,6 +7,8 @@
 
 #include <cmath>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::static_nn {
 
 // The library's seeded generator (core/random.hpp): the same weights on every target.
@@ -30,3 +32,5 @@ void xavier_uniform(tensor<T, S>& t, index_t fan_in, index_t fan_out, generator&
 }
 
 }  // namespace fg::static_nn
+
+FG_DIAGNOSTICS_END

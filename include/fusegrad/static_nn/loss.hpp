@@ -6,6 +6,8 @@
 #include "fusegrad/expr/loss.hpp"
 #include "fusegrad/expr/reduce.hpp"
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::static_nn {
 
 // Mean softmax cross-entropy of logits [batch, classes] against one-hot (or soft) targets.
@@ -49,3 +51,5 @@ index_t count_correct(const tensor<T, S>& scores, const tensor<T, S>& target) {
 }
 
 }  // namespace fg::static_nn
+
+FG_DIAGNOSTICS_END

@@ -6,6 +6,8 @@
 #include "fusegrad/expr/functions.hpp"
 #include "fusegrad/ops/update.hpp"
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::static_nn {
 
 // An optimiser holds its hyperparameters and says, per parameter tensor P, what state it keeps
@@ -70,3 +72,5 @@ struct adam {
 };
 
 }  // namespace fg::static_nn
+
+FG_DIAGNOSTICS_END

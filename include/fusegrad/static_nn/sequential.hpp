@@ -7,6 +7,8 @@
 #include <tuple>
 #include <utility>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::static_nn {
 
 // sequential<dense<float, 64, 32>, relu, dense<float, 32, 10>>: calling it builds one static
@@ -44,3 +46,5 @@ template <class... Layers> struct sequential {
 };
 
 }  // namespace fg::static_nn
+
+FG_DIAGNOSTICS_END

@@ -10,6 +10,8 @@
 #include <type_traits>
 #include <utility>
 
+FG_DIAGNOSTICS_BEGIN
+
 namespace fg::static_nn {
 
 namespace detail {
@@ -94,3 +96,5 @@ template <class Model, class Loss, class Optimizer, class Input, class Target> c
 };
 
 }  // namespace fg::static_nn
+
+FG_DIAGNOSTICS_END
