@@ -24,6 +24,12 @@ nn::Sequential model(std::uint64_t seed) {
   generator g(seed);
   return nn::Sequential(nn::Linear(2, 8, g), nn::Tanh(), nn::Linear(8, 2, g));
 }
+// With Dropout: a resumed run must also draw the masks the uninterrupted one draws.
+nn::Sequential model_with_dropout(std::uint64_t seed, std::uint64_t mask_seed) {
+  generator g(seed);
+  return nn::Sequential(nn::Linear(2, 8, g), nn::Tanh(), nn::Dropout(0.25, mask_seed),
+                        nn::Linear(8, 2, g));
+}
 std::string temp_path(const char* name) {
   return (std::filesystem::temp_directory_path() / name).string();
 }
@@ -67,20 +73,21 @@ TEST_CASE("fit / early stopping ends a run whose loss stops improving") {
 TEST_CASE("fit / a run resumed from its checkpoint ends where the uninterrupted one does") {
   problem p;
   const std::string ckpt = temp_path("fg_fit.ckpt.safetensors");
-  nn::Sequential whole = model(7);
+  nn::Sequential whole = model_with_dropout(7, 11);
   nn::Adam opt_whole(whole.parameters(), {.lr = 0.02});
   nn::DataLoader data_whole(p.x, p.y, 16, true, 5);
   nn::fit(whole, data_whole, nn::cross_entropy, opt_whole, {.epochs = 4, .out = nullptr});
 
   {
-    nn::Sequential first = model(7);
+    nn::Sequential first = model_with_dropout(7, 11);
     nn::Adam opt(first.parameters(), {.lr = 0.02});
     nn::DataLoader data(p.x, p.y, 16, true, 5);
     nn::ModelCheckpoint save(ckpt, first, opt);
     nn::fit(first, data, nn::cross_entropy, opt,
             {.epochs = 2, .callbacks = {&save}, .out = nullptr});
   }
-  nn::Sequential resumed = model(99);  // other weights until the checkpoint is loaded
+  // Other weights and another mask stream until the checkpoint is loaded.
+  nn::Sequential resumed = model_with_dropout(99, 12);
   nn::Adam opt(resumed.parameters(), {.lr = 0.5});
   const long done = nn::load_checkpoint(ckpt, resumed, opt);
   CHECK(done == 2);
@@ -94,5 +101,13 @@ TEST_CASE("fit / a run resumed from its checkpoint ends where the uninterrupted 
     for (index_t i = 0; i < a[k].second.size(); ++i)
       CHECK(a[k].second.at(i) == b[k].second.at(i));
   CHECK_THROWS_AS(nn::load_checkpoint(ckpt + ".missing", resumed, opt), std::runtime_error);
+  // A checkpoint without the generator's state is refused, naming it.
+  io::tensor_map file = io::load_safetensors(ckpt);
+  CHECK(file.count("rng.2.generator") == 1);
+  file.erase("rng.2.generator");
+  io::save_safetensors(ckpt, file);
+  CHECK_THROWS_WITH_AS(nn::load_checkpoint(ckpt, resumed, opt),
+                       doctest::Contains("no state for the model's generator '2.generator'"),
+                       io::format_error);
   std::remove(ckpt.c_str());
 }

@@ -29,6 +29,10 @@ class generator {
     const auto rot = std::uint32_t(old >> 59u);
     return (xorshifted >> rot) | (xorshifted << ((32u - rot) & 31u));
   }
+  // The whole state (the increment is a constant): what a checkpoint saves so that a resumed
+  // run continues the same stream.
+  constexpr std::uint64_t state() const { return state_; }
+  constexpr void set_state(std::uint64_t s) { state_ = s; }
   // Uniform in [lo, hi), from the top 24 bits (exact in float).
   template <class T = float> constexpr T uniform(T lo, T hi) {
     return lo + (hi - lo) * T(next() >> 8) * T(1.0 / 16777216.0);

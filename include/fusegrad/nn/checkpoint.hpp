@@ -8,6 +8,7 @@
 #include "fusegrad/nn/module.hpp"
 #include "fusegrad/nn/optim.hpp"
 
+#include <cstdint>
 #include <string>
 
 FG_DIAGNOSTICS_BEGIN
@@ -15,7 +16,9 @@ FG_DIAGNOSTICS_BEGIN
 namespace fg::nn {
 
 // Tensors "model.<name>" (the state dict, so a Python reader finds the weights under their
-// PyTorch names after the prefix), "optimizer.<name>", and "epoch" (epochs completed).
+// PyTorch names after the prefix), "optimizer.<name>", "rng.<name>" (the state of each generator
+// the model draws from, as two float64 holding its 32-bit halves exactly), and "epoch" (epochs
+// completed).
 inline void save_checkpoint(const std::string& path, const module& model, const optimizer& opt,
                             long epoch) {
   io::tensor_map all;
@@ -23,6 +26,12 @@ inline void save_checkpoint(const std::string& path, const module& model, const 
     all["model." + name] = v;
   for (const auto& [name, v] : opt.state_dict())
     all["optimizer." + name] = v;
+  for (const auto& [name, g] : model.named_generators()) {
+    var halves = var::empty({2}, dtype::float64);
+    halves.data<double>()[0] = double(g->state() >> 32);
+    halves.data<double>()[1] = double(g->state() & 0xffffffffu);
+    all["rng." + name] = halves;
+  }
   all["epoch"] = var::scalar(double(epoch), dtype::float64);
   io::save_safetensors(path, all, {{"format", "fusegrad-checkpoint"}});
 }
@@ -44,6 +53,16 @@ inline long load_checkpoint(const std::string& path, module& model, optimizer& o
                                          "' is not a checkpoint (no 'epoch' tensor)"));
   model.load_state_dict(m);
   opt.load_state_dict(o);
+  for (const auto& [name, g] : model.named_generators()) {
+    auto it = all.find("rng." + name);
+    if (it == all.end() || !(it->second.shape() == extents{2}) ||
+        it->second.dtype() != dtype::float64)
+      throw io::format_error(dynamic::text("fg::nn::load_checkpoint(): '", path,
+                                           "' holds no state for the model's generator '", name,
+                                           "' (a float64 tensor 'rng.", name, "' of 2 elements)"));
+    const double* h = it->second.data<double>();
+    g->set_state((std::uint64_t(h[0]) << 32) | std::uint64_t(h[1]));
+  }
   return long(epoch->second.item());
 }
 

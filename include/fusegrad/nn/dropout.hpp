@@ -6,6 +6,7 @@
 #include "fusegrad/dynamic/elementwise.hpp"
 #include "fusegrad/nn/module.hpp"
 
+#include <memory>
 #include <stdexcept>
 
 FG_DIAGNOSTICS_BEGIN
@@ -25,17 +26,19 @@ inline var dropout(const var& x, double p, generator& g) {
 
 class Dropout : public module {
  public:
-  // The masks come from the layer's own generator, seeded here: the same seed, the same run.
-  explicit Dropout(double p = 0.5, std::uint64_t seed = 0) : p_(p), gen_(seed) {
+  // The masks come from the layer's own generator, seeded here: the same seed, the same run
+  // (and checkpoints save its state: nn::save_checkpoint).
+  explicit Dropout(double p = 0.5, std::uint64_t seed = 0)
+      : p_(p), gen_(register_generator("generator", std::make_shared<generator>(seed))) {
     if (!(p >= 0 && p < 1))
       throw std::invalid_argument(
           dynamic::text("fg::nn::Dropout: p is ", p, "; it must be in [0, 1)"));
   }
-  var forward(const var& x) override { return training() ? dropout(x, p_, gen_) : x; }
+  var forward(const var& x) override { return training() ? dropout(x, p_, *gen_) : x; }
 
  private:
   double p_;
-  generator gen_;
+  std::shared_ptr<generator> gen_;
 };
 
 }  // namespace fg::nn

@@ -79,6 +79,15 @@ class module {
   }
   void eval() { train(false); }
   bool training() const { return training_; }
+  // The random generators the model draws from while training (Dropout's masks), sub-modules'
+  // included, as ("name", shared handle): checkpoints save their states, so a resumed run draws
+  // the masks the uninterrupted one would have.
+  std::vector<std::pair<std::string, std::shared_ptr<generator>>> named_generators() const {
+    std::vector<std::pair<std::string, std::shared_ptr<generator>>> out;
+    collect_generators("", out);
+    return out;
+  }
+
   // Drops every parameter's accumulated gradient.
   void zero_grad() {
     for (auto& [name, p] : named_parameters())
@@ -98,6 +107,12 @@ class module {
     buffers_.emplace_back(std::move(name), v);
     return v;
   }
+  // Registers a generator the module draws from while training. Shared, so that the module can
+  // be moved (into a Sequential) without the registration dangling.
+  std::shared_ptr<generator> register_generator(std::string name, std::shared_ptr<generator> g) {
+    generators_.emplace_back(std::move(name), g);
+    return g;
+  }
   template <class M> std::shared_ptr<M> register_module(std::string name, std::shared_ptr<M> m) {
     children_.emplace_back(std::move(name), m);
     return m;
@@ -114,7 +129,16 @@ class module {
     for (const auto& [name, m] : children_)
       m->collect(prefix + name + ".", out, buffers);
   }
+  void collect_generators(
+      const std::string& prefix,
+      std::vector<std::pair<std::string, std::shared_ptr<generator>>>& out) const {
+    for (const auto& [name, g] : generators_)
+      out.emplace_back(prefix + name, g);
+    for (const auto& [name, m] : children_)
+      m->collect_generators(prefix + name + ".", out);
+  }
   std::vector<std::pair<std::string, var>> params_, buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<generator>>> generators_;
   std::vector<std::pair<std::string, std::shared_ptr<module>>> children_;
   bool training_ = true;
 };
