@@ -1,4 +1,11 @@
+// grad/reverse.hpp's planner (which occurrence stores, which adds, what is zeroed first, a tensor
+// named twice) and exec/boundary.hpp's reductions inside a gradient (max ties, prod zeros), by
+// their results. Both headers come in through fusegrad.hpp; they are named here so that a change
+// to either is seen to be tested here.
 #include "../testing.hpp"
+
+#include <fusegrad/exec/boundary.hpp>
+#include <fusegrad/grad/reverse.hpp>
 
 using namespace fg;
 

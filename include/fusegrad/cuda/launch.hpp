@@ -229,10 +229,7 @@ typename std::remove_cvref_t<F>::value_type value_and_grad_into(const F& f, std:
       },
       g);
   exec::target<T> items[sizeof...(X)];
-  {
-    std::size_t i = 0;
-    std::apply([&](auto&... gi) { ((items[i] = {x.data(), gi.data(), x.size()}, ++i), ...); }, g);
-  }
+  fg::detail::fill_targets(items, g, x...);
   const auto d = root::dims(f);
   exec::evaluator<node, R, exec::device_gradient_mode> ev(root::of(f), d);
   exec::targets<T> tg{items, sizeof...(X), 0};
@@ -278,22 +275,16 @@ template <expression F, device_tensor_like... X> auto value_and_grad(const F& f,
 
 namespace detail {
 
-// One element of an expression for Thrust: the kernel is copied per call and pointed at the
-// element's row, then read.
+// One element of an expression for Thrust: the kernel is copied per call (Thrust's functor is
+// const) and pointed at the element's row, then read.
 template <class T, std::size_t R, bool Flat, class K> struct element_value {
   K k;
   dims_t<R> d;
   __device__ T operator()(index_t i) const {
     K local = k;
-    index_t j = i;
-    if constexpr (Flat) {
+    if constexpr (Flat)
       local.row(dims_t<R>{}, true);
-    } else {
-      dims_t<R> idx{};
-      j = exec::split_index(d, i, idx);
-      local.row(idx, false);
-    }
-    return exec::value_of(local.template fwd<T, Flat>(j));
+    return exec::value_element<T, R, Flat>(local, d, i);
   }
 };
 template <class Red, class T> struct combine_with {

@@ -64,16 +64,8 @@ inline const char* cublas_status_name(cublasStatus_t s) {
   }
 }
 inline void check_cublas(cublasStatus_t s, const char* call) {
-  if (s == CUBLAS_STATUS_SUCCESS)
-    return;
-  fg::detail::message msg;
-  msg << "fg::gpu: " << call << " failed: " << cublas_status_name(s);
-#if FG_HAS_EXCEPTIONS
-  throw cuda_error(msg.c_str(), cudaErrorUnknown);
-#else
-  error_handler()(msg.c_str());
-  fg::detail::stop();
-#endif
+  if (s != CUBLAS_STATUS_SUCCESS)
+    raise_failure(call, cublas_status_name(s), nullptr, cudaErrorUnknown);
 }
 // One handle per host thread (cuBLAS handles are not to be shared across threads), set to the
 // current stream on every use.

@@ -29,21 +29,32 @@ class cuda_error : public std::runtime_error {
 
 namespace gpu {
 
+namespace detail {
+// "fg::gpu: <call> failed: <why>" as fg::cuda_error, or to fg::error_handler() when built without
+// exceptions: the one way every CUDA and cuBLAS failure is reported.
+[[noreturn]] inline void raise_failure(const char* call, const char* why, const char* detail,
+                                       cudaError_t code) {
+  fg::detail::message msg;
+  msg << "fg::gpu: " << call << " failed: " << why;
+  if (detail)
+    msg << " (" << detail << ")";
+#if FG_HAS_EXCEPTIONS
+  throw cuda_error(msg.c_str(), code);
+#else
+  (void)code;
+  error_handler()(msg.c_str());
+  fg::detail::stop();
+#endif
+}
+}  // namespace detail
+
 // Every CUDA call fusegrad makes goes through check(): a failure throws fg::cuda_error (or, built
 // without exceptions, reaches fg::error_handler()) naming the call.
 inline void check(cudaError_t status, const char* call) {
   if (status == cudaSuccess)
     return;
   (void)cudaGetLastError();  // clear a non-sticky error so the next call starts clean
-  detail::message msg;
-  msg << "fg::gpu: " << call << " failed: " << cudaGetErrorName(status) << " ("
-      << cudaGetErrorString(status) << ")";
-#if FG_HAS_EXCEPTIONS
-  throw cuda_error(msg.c_str(), status);
-#else
-  error_handler()(msg.c_str());
-  detail::stop();
-#endif
+  detail::raise_failure(call, cudaGetErrorName(status), cudaGetErrorString(status), status);
 }
 
 // The number of usable CUDA devices; 0 without a driver or a device (never throws).

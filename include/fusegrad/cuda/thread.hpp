@@ -70,17 +70,23 @@ FG_HD FG_INLINE index_t split_index(const dims_t<R>& d, index_t i, dims_t<R>& id
   }
 }
 
-// out[i] = the expression at element i. A flat pass (every leaf laid out as the output) reads
-// element i directly; the kernel's rows were set once by the caller.
+// The expression at element i. A flat pass (every leaf laid out as the output) reads element i
+// directly; the kernel's rows were set once by the caller.
 template <class T, std::size_t R, bool Flat, class K>
-FG_HD FG_INLINE void assign_element(K& k, const dims_t<R>& d, T* out, index_t i) {
+FG_HD FG_INLINE T value_element(K& k, const dims_t<R>& d, index_t i) {
   index_t j = i;
   if constexpr (!Flat) {
     dims_t<R> idx{};
     j = split_index(d, i, idx);
     k.row(idx, false);
   }
-  out[i] = value_of(k.template fwd<T, Flat>(j));
+  return value_of(k.template fwd<T, Flat>(j));
+}
+
+// out[i] = the expression at element i.
+template <class T, std::size_t R, bool Flat, class K>
+FG_HD FG_INLINE void assign_element(K& k, const dims_t<R>& d, T* out, index_t i) {
+  out[i] = value_element<T, R, Flat>(k, d, i);
 }
 
 // Value and gradient at element i: forward up the tree, the seed's adjoint down it. Returns the
