@@ -11,9 +11,10 @@ using fg::testing::leaf;
 
 namespace {
 
-// f(xs) evaluated fused and op by op: values and gradients agree to rounding.
+// f(xs) evaluated fused and op by op: values and gradients agree to rounding. A non-scalar f
+// is given `seed` as its gradient.
 void check_fused_equals_eager(const std::function<var(const std::vector<var>&)>& f,
-                              std::vector<var> xs) {
+                              std::vector<var> xs, const var& seed = var()) {
   auto run = [&](bool fused) {
     for (var& x : xs)
       x.zero_grad();
@@ -23,8 +24,12 @@ void check_fused_equals_eager(const std::function<var(const std::vector<var>&)>&
       if (!fused)
         off.emplace();
       var y = f(xs);
-      y.backward();
-      out.push_back(y.item());
+      if (seed.defined())
+        y.backward(seed);
+      else
+        y.backward();
+      for (index_t i = 0; i < y.size(); ++i)
+        out.push_back(y.at(i));
     }
     for (const var& x : xs)
       for (index_t i = 0; i < x.size(); ++i)
@@ -34,7 +39,7 @@ void check_fused_equals_eager(const std::function<var(const std::vector<var>&)>&
   const auto fused = run(true), eager = run(false);
   REQUIRE(fused.size() == eager.size());
   for (std::size_t i = 0; i < fused.size(); ++i) {
-    INFO("entry " << i << " (0 is the value)");
+    INFO("entry " << i << " (the values first)");
     CHECK(fused[i] == doctest::Approx(eager[i]).epsilon(1e-12));
   }
 }
@@ -98,6 +103,26 @@ TEST_CASE("fusion / fused and op-by-op evaluation agree in value and gradient") 
   var m = leaf({3, 4}, -1, 1), w = leaf({4, 2}, -1, 1);
   check_fused_equals_eager(
       [](const auto& v) { return sum(sigmoid(matmul(tanh(v[0]) * 2.0, v[1]) + 1.0)); }, {m, w});
+}
+
+TEST_CASE("fusion / a chain's backward from a seed, at sizes around a SIMD batch and a chunk") {
+  // A chunk that is not whole batches runs on padded copies of its operands and of the seed.
+  for (index_t n : {1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 255, 256, 257, 300}) {
+    INFO("n = " << n);
+    var a = leaf({n}, 0.5, 2), b = leaf({n}, -1, 1), s = leaf({1}, 0.5, 1.5);
+    var seed = leaf({n}, -1, 1).detach();
+    check_fused_equals_eager(
+        [](const auto& v) { return log(v[0]) * v[1] + exp(v[1]) * v[2] - v[0] / v[2]; }, {a, b, s},
+        seed);
+    for (dtype t : {dtype::float32, dtype::float64}) {  // the value alone, fused, written out
+      var x = var::empty({n}, t);
+      for (index_t i = 0; i < n; ++i)
+        x.set(i, a.at(i));
+      var y = sqrt(x) + 1.0;
+      for (index_t i = 0; i < n; ++i)
+        CHECK(y.at(i) == doctest::Approx(std::sqrt(a.at(i)) + 1).epsilon(1e-6));
+    }
+  }
 }
 
 TEST_CASE("fusion / gradients of fused chains against finite differences") {

@@ -2,6 +2,7 @@
 // no_grad/detach, non-scalar seeds, and one graph per thread.
 #include "dynamic_testing.hpp"
 
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -124,6 +125,26 @@ TEST_CASE("tape / the caller's seed is copied into .grad(), never shared with it
   CHECK(x.grad().at(1) == 8.0);
   sum(x).backward();  // its own seed of ones can be taken over: the result is the same
   CHECK(x.grad().at(1) == 9.0);
+}
+
+TEST_CASE("tape / backward()'s seed of one is shared by every walk, never taken as a gradient") {
+  var a = var::scalar(2.0, dtype::float64).requires_grad(true);
+  var b = var::scalar(3.0, dtype::float64).requires_grad(true);
+  for (bool fused : {true, false}) {
+    CAPTURE(fused);
+    a.zero_grad();
+    b.zero_grad();
+    std::optional<no_fusion> off;
+    if (!fused)
+      off.emplace();
+    (a + b).backward();      // add passes its gradient on to both inputs
+    a.grad().set(0, 100.0);  // a write to one gradient reaches neither the other nor the seed
+    CHECK(b.grad().item() == 1.0);
+    a.backward();  // a leaf: its gradient grows by one
+    (a * b).backward();
+    CHECK(a.grad().item() == 104.0);
+    CHECK(b.grad().item() == 3.0);
+  }
 }
 
 TEST_CASE("tape / two threads with their own graphs give the results of one") {

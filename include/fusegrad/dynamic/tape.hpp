@@ -244,6 +244,23 @@ inline void accumulate(std::shared_ptr<impl>& into, const var& g, bool adopt = f
   });
 }
 
+// A one of dtype t, of one-element shape e, for backward() to start from. Its element is this
+// thread's, shared by every seed: a walk makes no tensor for it, and since it is shared,
+// accumulate() copies it rather than adopt it as anyone's gradient.
+inline var unit_seed(const fg::extents& e, dtype t) {
+  thread_local std::array<std::shared_ptr<storage>, 2> ones;
+  std::shared_ptr<storage>& one = ones[t == dtype::float32 ? 0 : 1];
+  if (!one) {
+    one = make_pooled<storage>(element_size(t));
+    dispatch(t, [&](auto z) { *static_cast<decltype(z)*>(one->bytes) = 1; });
+  }
+  auto p = make_pooled<impl>();
+  p->type = t;
+  p->shape = e;
+  p->data = one;
+  return var(std::move(p));
+}
+
 }  // namespace dynamic
 
 namespace dynamic {
@@ -279,14 +296,10 @@ inline void var::backward(bool retain_graph) {
       << "; give a seed of that shape for a non-scalar output";
     throw shape_error(m.c_str());
   }
-  backward_from(var::ones(shape(), dtype()), retain_graph, true);
+  backward(dynamic::unit_seed(shape(), dtype()), retain_graph);
 }
 
 inline void var::backward(const var& seed, bool retain_graph) {
-  backward_from(seed, retain_graph, false);
-}
-
-inline void var::backward_from(const var& seed, bool retain_graph, bool own_seed) {
   ready();  // a pending op is computed and recorded first
   if (!requires_grad())
     throw autograd_error(
@@ -301,7 +314,7 @@ inline void var::backward_from(const var& seed, bool retain_graph, bool own_seed
   }
   using dynamic::node;
   if (!get().grad_fn) {  // a leaf: its gradient is the seed
-    dynamic::accumulate(get().grad, seed, own_seed);
+    dynamic::accumulate(get().grad, seed);
     return;
   }
   // Nodes in reverse topological order (each after every node that consumes its output), held
@@ -354,7 +367,9 @@ inline void var::backward_from(const var& seed, bool retain_graph, bool own_seed
   // Leaves receive their gradients at the end: a backward that throws part way (a rule, or
   // detect_anomaly) leaves every .grad() as it was.
   std::pmr::vector<std::pair<var, var>> leaf_grads(&arena);
-  dynamic::accumulate(get().grad_fn->grad_in, seed, own_seed);
+  // Nothing else flows into the root: its rule reads the seed where it is. (A rule that passes
+  // it on has it copied, as it is held here too.)
+  get().grad_fn->grad_in = seed.handle();
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     node* n = it->get();
     if (!n->grad_in)

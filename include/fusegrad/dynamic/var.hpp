@@ -127,23 +127,29 @@ template <class... P> std::string text(const P&... p) {
 
 struct node;
 
-// Element storage: SIMD-aligned bytes from this thread's storage_pool, shared by a tensor and
-// its views. `version` counts
+// Element storage: SIMD-aligned bytes shared by a tensor and its views. `version` counts
 // in-place writes, so the tape can tell a saved value was changed under it.
 struct storage {
+  // Up to this many bytes (a scalar, a loss, a small vector) are kept in the record itself:
+  // one allocation less for each of the several small tensors every training step makes.
+  static constexpr std::size_t local_bytes = 64;
+
   void* bytes = nullptr;
   std::size_t size = 0;
   unsigned version = 0;
   explicit storage(std::size_t n) : size(n) {
     if (n)
-      bytes = pool_acquire(n);
+      bytes = n <= local_bytes ? local : pool_acquire(n);
   }
   storage(const storage&) = delete;
   storage& operator=(const storage&) = delete;
   ~storage() {
-    if (bytes)
+    if (bytes && bytes != local)
       pool_release(bytes, size);
   }
+
+ private:
+  alignas(simd::alignment) std::byte local[local_bytes];
 };
 
 struct fused_op;
@@ -385,11 +391,15 @@ class var {
 
   // The header: dtype, extents and autograd state (a pending op's value may not exist yet).
   dynamic::impl& get() const {
-    if (!p_)
-      throw std::logic_error("fg::var: the tensor is undefined (default-constructed, or no grad)");
+    if (!p_) [[unlikely]]
+      undefined();
     return *p_;
   }
   // The header with the value computed (a pending op runs now).
+  // Out of line, so that get() inlines into every accessor.
+  [[noreturn, gnu::cold, gnu::noinline]] static void undefined() {
+    throw std::logic_error("fg::var: the tensor is undefined (default-constructed, or no grad)");
+  }
   dynamic::impl& ready() const {
     dynamic::impl& p = get();
     if (p.pending())
@@ -406,15 +416,15 @@ class var {
   const std::shared_ptr<dynamic::impl>& handle() const { return p_; }
 
  private:
-  // backward() from `seed`; `own_seed`: it was made for this call and can become a gradient.
-  void backward_from(const var& seed, bool retain_graph, bool own_seed);
   template <class T> void check_type() const {
-    if (dtype_of<T> != get().type) {
-      detail::message m;
-      m << "fg::var::data<T>(): the tensor holds " << dtype_name(get().type) << ", not "
-        << dtype_name(dtype_of<T>);
-      throw autograd_error(m.c_str());
-    }
+    if (dtype_of<T> != get().type) [[unlikely]]
+      wrong_type(get().type, dtype_of<T>);
+  }
+  [[noreturn, gnu::cold, gnu::noinline]] static void wrong_type(fg::dtype holds, fg::dtype asked) {
+    detail::message m;
+    m << "fg::var::data<T>(): the tensor holds " << dtype_name(holds) << ", not "
+      << dtype_name(asked);
+    throw autograd_error(m.c_str());
   }
   std::shared_ptr<dynamic::impl> p_;
 };
