@@ -2,24 +2,16 @@
 // pass, streams, reductions, matrix products. Without a device each case that needs one reports
 // itself skipped ("no CUDA device"), and the error paths that need none still run.
 #include "../ops/op_table.hpp"
+#include "device_testing.hpp"
 
-#include <fusegrad/cuda.hpp>
-
-#include <cstdio>
+#include <fusegrad/dynamic.hpp>
 
 using namespace fg;
 using fg::testing::fill_uniform;
 
 namespace {
 
-const bool no_device = [] {
-  const bool none = !gpu::available();
-  if (none)  // CTest reads this line to report the device cases as skipped
-    std::fputs("no CUDA device: the cases that need one are skipped\n", stderr);
-  return none;
-}();
-#define DEVICE_CASE(name) \
-  TEST_CASE(name* doctest::skip(no_device) * doctest::description("no CUDA device"))
+const bool no_device = fg::testing::no_cuda_device();
 
 constexpr index_t table_n = 4099;  // several blocks, and a ragged last one
 using V = tensor<double, shape<dyn>>;
@@ -59,6 +51,7 @@ TEST_CASE("cuda: errors that need no device") {
     // A CUDA failure names the call and CUDA's error.
     CHECK_THROWS_WITH_AS(DV(dims_t<1>{4}), doctest::Contains(" failed: cudaError"), cuda_error);
     CHECK_THROWS_AS(three.to(fg::cuda), cuda_error);
+    CHECK_THROWS_AS(var::from({1, 2}, {2}).to(fg::cuda), cuda_error);
   }
 }
 

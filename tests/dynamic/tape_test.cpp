@@ -147,6 +147,17 @@ TEST_CASE("tape / backward()'s seed of one is shared by every walk, never taken 
   }
 }
 
+TEST_CASE("var / to(fg::cuda) in a program without the CUDA backend says what to include") {
+  var x = var::from({1, 2}, {2});
+  CHECK(!x.on_device());
+  CHECK_THROWS_WITH_AS(x.to(fg::cuda), doctest::Contains("include <fusegrad/cuda.hpp>"),
+                       autograd_error);
+  var h = x.to(fg::host);  // a copy
+  h.set(0, 5.0);
+  CHECK(x.at(0) == 1.0);
+  CHECK(h.at(1) == 2.0);
+}
+
 TEST_CASE("tape / two threads with their own graphs give the results of one") {
   auto run = [](double seed_value, double* out) {
     var x = var::from({seed_value, 1.0}, {2}, dtype::float64).requires_grad(true);

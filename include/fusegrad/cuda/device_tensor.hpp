@@ -3,6 +3,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "fusegrad/core/device.hpp"
 #include "fusegrad/cuda/runtime.hpp"
 #include "fusegrad/cuda/thread.hpp"
 
@@ -11,12 +12,6 @@
 FG_DIAGNOSTICS_BEGIN
 
 namespace fg {
-
-// Where a tensor lives: `t.to(fg::cuda)`, `d.to(fg::host)`.
-struct cuda_device {};
-inline constexpr cuda_device cuda{};
-struct host_device {};
-inline constexpr host_device host{};
 
 template <class T, class S> class device_tensor;
 template <class T, class S> inline constexpr bool is_device_tensor_v<device_tensor<T, S>> = true;

@@ -114,20 +114,11 @@ template <class T> sum_scratch<T> scratch_for(cudaStream_t stream) {
           reinterpret_cast<T*>(base + (blocks + 1) * sizeof(double))};
 }
 
-// Value and gradient in one kernel: per element, values up the tree and adjoints down it; the
-// values are summed per block, and the last block to finish sums the blocks' partials in a fixed
-// order (so the value does not depend on scheduling) and writes scale * total.
-template <class T, std::size_t R, bool Flat, class K, class Seed>
-__global__ void __launch_bounds__(block_threads)
-    gradient_kernel(K k, Seed s, dims_t<R> d, index_t n, T scale, sum_scratch<T> out) {
-  if constexpr (Flat) {
-    k.row(dims_t<R>{}, true);
-    s.row(dims_t<R>{}, true);
-  }
-  T acc(0);
-  for (index_t i = first_index(); i < n; i += grid_stride())
-    acc += exec::gradient_element<T, R, Flat>(k, s, d, i);
-  k.end_pass();  // every thread of the block is here: warp sums of uniform operands' gradients
+// Called by every thread of the grid with its part of a sum: the parts are summed per block, and
+// the last block to finish sums the blocks' partials in a fixed order (so the value does not
+// depend on scheduling) and writes scale * total to *dst.
+template <class T>
+__device__ __forceinline__ void sum_to(T acc, sum_scratch<T> out, T scale, T* dst) {
   acc = block_sum(acc);
   __shared__ bool last;
   if (threadIdx.x == 0) {
@@ -145,7 +136,23 @@ __global__ void __launch_bounds__(block_threads)
     total += partial[b];
   total = block_sum(total);
   if (threadIdx.x == 0)
-    *out.total = scale * total;
+    *dst = scale * total;
+}
+
+// Value and gradient in one kernel: per element, values up the tree and adjoints down it, the
+// values summed (sum_to).
+template <class T, std::size_t R, bool Flat, class K, class Seed>
+__global__ void __launch_bounds__(block_threads)
+    gradient_kernel(K k, Seed s, dims_t<R> d, index_t n, T scale, sum_scratch<T> out) {
+  if constexpr (Flat) {
+    k.row(dims_t<R>{}, true);
+    s.row(dims_t<R>{}, true);
+  }
+  T acc(0);
+  for (index_t i = first_index(); i < n; i += grid_stride())
+    acc += exec::gradient_element<T, R, Flat>(k, s, d, i);
+  k.end_pass();  // every thread of the block is here: warp sums of uniform operands' gradients
+  sum_to(acc, out, scale, out.total);
 }
 
 template <class E> inline constexpr bool fusable_v = exec::device_fusable_v<std::remove_cvref_t<E>>;

@@ -373,8 +373,49 @@ template <class T> class fused_pass {
 // gradients of its leaves (those that want one) when `seed` or g is: g, of the result's shape,
 // is the result's gradient; without it every element's gradient is *seed (the chain under a
 // sum or mean). Nothing of the result's size is written but the gradients.
+// The device a chain runs on (null: the host): that of its operands in device memory. Its
+// other operands are one-element host tensors (numbers), passed to the device by value.
+inline const device_backend* program_device(const fused_program& p) {
+  for (const fused_leaf& l : p.leaves)
+    if (l.data->device)
+      return l.data->device;
+  return nullptr;
+}
+
+// fused_sweep on the device: the sum of the values times `scale` goes to *total (an element in
+// device memory) when given.
+inline var_list device_sweep(const device_backend& dev, const fused_program& p, const var* g,
+                             const double* seed, void* total, double scale) {
+  var_list grads;
+  std::array<void*, 3 * fusion_limit> dst;  // a chain has at most this many leaves
+  if (g || seed) {
+    grads.resize(p.leaves.size());
+    for (std::size_t k = 0; k < grads.size(); ++k) {
+      dst[k] = nullptr;
+      if (p.leaves[k].wants) {
+        grads[k] = empty_on(&dev, p.leaves[k].shape, p.type);
+        dst[k] = grads[k].get().data->bytes;
+        if (p.leaves[k].broadcast)  // added to by every element
+          dev.zero(dst[k], element_size(p.type));
+      }
+    }
+  }
+  const void* gp = nullptr;
+  if (g) {
+    const impl& gi = g->ready();
+    gp = static_cast<const char*>(gi.data->bytes) + gi.offset * element_size(gi.type);
+  }
+  dev.sweep(p, gp, seed ? *seed : 0.0, total, scale, grads.empty() ? nullptr : dst.data());
+  return grads;
+}
+
 inline var_list fused_sweep(const fused_program& p, const var* g, const double* seed,
                             double* total) {
+  if (const device_backend* dev = program_device(p)) {
+    if (total)  // (reduce_fused sums on the device itself)
+      throw std::logic_error("fusegrad: a device chain's sum is not read back here");
+    return device_sweep(*dev, p, g, seed, nullptr, 0);
+  }
   var_list grads;
   const bool backward = g || seed;
   if (backward)
@@ -454,19 +495,25 @@ inline void realise_fused(impl& root) {
     std::exchange(root.owner, nullptr)->remove(&root);
   var_list inputs;
   auto prog = make_pooled<fused_program>(plan_fused(root, inputs));
-  root.data = make_pooled<storage>(std::size_t(prog->n) * element_size(root.type));
+  const device_backend* dev = root.chain_device;
+  root.data = make_pooled<storage>(std::size_t(prog->n) * element_size(root.type), dev);
   root.offset = 0;
   const char* name = root.op->name;
   root.op = nullptr;  // computed from here on, even if something below throws
   root.args = {};
   root.fused = 0;
-  dispatch(root.type, [&](auto z) {
-    using T = decltype(z);
-    fused_pass<T> pass(*prog, false);
-    T* out = static_cast<T*>(root.data->bytes);
-    for (index_t i = 0; i < prog->n; i += fused_pass<T>::C)
-      pass.forward(i, std::min(fused_pass<T>::C, prog->n - i), out + i);
-  });
+  if (dev) {
+    if (prog->n)
+      dev->realise(*prog, root.data->bytes);
+  } else {
+    dispatch(root.type, [&](auto z) {
+      using T = decltype(z);
+      fused_pass<T> pass(*prog, false);
+      T* out = static_cast<T*>(root.data->bytes);
+      for (index_t i = 0; i < prog->n; i += fused_pass<T>::C)
+        pass.forward(i, std::min(fused_pass<T>::C, prog->n - i), out + i);
+    });
+  }
   if (!root.requires_grad)
     return;
   record_fused(root, name, std::move(prog), std::move(inputs), [](const auto& p) {
@@ -479,10 +526,24 @@ inline void realise_fused(impl& root) {
 template <class Op, std::same_as<var>... V> var defer(const extents& out, const V&... in) {
   constexpr std::size_t N = sizeof...(V);
   static_assert(N <= 3, "fusegrad: a fused op has at most 3 operands");
-  if (!fusion_enabled() || anomaly_enabled() ||
-      ((in.size() != out.size() && in.size() != 1) || ...))
+  // On a device, every elementwise op is part of a chain (it has no op-by-op path).
+  const device_backend* dev = nullptr;
+  ((dev = dev ? dev : in.get().device()), ...);
+  if (dev) {
+    if (((in.size() != out.size() && in.size() != 1) || ...) ||
+        ((!in.get().device() && in.size() != 1) || ...)) {
+      std::string m = text("fg::", Op::name, ": on the ", dev->name,
+                           " device, each operand must be there and have the result's shape, or "
+                           "be one element (operands");
+      ((m.append(" ").append(in.shape().str()).append(in.get().device() ? "" : " (host)")), ...);
+      throw shape_error(text(m, ")"));
+    }
+  } else if (!fusion_enabled() || anomaly_enabled() ||
+             ((in.size() != out.size() && in.size() != 1) || ...)) {
     return var();
+  }
   auto p = make_pooled<impl>();
+  p->chain_device = dev;
   p->type = (in.dtype(), ...);
   p->shape = out;
   p->op = &fused_op_of<Op, N>;
@@ -511,6 +572,8 @@ template <class Op, std::same_as<var>... V> var defer(const extents& out, const 
 
 // d *= s, in place (a gradient no one else holds yet).
 inline void scale(var& d, double s) {
+  if (const device_backend* dev = d.get().device())
+    return dev->scale(d.dtype(), d.get().data->bytes, d.size(), s);
   dispatch(d.dtype(), [&](auto z) {
     using T = decltype(z);
     T* p = d.data<T>();
@@ -538,16 +601,27 @@ template <class Red> var reduce_fused(const var& x, bool keepdim) {
     });
   };
   const double unit = seed(x.dtype(), 1, prog->n);
-  double total = 0;
-  var_list grads = fused_sweep(*prog, nullptr, recording ? &unit : nullptr, &total);
   extents shape = extents::of_rank(keepdim ? x.rank() : 0);
   for (std::size_t k = 0; k < shape.rank(); ++k)
     shape[k] = 1;
-  var out = var::empty(shape, x.dtype());
-  dispatch(x.dtype(), [&](auto z) {
-    using T = decltype(z);
-    out.template data<T>()[0] = Red::finish(T(total), T(0), T(prog->n));
-  });
+  const device_backend* dev = program_device(*prog);
+  var out = empty_on(dev, shape, x.dtype());
+  var_list grads;
+  if (dev) {  // the value stays on the device: finish() of a sum or mean is a scaling
+    const double scale = dispatch(x.dtype(), [&](auto z) {
+      using T = decltype(z);
+      return double(Red::finish(T(1), T(0), T(prog->n)));
+    });
+    grads = device_sweep(*dev, *prog, nullptr, recording ? &unit : nullptr, out.get().data->bytes,
+                         scale);
+  } else {
+    double total = 0;
+    grads = fused_sweep(*prog, nullptr, recording ? &unit : nullptr, &total);
+    dispatch(x.dtype(), [&](auto z) {
+      using T = decltype(z);
+      out.template data<T>()[0] = Red::finish(T(total), T(0), T(prog->n));
+    });
+  }
   if (!recording)
     return out;
   record_fused(out.get(), Red::name, std::move(prog), std::move(inputs), [&](const auto& p) {

@@ -78,6 +78,17 @@ template <class Red>
 inline constexpr bool is_sum_v =
     std::is_same_v<Red, ops::sum_red> || std::is_same_v<Red, ops::mean_red>;
 
+// What a reduction struct states, as named concepts (nvcc 13 misjudges requires-expressions
+// inside generic lambdas, and this header is compiled by it with <fusegrad/cuda.hpp>).
+template <class Red>
+concept has_prepass = requires {
+  typename Red::prepass;
+};
+template <class Red>
+concept has_stats = requires {
+  Red::stats;
+};
+
 template <class Red> var reduce_forward(const var& x, const reduction_plan& p) {
   var out = var::empty(p.out, x.dtype());
   if constexpr (is_sum_v<Red>) {
@@ -95,7 +106,7 @@ template <class Red> var reduce_forward(const var& x, const reduction_plan& p) {
     T* o = out.data<T>();
     const index_t m = out.size();
     std::vector<T> pre(m, T(0));
-    if constexpr (requires { typename Red::prepass; }) {
+    if constexpr (has_prepass<Red>) {
       using P = typename Red::prepass;
       std::fill(pre.begin(), pre.end(), P::template identity<T>());
       fold<P>(x, p, pre.data(), [](T y, T*) { return y; });
@@ -112,6 +123,16 @@ template <class Red> var reduce_forward(const var& x, const reduction_plan& p) {
       o[i] = Red::finish(o[i], pre[i], T(p.n));
   });
   return out;
+}
+
+// Statistic I of each slice (Red::stat_fold<I> over Red::stat<I>(element, slice's result)).
+template <class Red, int I, class T>
+void fold_stat(const var& x, const reduction_plan& p, const T* o, std::vector<T>& stat) {
+  using F = typename Red::template stat_fold<I>;
+  std::fill(stat.begin(), stat.end(), F::template identity<T>());
+  const T* base = stat.data();
+  fold<F>(x, p, stat.data(),
+          [&](T y, T* slot) { return Red::template stat<I>(y, o[slot - base]); });
 }
 
 // d x = Red::seed(y, out, adjoint, n, slice statistics), each element against its slice.
@@ -133,19 +154,11 @@ var reduce_backward(const var& x, const var& out, const var& g, const reduction_
     const T* o = out.data<T>();
     const T* a = g.data<T>();
     std::vector<T> stat[2] = {std::vector<T>(out.size(), T(0)), std::vector<T>(out.size(), T(0))};
-    if constexpr (requires { Red::stats; }) {
-      [&]<int... I>(std::integer_sequence<int, I...>) {
-        (
-            [&] {
-              using F = typename Red::template stat_fold<I>;
-              std::fill(stat[I].begin(), stat[I].end(), F::template identity<T>());
-              const T* base = stat[I].data();
-              fold<F>(x, p, stat[I].data(),
-                      [&](T y, T* slot) { return Red::template stat<I>(y, o[slot - base]); });
-            }(),
-            ...);
-      }
-      (std::make_integer_sequence<int, Red::stats>{});
+    if constexpr (has_stats<Red>) {
+      static_assert(Red::stats <= 2, "fusegrad: a reduction keeps at most two statistics");
+      fold_stat<Red, 0>(x, p, o, stat[0]);
+      if constexpr (Red::stats == 2)
+        fold_stat<Red, 1>(x, p, o, stat[1]);
     }
     const T* src = x.data<T>();
     T* dst = gx.data<T>();
@@ -165,12 +178,17 @@ var reduce_backward(const var& x, const var& out, const var& g, const reduction_
 
 // A reduction struct of ops/reduce.hpp (or a user's) over `axes` (none: all), keeping reduced
 // axes as 1 when `keepdim`.
-// The sum or mean of every element of a pending elementwise chain runs in the chain's pass.
+// The sum or mean of every element of a pending elementwise chain runs in the chain's pass (and
+// on the device, only those reductions run).
 template <class Red>
 var reduce(const var& x, std::initializer_list<int> axes = {}, bool keepdim = false) {
-  if constexpr (dynamic::is_sum_v<Red>)
+  if constexpr (dynamic::is_sum_v<Red>) {
     if (axes.size() == 0 && x.get().pending())
       return dynamic::reduce_fused<Red>(x, keepdim);
+    if (axes.size() == 0 && x.on_device())  // the device sums chains: x as a chain of x * 1
+      return dynamic::reduce_fused<Red>(apply<ops::mul_op>(x, dynamic::constant(1, x.dtype())),
+                                        keepdim);
+  }
   const auto p =
       dynamic::plan_reduction(x.shape(), dynamic::axis_set(Red::name, x.shape(), axes), keepdim);
   var out = dynamic::reduce_forward<Red>(x, p);

@@ -34,6 +34,8 @@ inline bool& anomaly_enabled() {
   return on;
 }
 inline bool all_finite(const var& v) {
+  if (v.on_device())  // (anomaly mode is for debugging: a copy is fine)
+    return all_finite(v.to(host));
   return dispatch(v.dtype(), [&](auto z) {
     using T = decltype(z);
     const T* p = v.data<T>();
@@ -224,16 +226,27 @@ inline void accumulate(std::shared_ptr<impl>& into, const var& g, bool adopt = f
     into = g.handle();
     return;
   }
+  const impl& gi = g.ready();
+  const device_backend* dev = gi.data->device;
+  const void* src = static_cast<const char*>(gi.data->bytes) + gi.offset * element_size(gi.type);
   if (!into) {
-    var copy = var::empty(g.shape(), g.dtype());
-    dispatch(g.dtype(), [&](auto z) {
-      using T = decltype(z);
-      std::memcpy(copy.data<T>(), g.data<T>(), g.size() * sizeof(T));
-    });
+    var copy = empty_on(dev, gi.shape, gi.type);
+    const std::size_t bytes = gi.shape.size() * element_size(gi.type);
+    if (dev && bytes)
+      dev->copy(copy.get().data->bytes, src, bytes);
+    else if (bytes)
+      std::memcpy(copy.get().data->bytes, src, bytes);
     into = copy.handle();
     return;
   }
   realise_pending_before_write(into);  // an op given this gradient earlier reads its old value
+  if (dev != into->data->device)
+    throw autograd_error(text("fg::var::backward(): a gradient of shape ", gi.shape.str(),
+                              " reaches a tensor on another device (host vs device)"));
+  if (dev)
+    return dev->add(gi.type,
+                    static_cast<char*>(into->data->bytes) + into->offset * element_size(into->type),
+                    src, gi.shape.size());
   dispatch(g.dtype(), [&](auto z) {
     using T = decltype(z);
     T* a = static_cast<T*>(into->data->bytes) + into->offset;
@@ -244,10 +257,18 @@ inline void accumulate(std::shared_ptr<impl>& into, const var& g, bool adopt = f
   });
 }
 
-// A one of dtype t, of one-element shape e, for backward() to start from. Its element is this
-// thread's, shared by every seed: a walk makes no tensor for it, and since it is shared,
-// accumulate() copies it rather than adopt it as anyone's gradient.
-inline var unit_seed(const fg::extents& e, dtype t) {
+// A one of dtype t, of one-element shape e, for backward() to start from. On the host its
+// element is this thread's, shared by every seed: a walk makes no tensor for it, and since it is
+// shared, accumulate() copies it rather than adopt it as anyone's gradient.
+inline var unit_seed(const fg::extents& e, dtype t, const device_backend* on) {
+  if (on) {  // a fresh one on the device
+    var v = empty_on(on, e, t);
+    dispatch(t, [&](auto z) {
+      const decltype(z) one = 1;
+      on->from_host(v.get().data->bytes, &one, sizeof one);
+    });
+    return v;
+  }
   thread_local std::array<std::shared_ptr<storage>, 2> ones;
   std::shared_ptr<storage>& one = ones[t == dtype::float32 ? 0 : 1];
   if (!one) {
@@ -296,7 +317,7 @@ inline void var::backward(bool retain_graph) {
       << "; give a seed of that shape for a non-scalar output";
     throw shape_error(m.c_str());
   }
-  backward(dynamic::unit_seed(shape(), dtype()), retain_graph);
+  backward(dynamic::unit_seed(shape(), dtype(), get().device()), retain_graph);
 }
 
 inline void var::backward(const var& seed, bool retain_graph) {
@@ -305,6 +326,10 @@ inline void var::backward(const var& seed, bool retain_graph) {
     throw autograd_error(
         "fg::var::backward(): the tensor does not require a gradient (no input of the ops that "
         "made it requires one, or it was computed under fg::no_grad)");
+  if (seed.get().device() != get().device())
+    throw autograd_error(dynamic::text(
+        "fg::var::backward(): the seed is on ", seed.on_device() ? "the device" : "the host",
+        ", the tensor on ", on_device() ? "the device" : "the host"));
   if (!(seed.shape() == shape()) || seed.dtype() != dtype()) {
     detail::message m;
     m << "fg::var::backward(): the seed is " << seed.shape().str().c_str() << " "

@@ -3,6 +3,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "fusegrad/core/device.hpp"
 #include "fusegrad/core/error.hpp"
 #include "fusegrad/core/message.hpp"
 #include "fusegrad/core/random.hpp"
@@ -127,8 +128,40 @@ template <class... P> std::string text(const P&... p) {
 
 struct node;
 
-// Element storage: SIMD-aligned bytes shared by a tensor and its views. `version` counts
-// in-place writes, so the tape can tell a saved value was changed under it.
+struct fused_program;
+
+// What handles elements that are not in host memory: a var's storage points to its backend.
+// The CUDA one comes with <fusegrad/cuda.hpp>, compiled by nvcc; host code only calls through
+// these pointers, so a program whose other files never include a CUDA header still links.
+struct device_backend {
+  const char* name;  // "cuda"
+  void* (*allocate)(std::size_t bytes);
+  void (*release)(void* p) noexcept;
+  void (*zero)(void* p, std::size_t bytes);
+  void (*to_host)(void* dst, const void* src, std::size_t bytes);  // returns once copied
+  void (*from_host)(void* dst, const void* src, std::size_t bytes);
+  void (*copy)(void* dst, const void* src, std::size_t bytes);  // within the device
+  void (*add)(dtype t, void* into, const void* g, index_t n);   // into += g
+  void (*scale)(dtype t, void* x, index_t n, double s);         // x *= s
+  // A chain's values, into `out`.
+  void (*realise)(const fused_program& p, void* out);
+  // A chain's pass: the sum of its values times `scale` into *total (one element on the device)
+  // when given, and the gradients of its leaves into grads[k] (null where not wanted; a
+  // one-element leaf's is added to, so it starts zeroed), the result's gradient being g (the
+  // result's shape, on the device) or, without it, `seed` for every element.
+  void (*sweep)(const fused_program& p, const void* g, double seed, void* total, double scale,
+                void* const* grads);
+};
+
+// The CUDA backend, once <fusegrad/cuda.hpp> is part of the program.
+inline const device_backend*& cuda_backend() {
+  static const device_backend* b = nullptr;
+  return b;
+}
+
+// Element storage: SIMD-aligned bytes shared by a tensor and its views, in host memory or on a
+// device. `version` counts in-place writes, so the tape can tell a saved value was changed
+// under it.
 struct storage {
   // Up to this many bytes (a scalar, a loss, a small vector) are kept in the record itself:
   // one allocation less for each of the several small tensors every training step makes.
@@ -137,14 +170,19 @@ struct storage {
   void* bytes = nullptr;
   std::size_t size = 0;
   unsigned version = 0;
-  explicit storage(std::size_t n) : size(n) {
+  const device_backend* device = nullptr;  // null: host memory
+  explicit storage(std::size_t n, const device_backend* on = nullptr) : size(n), device(on) {
     if (n)
-      bytes = n <= local_bytes ? local : pool_acquire(n);
+      bytes = on ? on->allocate(n) : n <= local_bytes ? local : pool_acquire(n);
   }
   storage(const storage&) = delete;
   storage& operator=(const storage&) = delete;
   ~storage() {
-    if (bytes && bytes != local)
+    if (!bytes || bytes == local)
+      return;
+    if (device)
+      device->release(bytes);
+    else
       pool_release(bytes, size);
   }
 
@@ -188,10 +226,13 @@ struct impl {
   // a chain of such ops runs as one pass and is one node on the tape.
   const fused_op* op = nullptr;
   std::array<std::shared_ptr<impl>, 3> args;
-  unsigned fused = 0;                // ops in the pending chain rooted here, at most
-  void (*realise)(impl&) = nullptr;  // computes the value and records the chain's node
-  pending_list* owner = nullptr;     // the list it is on while pending
+  unsigned fused = 0;                            // ops in the pending chain rooted here, at most
+  void (*realise)(impl&) = nullptr;              // computes the value and records the chain's node
+  pending_list* owner = nullptr;                 // the list it is on while pending
+  const device_backend* chain_device = nullptr;  // where a pending chain's operands are
   bool pending() const { return op != nullptr; }
+  // Where the elements are, or will be once a pending chain is computed (null: the host).
+  const device_backend* device() const { return data ? data->device : chain_device; }
 
   impl() = default;
   impl(const impl& o) = default;  // (of computed tensors only: views, detach)
@@ -232,6 +273,12 @@ inline std::size_t element_size(dtype t) {
 
 }  // namespace dynamic
 
+class var;
+namespace dynamic {
+// An uninitialised var of extents e, its elements on `on` (null: the host).
+var empty_on(const device_backend* on, const fg::extents& e, dtype t);
+}  // namespace dynamic
+
 class var {
  public:
   var() = default;
@@ -239,11 +286,7 @@ class var {
 
   // Creation. Elements are float32 unless a dtype is given.
   static var empty(const fg::extents& e, dtype t = dtype::float32) {
-    auto p = dynamic::make_pooled<dynamic::impl>();
-    p->type = t;
-    p->shape = e;
-    p->data = dynamic::make_pooled<dynamic::storage>(e.size() * dynamic::element_size(t));
-    return var(std::move(p));
+    return dynamic::empty_on(nullptr, e, t);
   }
   static var full(const fg::extents& e, double value, dtype t = dtype::float32) {
     var v = empty(e, t);
@@ -309,6 +352,13 @@ class var {
 
   bool defined() const { return bool(p_); }
   fg::dtype dtype() const { return get().type; }
+  // Whether the elements are in device memory (`to(fg::cuda)`), not the host's.
+  bool on_device() const { return get().device() != nullptr; }
+  // A copy of the elements in host memory, or on the CUDA device (<fusegrad/cuda.hpp> must be
+  // part of the program). The copy is a new leaf: the tape does not record it, so a parameter is
+  // moved once and trained where it is (`w = w.to(fg::cuda).requires_grad(true)`).
+  var to(host_device) const;
+  var to(cuda_device) const;
   const fg::extents& shape() const { return get().shape; }
   std::size_t rank() const { return get().shape.rank(); }
   index_t size() const { return get().shape.size(); }
@@ -345,7 +395,15 @@ class var {
   }
   // Element i (row-major) as a double.
   double at(index_t i) const {
-    return dispatch(dtype(), [&](auto z) { return double(data<decltype(z)>()[i]); });
+    return dispatch(dtype(), [&](auto z) {
+      using T = decltype(z);
+      const dynamic::impl& p = ready();
+      if (!p.data->device)
+        return double(data<T>()[i]);
+      T v;  // one element copied back (the device's work so far is waited for)
+      p.data->device->to_host(&v, static_cast<const T*>(p.data->bytes) + p.offset + i, sizeof v);
+      return double(v);
+    });
   }
   // The value of a one-element tensor.
   double item() const {
@@ -416,9 +474,20 @@ class var {
   const std::shared_ptr<dynamic::impl>& handle() const { return p_; }
 
  private:
+  // Host access: the dtype must match, and the elements must be in host memory.
   template <class T> void check_type() const {
-    if (dtype_of<T> != get().type) [[unlikely]]
-      wrong_type(get().type, dtype_of<T>);
+    const dynamic::impl& p = get();
+    if (dtype_of<T> != p.type) [[unlikely]]
+      wrong_type(p.type, dtype_of<T>);
+    if (p.device()) [[unlikely]]
+      on_device_error(p);
+  }
+  [[noreturn, gnu::cold, gnu::noinline]] static void on_device_error(const dynamic::impl& p) {
+    detail::message m;
+    m << "fg::var: a tensor of shape " << p.shape.str().c_str() << " is on the " << p.device()->name
+      << " device, and this op reads it on the host; copy it with .to(fg::host), or use the "
+         "ops that run there (elementwise ops, sum and mean of them, backward)";
+    throw autograd_error(m.c_str());
   }
   [[noreturn, gnu::cold, gnu::noinline]] static void wrong_type(fg::dtype holds, fg::dtype asked) {
     detail::message m;
@@ -428,6 +497,47 @@ class var {
   }
   std::shared_ptr<dynamic::impl> p_;
 };
+
+inline var dynamic::empty_on(const device_backend* on, const fg::extents& e, dtype t) {
+  auto p = make_pooled<impl>();
+  p->type = t;
+  p->shape = e;
+  p->data = make_pooled<storage>(e.size() * element_size(t), on);
+  return var(std::move(p));
+}
+
+inline var var::to(host_device) const {
+  const dynamic::impl& p = ready();
+  var out = var::empty(p.shape, p.type);
+  const std::size_t bytes = p.shape.size() * dynamic::element_size(p.type);
+  const void* src =
+      static_cast<const char*>(p.data->bytes) + p.offset * dynamic::element_size(p.type);
+  if (p.data->device)
+    p.data->device->to_host(out.get().data->bytes, src, bytes);
+  else if (bytes)
+    std::memcpy(out.get().data->bytes, src, bytes);
+  return out;
+}
+
+inline var var::to(cuda_device) const {
+  const dynamic::device_backend* cuda = dynamic::cuda_backend();
+  if (!cuda)
+    throw autograd_error(
+        "fg::var::to(fg::cuda): this program has no CUDA backend; include <fusegrad/cuda.hpp> "
+        "in a file compiled by nvcc and link fusegrad::cuda");
+  const dynamic::impl& p = ready();
+  var out = dynamic::empty_on(cuda, p.shape, p.type);
+  const std::size_t bytes = p.shape.size() * dynamic::element_size(p.type);
+  const void* src =
+      static_cast<const char*>(p.data->bytes) + p.offset * dynamic::element_size(p.type);
+  if (!bytes)
+    return out;
+  if (p.data->device)
+    cuda->copy(out.get().data->bytes, src, bytes);
+  else
+    cuda->from_host(out.get().data->bytes, src, bytes);
+  return out;
+}
 
 }  // namespace fg
 
