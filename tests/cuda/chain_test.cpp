@@ -83,6 +83,23 @@ TEST_CASE("cuda chain / a chain with shared steps, numbers and an operand used t
   check_chain(tanh(a * k) + b, leaf({300}, -1, 1).detach());
 }
 
+TEST_CASE("cuda chain / on a device, host operands travel by value, even for one element") {
+  // A one-element result: its host number is not a broadcast leaf, and must still not be read
+  // through a host address on the device.
+  var z = leaf({1}, -1, 1), k = leaf({2, 3}, -1, 1);
+  const dynamic::device_backend elsewhere{};  // never called: only its address matters
+  for (var y : {exp(z) * 2.0, (k + 1.0) * 3.0}) {
+    dynamic::var_list inputs;
+    dynamic::fused_program p = dynamic::plan_fused(y.get(), inputs);
+    p.device = &elsewhere;  // as if the vars were on a device: every leaf here is a number
+    const auto c = gpu::chain::make<double>(p, nullptr);
+    for (unsigned j = 0; j < c.leaves; ++j) {
+      CHECK(c.l[j].ptr == nullptr);
+      CHECK(c.l[j].value == static_cast<const double*>(p.leaves[j].data->bytes)[0]);
+    }
+  }
+}
+
 TEST_CASE("cuda chain / steps made under no_grad pass no gradient") {
   var a = leaf({5}, -1, 1), b = leaf({5}, -1, 1);
   var d;

@@ -98,6 +98,23 @@ DEVICE_CASE("cuda var: a computed chain, a seed, accumulation and a retained gra
     CHECK(x.grad().at(i) == doctest::Approx(gd.at(i) + 2 * check.at(i)).epsilon(1e-12));
 }
 
+DEVICE_CASE("cuda var: numbers from the host, with and without gradients") {
+  var xh = leaf({777}, -1, 1);
+  var x = xh.to(fg::cuda).requires_grad(true);
+  var b = var::scalar(0.5, dtype::float64).requires_grad(true);  // a host parameter
+  var loss = mean(exp(x) * b) * 3.0;  // a device scalar times a host number: read by value
+  loss.backward();
+  double want = 0;
+  for (index_t i = 0; i < 777; ++i)
+    want += std::exp(xh.at(i));
+  want /= 777;
+  CHECK(loss.item() == doctest::Approx(1.5 * want).epsilon(1e-12));
+  REQUIRE(b.grad().defined());
+  CHECK(!b.grad().on_device());  // its gradient comes back to the host
+  CHECK(b.grad().item() == doctest::Approx(3 * want).epsilon(1e-12));
+  CHECK(x.grad().at(5) == doctest::Approx(1.5 * std::exp(xh.at(5)) / 777).epsilon(1e-12));
+}
+
 DEVICE_CASE("cuda var: what does not run on the device says so") {
   var d = var::from({1, 2, 3, 4}, {2, 2}).to(fg::cuda);
   CHECK_THROWS_WITH_AS(matmul(d, d), doctest::Contains("is on the CUDA device"), autograd_error);

@@ -31,7 +31,9 @@ using table = typename join<typename with_arity<ops::unary_ops, 1>::type,
                             typename with_arity<ops::comparison_ops, 2>::type,
                             fg::type_list<entry<ops::where_op, 3>>>::type;
 
-// Where a step's op is in `table`, found by the host-side record of the op; -1: not there.
+// Where a step's op is in `table`, found by the address of the op's host-side record; -1: not
+// there (an op of a user's, or a record from another shared object built with hidden
+// visibility).
 template <class E> struct record_of;
 template <class Op, unsigned N> struct record_of<entry<Op, N>> {
   static constexpr const dynamic::fused_op* value = &dynamic::fused_op_of<Op, N>;
@@ -153,8 +155,9 @@ FG_HD void backward_element(const program<T>& c, index_t i, const T* vals, T g, 
   }
 }
 
-// The device form of a planned chain. Leaves in device memory are read there; one-element host
-// leaves (numbers) travel by value. grads[k] receives leaf k's gradient (null: not wanted).
+// The device form of a planned chain. Leaves in device memory are read there; host leaves (one
+// element: numbers) travel by value. grads[k] receives leaf k's gradient (null: not wanted).
+// Host-side code: the chain's ops were checked by the backend's `supports` when deferred.
 template <class T> program<T> make(const dynamic::fused_program& p, void* const* grads) {
   program<T> c;
   c.n = p.n;
@@ -177,7 +180,9 @@ template <class T> program<T> make(const dynamic::fused_program& p, void* const*
     const T* data = static_cast<const T*>(l.data->bytes) + l.offset;
     leaf<T>& out = c.l[k];
     out.broadcast = l.broadcast;
-    if (l.data->device || !l.broadcast)
+    // A host operand of a device chain is one element (dynamic::defer checks): a number. (A
+    // host program, as the host tests run, reads its whole operands where they are.)
+    if (l.data->device || (!p.device && !l.broadcast))
       out.ptr = data;
     else
       out.value = *data;

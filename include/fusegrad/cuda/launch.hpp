@@ -117,8 +117,8 @@ template <class T> sum_scratch<T> scratch_for(cudaStream_t stream) {
 // Called by every thread of the grid with its part of a sum: the parts are summed per block, and
 // the last block to finish sums the blocks' partials in a fixed order (so the value does not
 // depend on scheduling) and writes scale * total to *dst.
-template <class T>
-__device__ __forceinline__ void sum_to(T acc, sum_scratch<T> out, T scale, T* dst) {
+template <class A, class T>
+__device__ __forceinline__ void sum_to(A acc, sum_scratch<A> out, A scale, T* dst) {
   acc = block_sum(acc);
   __shared__ bool last;
   if (threadIdx.x == 0) {
@@ -130,13 +130,13 @@ __device__ __forceinline__ void sum_to(T acc, sum_scratch<T> out, T scale, T* ds
   __syncthreads();
   if (!last)
     return;
-  const volatile T* partial = out.partial;
-  T total(0);
+  const volatile A* partial = out.partial;
+  A total(0);
   for (unsigned b = threadIdx.x; b < gridDim.x; b += blockDim.x)
     total += partial[b];
   total = block_sum(total);
   if (threadIdx.x == 0)
-    *dst = scale * total;
+    *dst = T(scale * total);
 }
 
 // Value and gradient in one kernel: per element, values up the tree and adjoints down it, the

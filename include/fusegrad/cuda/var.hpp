@@ -35,11 +35,11 @@ inline constexpr unsigned summed_leaves = 8;
 // `seed` without g); with `total`, the sum of its values times `scale` (sum_to).
 template <class T>
 __global__ void __launch_bounds__(block_threads)
-    chain_sweep_kernel(chain::program<T> c, const T* g, T seed, bool backward, T* total, T scale,
-                       sum_scratch<T> scratch) {
+    chain_sweep_kernel(chain::program<T> c, const T* g, T seed, bool backward, T* total,
+                       double scale, sum_scratch<double> scratch) {
   T vals[dynamic::fusion_limit], adj[dynamic::fusion_limit], ladj[3 * dynamic::fusion_limit];
   T sums[summed_leaves] = {};
-  T acc(0);
+  double acc = 0;  // summed in double, as the host path does
   for (index_t i = first_index(); i < c.n; i += grid_stride()) {
     acc += chain::forward_element(c, i, vals);
     if (!backward)
@@ -84,6 +84,9 @@ __global__ void __launch_bounds__(block_threads) scale_kernel(T* x, index_t n, T
 
 // The backend's entries: every call on the current stream (fg::gpu::stream_guard), checked.
 struct var_backend {
+  static bool supports(const dynamic::fused_op* op) {
+    return chain::position_in(chain::table{}, op) >= 0;
+  }
   static void* allocate(std::size_t bytes) {
     keep_pool_memory();
     void* p = nullptr;
@@ -137,15 +140,16 @@ struct var_backend {
                     double scale, void* const* grads) {
     fg::dispatch(p.type, [&](auto z) {
       using T = decltype(z);
-      const sum_scratch<T> scratch = total ? scratch_for<T>(current_stream()) : sum_scratch<T>{};
+      const auto scratch = total ? scratch_for<double>(current_stream()) : sum_scratch<double>{};
       launch(chain_sweep_kernel<T>, grid_for(p.n), "fg::var elementwise chain (with gradients)",
              chain::make<T>(p, grads), static_cast<const T*>(g), T(seed), grads != nullptr,
-             static_cast<T*>(total), T(scale), scratch);
+             static_cast<T*>(total), scale, scratch);
     });
   }
 };
 
 inline constexpr dynamic::device_backend cuda_var_backend{"CUDA",
+                                                          &var_backend::supports,
                                                           &var_backend::allocate,
                                                           &var_backend::release,
                                                           &var_backend::zero,

@@ -165,6 +165,9 @@ struct fused_step {
 };
 struct fused_program {
   dtype type = dtype::float32;
+  // Where the chain runs (null: the host): where its operands in device memory are. Its other
+  // operands are then one-element host tensors (numbers), passed to the device by value.
+  const device_backend* device = nullptr;
   index_t n = 0;  // elements of the result
   pool_vector<fused_leaf> leaves;
   pool_vector<fused_step> steps;  // the last one is the result
@@ -175,6 +178,7 @@ struct fused_program {
 inline fused_program plan_fused(impl& root, var_list& inputs) {
   fused_program p;
   p.type = root.type;
+  p.device = root.chain_device;
   p.n = root.shape.size();
   p.steps.reserve(root.fused);
   p.leaves.reserve(root.fused + 2);
@@ -373,15 +377,6 @@ template <class T> class fused_pass {
 // gradients of its leaves (those that want one) when `seed` or g is: g, of the result's shape,
 // is the result's gradient; without it every element's gradient is *seed (the chain under a
 // sum or mean). Nothing of the result's size is written but the gradients.
-// The device a chain runs on (null: the host): that of its operands in device memory. Its
-// other operands are one-element host tensors (numbers), passed to the device by value.
-inline const device_backend* program_device(const fused_program& p) {
-  for (const fused_leaf& l : p.leaves)
-    if (l.data->device)
-      return l.data->device;
-  return nullptr;
-}
-
 // fused_sweep on the device: the sum of the values times `scale` goes to *total (an element in
 // device memory) when given.
 inline var_list device_sweep(const device_backend& dev, const fused_program& p, const var* g,
@@ -406,12 +401,15 @@ inline var_list device_sweep(const device_backend& dev, const fused_program& p, 
     gp = static_cast<const char*>(gi.data->bytes) + gi.offset * element_size(gi.type);
   }
   dev.sweep(p, gp, seed ? *seed : 0.0, total, scale, grads.empty() ? nullptr : dst.data());
+  for (std::size_t k = 0; k < grads.size(); ++k)  // a host number's gradient goes back there
+    if (grads[k].defined() && !p.leaves[k].data->device)
+      grads[k] = grads[k].to(host);
   return grads;
 }
 
 inline var_list fused_sweep(const fused_program& p, const var* g, const double* seed,
                             double* total) {
-  if (const device_backend* dev = program_device(p)) {
+  if (const device_backend* dev = p.device) {
     if (total)  // (reduce_fused sums on the device itself)
       throw std::logic_error("fusegrad: a device chain's sum is not read back here");
     return device_sweep(*dev, p, g, seed, nullptr, 0);
@@ -496,16 +494,16 @@ inline void realise_fused(impl& root) {
   var_list inputs;
   auto prog = make_pooled<fused_program>(plan_fused(root, inputs));
   const device_backend* dev = root.chain_device;
-  root.data = make_pooled<storage>(std::size_t(prog->n) * element_size(root.type), dev);
+  auto data = make_pooled<storage>(std::size_t(prog->n) * element_size(root.type), dev);
+  if (dev && prog->n)  // before the var changes: if the launch fails, it stays pending
+    dev->realise(*prog, data->bytes);
+  root.data = std::move(data);
   root.offset = 0;
   const char* name = root.op->name;
   root.op = nullptr;  // computed from here on, even if something below throws
   root.args = {};
   root.fused = 0;
-  if (dev) {
-    if (prog->n)
-      dev->realise(*prog, root.data->bytes);
-  } else {
+  if (!dev) {
     dispatch(root.type, [&](auto z) {
       using T = decltype(z);
       fused_pass<T> pass(*prog, false);
@@ -530,6 +528,9 @@ template <class Op, std::same_as<var>... V> var defer(const extents& out, const 
   const device_backend* dev = nullptr;
   ((dev = dev ? dev : in.get().device()), ...);
   if (dev) {
+    if (!dev->supports(&fused_op_of<Op, N>))
+      throw autograd_error(text("fg::", Op::name, ": this op has no form on the ", dev->name,
+                                " device (only the ops of the table run there)"));
     if (((in.size() != out.size() && in.size() != 1) || ...) ||
         ((!in.get().device() && in.size() != 1) || ...)) {
       std::string m = text("fg::", Op::name, ": on the ", dev->name,
@@ -573,7 +574,10 @@ template <class Op, std::same_as<var>... V> var defer(const extents& out, const 
 // d *= s, in place (a gradient no one else holds yet).
 inline void scale(var& d, double s) {
   if (const device_backend* dev = d.get().device())
-    return dev->scale(d.dtype(), d.get().data->bytes, d.size(), s);
+    return dev->scale(
+        d.dtype(),
+        static_cast<char*>(d.get().data->bytes) + d.get().offset * element_size(d.dtype()),
+        d.size(), s);
   dispatch(d.dtype(), [&](auto z) {
     using T = decltype(z);
     T* p = d.data<T>();
@@ -604,7 +608,7 @@ template <class Red> var reduce_fused(const var& x, bool keepdim) {
   extents shape = extents::of_rank(keepdim ? x.rank() : 0);
   for (std::size_t k = 0; k < shape.rank(); ++k)
     shape[k] = 1;
-  const device_backend* dev = program_device(*prog);
+  const device_backend* dev = prog->device;
   var out = empty_on(dev, shape, x.dtype());
   var_list grads;
   if (dev) {  // the value stays on the device: finish() of a sum or mean is a scaling

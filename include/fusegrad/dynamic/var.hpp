@@ -129,12 +129,14 @@ template <class... P> std::string text(const P&... p) {
 struct node;
 
 struct fused_program;
+struct fused_op;
 
 // What handles elements that are not in host memory: a var's storage points to its backend.
 // The CUDA one comes with <fusegrad/cuda.hpp>, compiled by nvcc; host code only calls through
 // these pointers, so a program whose other files never include a CUDA header still links.
 struct device_backend {
-  const char* name;  // "cuda"
+  const char* name;                      // "CUDA"
+  bool (*supports)(const fused_op* op);  // whether a chain there can hold this op
   void* (*allocate)(std::size_t bytes);
   void (*release)(void* p) noexcept;
   void (*zero)(void* p, std::size_t bytes);
@@ -190,7 +192,6 @@ struct storage {
   alignas(simd::alignment) std::byte local[local_bytes];
 };
 
-struct fused_op;
 struct impl;
 
 // The pending ops of one thread (fusion.hpp registers them): an in-place write computes them
@@ -512,9 +513,11 @@ inline var var::to(host_device) const {
   const std::size_t bytes = p.shape.size() * dynamic::element_size(p.type);
   const void* src =
       static_cast<const char*>(p.data->bytes) + p.offset * dynamic::element_size(p.type);
+  if (!bytes)
+    return out;
   if (p.data->device)
     p.data->device->to_host(out.get().data->bytes, src, bytes);
-  else if (bytes)
+  else
     std::memcpy(out.get().data->bytes, src, bytes);
   return out;
 }
