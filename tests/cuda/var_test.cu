@@ -1,5 +1,6 @@
-// fg::var on the device: chains and their gradients against the host path, one launch for a
-// chain's sum with its gradients, accumulation, seeds, and the errors that say what is not there.
+// fg::var on the device: chains and matrix products and their gradients against the host path,
+// one launch for a chain's sum with its gradients, accumulation, seeds, and the errors that say
+// what is not there.
 // Without a device each case reports itself skipped ("no CUDA device").
 #include "../dynamic/dynamic_testing.hpp"
 #include "../ops/op_table.hpp"
@@ -67,6 +68,27 @@ DEVICE_CASE("cuda var: every op of a chain, value and gradient, as on the host")
   }
 }
 
+DEVICE_CASE("cuda var: matmul and its gradients, 2-D and batched, on both GEMM paths") {
+  for (auto path : {gpu::detail::matmul_path::cublas, gpu::detail::matmul_path::tiled}) {
+    if (path == gpu::detail::matmul_path::cublas && !FG_HAS_CUBLAS)
+      continue;
+    gpu::detail::default_matmul_path() = path;
+    for (dtype t : {dtype::float32, dtype::float64}) {
+      CAPTURE(dtype_name(t));
+      check_device_matches_host([](const auto& v) { return sum(tanh(matmul(v[0], v[1])) * 2.0); },
+                                {leaf({37, 19}, -1, 1), leaf({19, 23}, -1, 1)}, t);
+      // A batch against a shared matrix (whose gradient is summed), either way round, and two
+      // batches.
+      auto loss = [](const auto& v) { return mean(sigmoid(matmul(v[0], v[1]))); };
+      check_device_matches_host(loss, {leaf({3, 17, 9}, -1, 1), leaf({9, 5}, -1, 1)}, t);
+      check_device_matches_host(loss, {leaf({17, 9}, -1, 1), leaf({3, 9, 5}, -1, 1)}, t);
+      check_device_matches_host(loss, {leaf({3, 17, 9}, -1, 1), leaf({3, 9, 5}, -1, 1)}, t);
+    }
+  }
+  gpu::detail::default_matmul_path() =
+      FG_HAS_CUBLAS ? gpu::detail::matmul_path::cublas : gpu::detail::matmul_path::tiled;
+}
+
 DEVICE_CASE("cuda var: a chain's sum and all its gradients are one launch") {
   var x = leaf({1 << 20}, -2, 2).to(fg::cuda).requires_grad(true);
   var s = var::from({0.5}, {1}, dtype::float64).to(fg::cuda).requires_grad(true);
@@ -117,7 +139,9 @@ DEVICE_CASE("cuda var: numbers from the host, with and without gradients") {
 
 DEVICE_CASE("cuda var: what does not run on the device says so") {
   var d = var::from({1, 2, 3, 4}, {2, 2}).to(fg::cuda);
-  CHECK_THROWS_WITH_AS(matmul(d, d), doctest::Contains("is on the CUDA device"), autograd_error);
+  CHECK_THROWS_WITH_AS(sum(d, {0}), doctest::Contains("is on the CUDA device"), autograd_error);
+  CHECK_THROWS_WITH_AS(matmul(d, var::from({1, 2, 3, 4}, {2, 2})),
+                       doctest::Contains("one is on the host, the other on a device"), shape_error);
   CHECK_THROWS_WITH_AS(d + var::from({1, 2, 3, 4}, {2, 2}),
                        doctest::Contains("operands [2, 2] [2, 2] (host)"), shape_error);
   CHECK_THROWS_WITH_AS(d + var::from({1, 2}, {2}), doctest::Contains("the result's shape"),

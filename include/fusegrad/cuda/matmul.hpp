@@ -21,11 +21,13 @@ namespace detail {
 
 inline constexpr unsigned tile = 16;
 
-// C[m, n] = A[m, k] B[k, n], row-major: each block computes a tile x tile block of C from tiles
-// of A and B staged through shared memory.
+// C[m x n] (+)= op(A) op(B), row-major, op transposing when asked: A's element (i, q) is at
+// a[i * ar + q * ac] (and B's likewise), so one kernel serves every transpose. Each block
+// computes a tile x tile block of C from tiles of A and B staged through shared memory.
 template <class T>
 __global__ void __launch_bounds__(tile* tile)
-    tiled_matmul_kernel(const T* a, const T* b, T* c, index_t m, index_t n, index_t k) {
+    tiled_matmul_kernel(const T* a, index_t ar, index_t ac, const T* b, index_t br, index_t bc,
+                        T* c, index_t m, index_t n, index_t k, bool add) {
   __shared__ T as[tile][tile];
   __shared__ T bs[tile][tile];
   const index_t row = index_t(blockIdx.y) * tile + threadIdx.y;
@@ -33,15 +35,15 @@ __global__ void __launch_bounds__(tile* tile)
   T acc(0);
   for (index_t t = 0; t < k; t += tile) {
     const index_t ak = t + threadIdx.x, bk = t + threadIdx.y;
-    as[threadIdx.y][threadIdx.x] = row < m && ak < k ? a[row * k + ak] : T(0);
-    bs[threadIdx.y][threadIdx.x] = bk < k && col < n ? b[bk * n + col] : T(0);
+    as[threadIdx.y][threadIdx.x] = row < m && ak < k ? a[row * ar + ak * ac] : T(0);
+    bs[threadIdx.y][threadIdx.x] = bk < k && col < n ? b[bk * br + col * bc] : T(0);
     __syncthreads();
     for (unsigned q = 0; q < tile; ++q)
       acc += as[threadIdx.y][q] * bs[q][threadIdx.x];
     __syncthreads();
   }
   if (row < m && col < n)
-    c[row * n + col] = acc;
+    c[row * n + col] = add ? c[row * n + col] + acc : acc;
 }
 
 #if FG_HAS_CUBLAS
@@ -83,18 +85,19 @@ inline cublasHandle_t cublas_handle() {
   check_cublas(cublasSetStream(handle.h, current_stream()), "cublasSetStream");
   return handle.h;
 }
-// Row-major C = A B is column-major C^T = B^T A^T: cuBLAS gets B, A and swapped extents.
-inline void cublas_gemm(const float* a, const float* b, float* c, int m, int n, int k) {
-  const float one = 1, zero = 0;
-  check_cublas(cublasSgemm(cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &one, b, n, a, k,
-                           &zero, c, n),
-               "cublasSgemm");
-}
-inline void cublas_gemm(const double* a, const double* b, double* c, int m, int n, int k) {
-  const double one = 1, zero = 0;
-  check_cublas(cublasDgemm(cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &one, b, n, a, k,
-                           &zero, c, n),
-               "cublasDgemm");
+
+// Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLAS is given B first.
+template <class T>
+void cublas_gemm(const T* a, bool ta, const T* b, bool tb, T* c, int m, int n, int k, bool add) {
+  const T one = 1, beta = add ? 1 : 0;
+  const cublasOperation_t ob = tb ? CUBLAS_OP_T : CUBLAS_OP_N, oa = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const int ldb = tb ? k : n, lda = ta ? m : k;
+  if constexpr (std::is_same_v<T, float>)
+    check_cublas(cublasSgemm(cublas_handle(), ob, oa, n, m, k, &one, b, ldb, a, lda, &beta, c, n),
+                 "cublasSgemm");
+  else
+    check_cublas(cublasDgemm(cublas_handle(), ob, oa, n, m, k, &one, b, ldb, a, lda, &beta, c, n),
+                 "cublasDgemm");
 }
 #endif
 
@@ -105,21 +108,27 @@ inline matmul_path& default_matmul_path() {
   return p;
 }
 
-template <class T> void gemm(const T* a, const T* b, T* c, index_t m, index_t n, index_t k) {
+// C[m x n] (+)= op(A) op(B) over row-major device operands (A is [m, k], or [k, m] when `ta`;
+// B likewise), on cuBLAS or the tiled kernel.
+template <class T>
+void gemm(const T* a, bool ta, const T* b, bool tb, T* c, index_t m, index_t n, index_t k,
+          bool add = false) {
   if (m == 0 || n == 0)
     return;
   if (k == 0) {
-    check(cudaMemsetAsync(c, 0, m * n * sizeof(T), current_stream()), "cudaMemsetAsync");
+    if (!add)
+      check(cudaMemsetAsync(c, 0, m * n * sizeof(T), current_stream()), "cudaMemsetAsync");
     return;
   }
 #if FG_HAS_CUBLAS
   if (default_matmul_path() == matmul_path::cublas) {
-    cublas_gemm(a, b, c, int(m), int(n), int(k));
+    cublas_gemm(a, ta, b, tb, c, int(m), int(n), int(k), add);
     return;
   }
 #endif
   const dim3 blocks(unsigned((n + tile - 1) / tile), unsigned((m + tile - 1) / tile));
-  tiled_matmul_kernel<T><<<blocks, dim3(tile, tile), 0, current_stream()>>>(a, b, c, m, n, k);
+  tiled_matmul_kernel<T><<<blocks, dim3(tile, tile), 0, current_stream()>>>(
+      a, ta ? 1 : k, ta ? m : 1, b, tb ? 1 : n, tb ? k : 1, c, m, n, k, add);
   check(cudaGetLastError(), "fg::gpu tiled matmul kernel launch");
   ++launch_counter();
 }
@@ -137,7 +146,7 @@ device_tensor<T, shape<dyn, dyn>> matmul(const device_tensor<T, SA>& a,
     raise_shape_error(msg.c_str());
   }
   device_tensor<T, shape<dyn, dyn>> c(uninitialized, {a.extent(0), b.extent(1)});
-  detail::gemm(a.data(), b.data(), c.data(), a.extent(0), b.extent(1), a.extent(1));
+  detail::gemm(a.data(), false, b.data(), false, c.data(), a.extent(0), b.extent(1), a.extent(1));
   return c;
 }
 

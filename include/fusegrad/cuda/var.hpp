@@ -1,6 +1,6 @@
 // fusegrad/cuda/var.hpp — fg::var on the device: the CUDA backend of the dynamic path. An
 // elementwise chain runs as one kernel, and the sum or mean of one, with the gradients of its
-// leaves, as one more (nvcc only)
+// leaves, as one more; matmul and its gradients go to cuBLAS (nvcc only)
 // SPDX-License-Identifier: MIT
 #pragma once
 
@@ -10,6 +10,7 @@
 
 #include "fusegrad/cuda/chain.hpp"
 #include "fusegrad/cuda/launch.hpp"
+#include "fusegrad/cuda/matmul.hpp"
 
 FG_DIAGNOSTICS_BEGIN
 
@@ -129,6 +130,14 @@ struct var_backend {
                T(s));
       });
   }
+  static void gemm(dtype t, index_t m, index_t n, index_t k, const void* a, bool ta, const void* b,
+                   bool tb, void* c, bool add) {
+    fg::dispatch(t, [&](auto z) {
+      using T = decltype(z);
+      fg::gpu::detail::gemm(static_cast<const T*>(a), ta, static_cast<const T*>(b), tb,
+                            static_cast<T*>(c), m, n, k, add);
+    });
+  }
   static void realise(const dynamic::fused_program& p, void* out) {
     fg::dispatch(p.type, [&](auto z) {
       using T = decltype(z);
@@ -158,6 +167,7 @@ inline constexpr dynamic::device_backend cuda_var_backend{"CUDA",
                                                           &var_backend::copy,
                                                           &var_backend::add,
                                                           &var_backend::scale,
+                                                          &var_backend::gemm,
                                                           &var_backend::realise,
                                                           &var_backend::sweep};
 // Part of every program that includes this header: var::to(fg::cuda) finds the backend here.

@@ -38,6 +38,25 @@ void batched_gemm(index_t batch, index_t m, index_t n, index_t k, const T* a, bo
   }
 }
 
+// The elements of x where they are, on the host or a device (data<T>() is for the host only).
+template <class T> T* elements(const var& x) {
+  const impl& p = x.ready();
+  return static_cast<T*>(p.data->bytes) + p.offset;
+}
+
+// batched_gemm on `dev` (null: the host).
+template <class T>
+void batched_gemm_on(const device_backend* dev, index_t batch, index_t m, index_t n, index_t k,
+                     const T* a, bool a_batched, bool ta, const T* b, bool b_batched, bool tb, T* c,
+                     bool c_batched = true) {
+  if (!dev)
+    return batched_gemm<T>(batch, m, n, k, a, a_batched, ta, b, b_batched, tb, c, c_batched);
+  for (index_t i = 0; i < batch; ++i)
+    dev->gemm(dtype_of<T>, m, n, k, a + (a_batched ? i * m * k : 0), ta,
+              b + (b_batched ? i * k * n : 0), tb, c + (c_batched ? i * m * n : 0),
+              !c_batched && i > 0);
+}
+
 }  // namespace dynamic
 
 // [m, k] x [k, n] -> [m, n]; with leading batch axes on either side ([..., m, k] x [..., k, n],
@@ -65,36 +84,45 @@ inline var matmul(const var& a, const var& b) {
     for (std::size_t i = 0; i + 2 < sa.rank(); ++i)
       if (sa[i] != sb[i])
         fail("batched operands must have the same batch axes");
+  const dynamic::device_backend* dev = a.get().device();  // on the host, or both on a device
+  if (b.get().device() != dev)
+    fail("one is on the host, the other on a device");
   const index_t batch = m * n != 0 ? out.size() / (m * n) : 0;
-  var c = var::empty(out, a.dtype());
+  var c = dynamic::empty_on(dev, out, a.dtype());
   dispatch(a.dtype(), [&](auto z) {
     using T = decltype(z);
-    dynamic::batched_gemm<T>(batch, m, n, k, a.data<T>(), ab, false, b.data<T>(), bb, false,
-                             c.data<T>());
+    dynamic::batched_gemm_on<T>(dev, batch, m, n, k, dynamic::elements<T>(a), ab, false,
+                                dynamic::elements<T>(b), bb, false, dynamic::elements<T>(c));
   });
   dynamic::record(c, "matmul", {a, b}, [&](dynamic::node& nd) {
-    return
-        [a = nd.save(a), b = nd.save(b), m, n, k, batch, ab, bb, needs = nd.wants()](const var& g) {
-          dynamic::var_list grads(2);
-          dispatch(g.dtype(), [&](auto z) {
-            using T = decltype(z);
-            // With no batch the products write nothing: the gradients are zeros.
-            auto fresh = [&](const extents& e) {
-              return batch ? var::empty(e, g.dtype()) : var::zeros(e, g.dtype());
-            };
-            if (needs[0]) {  // dA = dC B^T, summed over the batches when A is shared
-              grads[0] = fresh(a.shape());
-              dynamic::batched_gemm<T>(batch, m, k, n, g.data<T>(), true, false, b.data<T>(), bb,
-                                       true, grads[0].data<T>(), ab || !bb);
-            }
-            if (needs[1]) {  // dB = A^T dC, summed over the batches when B is shared
-              grads[1] = fresh(b.shape());
-              dynamic::batched_gemm<T>(batch, k, n, m, a.data<T>(), ab, true, g.data<T>(), true,
-                                       false, grads[1].data<T>(), bb || !ab);
-            }
-          });
-          return grads;
+    return [a = nd.save(a), b = nd.save(b), m, n, k, batch, ab, bb, dev,
+            needs = nd.wants()](const var& g) {
+      using dynamic::elements;
+      dynamic::var_list grads(2);
+      dispatch(g.dtype(), [&](auto z) {
+        using T = decltype(z);
+        // With no batch the products write nothing: the gradients are zeros.
+        auto fresh = [&](const extents& e) {
+          var v = dynamic::empty_on(dev, e, g.dtype());
+          if (!batch && dev && e.size())
+            dev->zero(elements<T>(v), e.size() * sizeof(T));
+          else if (!batch)
+            std::fill_n(elements<T>(v), e.size(), T(0));
+          return v;
         };
+        if (needs[0]) {  // dA = dC B^T, summed over the batches when A is shared
+          grads[0] = fresh(a.shape());
+          dynamic::batched_gemm_on<T>(dev, batch, m, k, n, elements<T>(g), true, false,
+                                      elements<T>(b), bb, true, elements<T>(grads[0]), ab || !bb);
+        }
+        if (needs[1]) {  // dB = A^T dC, summed over the batches when B is shared
+          grads[1] = fresh(b.shape());
+          dynamic::batched_gemm_on<T>(dev, batch, k, n, m, elements<T>(a), ab, true, elements<T>(g),
+                                      true, false, elements<T>(grads[1]), bb || !ab);
+        }
+      });
+      return grads;
+    };
   });
   return c;
 }

@@ -145,6 +145,9 @@ struct device_backend {
   void (*copy)(void* dst, const void* src, std::size_t bytes);  // within the device
   void (*add)(dtype t, void* into, const void* g, index_t n);   // into += g
   void (*scale)(dtype t, void* x, index_t n, double s);         // x *= s
+  // C[m x n] (+)= op(A) op(B), row-major, op transposing when asked.
+  void (*gemm)(dtype t, index_t m, index_t n, index_t k, const void* a, bool ta, const void* b,
+               bool tb, void* c, bool add);
   // A chain's values, into `out`.
   void (*realise)(const fused_program& p, void* out);
   // A chain's pass: the sum of its values times `scale` into *total (one element on the device)
@@ -487,7 +490,7 @@ class var {
     detail::message m;
     m << "fg::var: a tensor of shape " << p.shape.str().c_str() << " is on the " << p.device()->name
       << " device, and this op reads it on the host; copy it with .to(fg::host), or use the "
-         "ops that run there (elementwise ops, sum and mean of them, backward)";
+         "ops that run there (elementwise ops, sum and mean of them, matmul, backward)";
     throw autograd_error(m.c_str());
   }
   [[noreturn, gnu::cold, gnu::noinline]] static void wrong_type(fg::dtype holds, fg::dtype asked) {
