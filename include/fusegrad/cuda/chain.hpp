@@ -39,7 +39,7 @@ template <class Op, unsigned N> struct record_of<entry<Op, N>> {
   static constexpr const dynamic::fused_op* value = &dynamic::fused_op_of<Op, N>;
 };
 template <class... E> int position_in(fg::type_list<E...>, const dynamic::fused_op* op) {
-  const dynamic::fused_op* known[] = {record_of<E>::value...};
+  static constexpr const dynamic::fused_op* known[] = {record_of<E>::value...};
   for (std::size_t k = 0; k < sizeof...(E); ++k)
     if (known[k] == op)
       return int(k);

@@ -96,8 +96,7 @@ template <class T> sum_scratch<T> scratch_for(cudaStream_t stream) {
     }
   };
   thread_local cache c;
-  int device = 0;
-  check(cudaGetDevice(&device), "cudaGetDevice");
+  const int device = current_device();
   const index_t blocks = max_grid();
   void* memory = nullptr;
   for (auto& e : c.entries)
@@ -157,18 +156,25 @@ __global__ void __launch_bounds__(block_threads)
 
 template <class E> inline constexpr bool fusable_v = exec::device_fusable_v<std::remove_cvref_t<E>>;
 
+// f(std::true_type{}) for a flat pass (every leaf laid out as the output), else
+// f(std::false_type{}): the kernels take flatness as a template argument.
+template <class F> void with_flat(bool dense, F f) {
+  if (dense)
+    f(std::true_type{});
+  else
+    f(std::false_type{});
+}
+
 // dst = e over the extents of dst, one launch.
 template <class T, std::size_t R, class Ev> void run_assign(Ev& ev, const dims_t<R>& d, T* dst) {
   const index_t n = size_of(d);
   if (!n)
     return;
   auto k = ev.kernel();
-  if (ev.dense())
-    launch(assign_kernel<T, R, true, decltype(k)>, grid_for(n), "fg::gpu assign kernel launch", k,
-           d, dst, n);
-  else
-    launch(assign_kernel<T, R, false, decltype(k)>, grid_for(n), "fg::gpu assign kernel launch", k,
-           d, dst, n);
+  with_flat(ev.dense(), [&](auto flat) {
+    launch(assign_kernel<T, R, decltype(flat)::value, decltype(k)>, grid_for(n),
+           "fg::gpu assign kernel launch", k, d, dst, n);
+  });
 }
 
 template <class T, class S, class E> void assign(device_tensor<T, S>& dst, const E& e) {
@@ -182,10 +188,7 @@ template <class T, class S, class E> void assign(device_tensor<T, S>& dst, const
   static_assert(assignable_v<S, typename E::shape_type>,
                 "fg::device_tensor = expression: the expression's shape does not fit the tensor's");
   constexpr std::size_t R = S::rank;
-  dims_t<R> ones{};
-  for (auto& x : ones)
-    x = 1;
-  const auto want = broadcast_dims<R>("fg::device_tensor = expression", ones, e.dims());
+  const auto want = broadcast_dims<R>("fg::device_tensor = expression", dims_t<0>{}, e.dims());
   if (dst.dims() != want || (dst.size() == 0 && size_of(want) != 0)) {
     // New extents: fresh storage (an element-wise pass reads each input element only where it
     // writes the same element, so same-extent assignment is safe in place).
@@ -247,18 +250,16 @@ typename std::remove_cvref_t<F>::value_type value_and_grad_into(const F& f, std:
       check(cudaMemsetAsync(t.grad, 0, t.size * sizeof(T), stream), "cudaMemsetAsync");
   const T scale = root::template scale<T>(f);
   const index_t n = size_of(d);
-  const auto scratch = detail::sum_scratch<T>(detail::scratch_for<T>(stream));
   T value = scale * T(0);  // an empty mean is NaN, as on the host
   if (n) {
+    const auto scratch = detail::scratch_for<T>(stream);
     auto k = ev.kernel();
     const exec::constant_seed<T> seed{scale};
-    constexpr const char* what = "fg::gpu gradient kernel launch";
-    if (ev.dense())
-      detail::launch(detail::gradient_kernel<T, R, true, decltype(k), exec::constant_seed<T>>,
-                     detail::grid_for(n), what, k, seed, d, n, scale, scratch);
-    else
-      detail::launch(detail::gradient_kernel<T, R, false, decltype(k), exec::constant_seed<T>>,
-                     detail::grid_for(n), what, k, seed, d, n, scale, scratch);
+    detail::with_flat(ev.dense(), [&](auto flat) {
+      detail::launch(
+          detail::gradient_kernel<T, R, decltype(flat)::value, decltype(k), exec::constant_seed<T>>,
+          detail::grid_for(n), "fg::gpu gradient kernel launch", k, seed, d, n, scale, scratch);
+    });
     check(cudaMemcpyAsync(&value, scratch.total, sizeof(T), cudaMemcpyDeviceToHost, stream),
           "cudaMemcpyAsync(device to host)");
   }
@@ -314,12 +315,11 @@ template <class Red, class E> typename E::value_type reduce_all(const E& e, cons
   const thrust::counting_iterator<index_t> first(0), last(n);
   T acc;
   try {
-    acc = ev.dense() ? thrust::transform_reduce(policy, first, last,
-                                                element_value<T, R, true, decltype(k)>{k, d},
-                                                Red::template identity<T>(), combine_with<Red, T>{})
-                     : thrust::transform_reduce(
-                           policy, first, last, element_value<T, R, false, decltype(k)>{k, d},
-                           Red::template identity<T>(), combine_with<Red, T>{});
+    with_flat(ev.dense(), [&](auto flat) {
+      acc = thrust::transform_reduce(policy, first, last,
+                                     element_value<T, R, decltype(flat)::value, decltype(k)>{k, d},
+                                     Red::template identity<T>(), combine_with<Red, T>{});
+    });
   } catch (const thrust::system_error& err) {
     check(cudaError_t(err.code().value()), what);
     throw;

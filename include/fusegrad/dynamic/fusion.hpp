@@ -377,30 +377,27 @@ template <class T> class fused_pass {
 // gradients of its leaves (those that want one) when `seed` or g is: g, of the result's shape,
 // is the result's gradient; without it every element's gradient is *seed (the chain under a
 // sum or mean). Nothing of the result's size is written but the gradients.
+// Fresh gradients for the leaves of p that want one, where p runs; a one-element leaf's is
+// zeroed (every element adds to it).
+inline var_list leaf_gradients(const fused_program& p) {
+  var_list grads(p.leaves.size());
+  for (std::size_t k = 0; k < grads.size(); ++k)
+    if (p.leaves[k].wants)
+      grads[k] = p.leaves[k].broadcast ? zeros_on(p.device, p.leaves[k].shape, p.type)
+                                       : empty_on(p.device, p.leaves[k].shape, p.type);
+  return grads;
+}
+
 // fused_sweep on the device: the sum of the values times `scale` goes to *total (an element in
 // device memory) when given.
-inline var_list device_sweep(const device_backend& dev, const fused_program& p, const var* g,
-                             const double* seed, void* total, double scale) {
-  var_list grads;
+inline var_list device_sweep(const fused_program& p, const var* g, const double* seed, void* total,
+                             double scale) {
+  var_list grads = g || seed ? leaf_gradients(p) : var_list();
   std::array<void*, 3 * fusion_limit> dst;  // a chain has at most this many leaves
-  if (g || seed) {
-    grads.resize(p.leaves.size());
-    for (std::size_t k = 0; k < grads.size(); ++k) {
-      dst[k] = nullptr;
-      if (p.leaves[k].wants) {
-        grads[k] = empty_on(&dev, p.leaves[k].shape, p.type);
-        dst[k] = grads[k].get().data->bytes;
-        if (p.leaves[k].broadcast)  // added to by every element
-          dev.zero(dst[k], element_size(p.type));
-      }
-    }
-  }
-  const void* gp = nullptr;
-  if (g) {
-    const impl& gi = g->ready();
-    gp = static_cast<const char*>(gi.data->bytes) + gi.offset * element_size(gi.type);
-  }
-  dev.sweep(p, gp, seed ? *seed : 0.0, total, scale, grads.empty() ? nullptr : dst.data());
+  for (std::size_t k = 0; k < grads.size(); ++k)
+    dst[k] = grads[k].defined() ? grads[k].get().data->bytes : nullptr;
+  p.device->sweep(p, g ? g->ready().first_byte() : nullptr, seed ? *seed : 0.0, total, scale,
+                  grads.empty() ? nullptr : dst.data());
   for (std::size_t k = 0; k < grads.size(); ++k)  // a host number's gradient goes back there
     if (grads[k].defined() && !p.leaves[k].data->device)
       grads[k] = grads[k].to(host);
@@ -409,29 +406,21 @@ inline var_list device_sweep(const device_backend& dev, const fused_program& p, 
 
 inline var_list fused_sweep(const fused_program& p, const var* g, const double* seed,
                             double* total) {
-  if (const device_backend* dev = p.device) {
+  if (p.device) {
     if (total)  // (reduce_fused sums on the device itself)
       throw std::logic_error("fusegrad: a device chain's sum is not read back here");
-    return device_sweep(*dev, p, g, seed, nullptr, 0);
+    return device_sweep(p, g, seed, nullptr, 0);
   }
-  var_list grads;
   const bool backward = g || seed;
-  if (backward)
-    grads.resize(p.leaves.size());
+  var_list grads = backward ? leaf_gradients(p) : var_list();
   dispatch(p.type, [&](auto z) {
     using T = decltype(z);
     constexpr index_t C = fused_pass<T>::C;
     fused_pass<T> pass(p, backward);
     // A chain has at most this many leaves; only the first grads.size() entries are read.
     std::array<T*, 3 * fusion_limit> dst;
-    for (std::size_t k = 0; k < grads.size(); ++k) {
-      dst[k] = nullptr;
-      if (p.leaves[k].wants) {
-        grads[k] = p.leaves[k].broadcast ? var::zeros(p.leaves[k].shape, p.type)
-                                         : var::empty(p.leaves[k].shape, p.type);
-        dst[k] = grads[k].template data<T>();
-      }
-    }
+    for (std::size_t k = 0; k < grads.size(); ++k)
+      dst[k] = grads[k].defined() ? grads[k].template data<T>() : nullptr;
     T* constant = pass.seed_buffer();
     if (seed)
       std::fill_n(constant, pass.chunk(), T(*seed));
@@ -574,10 +563,7 @@ template <class Op, std::same_as<var>... V> var defer(const extents& out, const 
 // d *= s, in place (a gradient no one else holds yet).
 inline void scale(var& d, double s) {
   if (const device_backend* dev = d.get().device())
-    return dev->scale(
-        d.dtype(),
-        static_cast<char*>(d.get().data->bytes) + d.get().offset * element_size(d.dtype()),
-        d.size(), s);
+    return dev->scale(d.dtype(), d.get().first_byte(), d.size(), s);
   dispatch(d.dtype(), [&](auto z) {
     using T = decltype(z);
     T* p = d.data<T>();
@@ -616,8 +602,7 @@ template <class Red> var reduce_fused(const var& x, bool keepdim) {
       using T = decltype(z);
       return double(Red::finish(T(1), T(0), T(prog->n)));
     });
-    grads = device_sweep(*dev, *prog, nullptr, recording ? &unit : nullptr, out.get().data->bytes,
-                         scale);
+    grads = device_sweep(*prog, nullptr, recording ? &unit : nullptr, out.get().data->bytes, scale);
   } else {
     double total = 0;
     grads = fused_sweep(*prog, nullptr, recording ? &unit : nullptr, &total);

@@ -145,10 +145,7 @@ template <class F> class kernel_op {
     return grads;
   }
 
-  static const void* address(const var& v) {
-    const dynamic::impl& p = v.ready();
-    return static_cast<const char*>(p.data->bytes) + p.offset * dynamic::element_size(p.type);
-  }
+  static const void* address(const var& v) { return v.ready().first_byte(); }
   static var copy(const var& v) {
     var c = var::empty(v.shape(), v.dtype());
     dispatch(v.dtype(), [&](auto z) {

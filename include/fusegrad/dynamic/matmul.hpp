@@ -40,8 +40,7 @@ void batched_gemm(index_t batch, index_t m, index_t n, index_t k, const T* a, bo
 
 // The elements of x where they are, on the host or a device (data<T>() is for the host only).
 template <class T> T* elements(const var& x) {
-  const impl& p = x.ready();
-  return static_cast<T*>(p.data->bytes) + p.offset;
+  return x.ready().template elements<T>();
 }
 
 // batched_gemm on `dev` (null: the host).
@@ -103,12 +102,8 @@ inline var matmul(const var& a, const var& b) {
         using T = decltype(z);
         // With no batch the products write nothing: the gradients are zeros.
         auto fresh = [&](const extents& e) {
-          var v = dynamic::empty_on(dev, e, g.dtype());
-          if (!batch && dev && e.size())
-            dev->zero(elements<T>(v), e.size() * sizeof(T));
-          else if (!batch)
-            std::fill_n(elements<T>(v), e.size(), T(0));
-          return v;
+          return batch ? dynamic::empty_on(dev, e, g.dtype())
+                       : dynamic::zeros_on(dev, e, g.dtype());
         };
         if (needs[0]) {  // dA = dC B^T, summed over the batches when A is shared
           grads[0] = fresh(a.shape());

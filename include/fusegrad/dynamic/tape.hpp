@@ -228,15 +228,8 @@ inline void accumulate(std::shared_ptr<impl>& into, const var& g, bool adopt = f
   }
   const impl& gi = g.ready();
   const device_backend* dev = gi.data->device;
-  const void* src = static_cast<const char*>(gi.data->bytes) + gi.offset * element_size(gi.type);
   if (!into) {
-    var copy = empty_on(dev, gi.shape, gi.type);
-    const std::size_t bytes = gi.shape.size() * element_size(gi.type);
-    if (dev && bytes)
-      dev->copy(copy.get().data->bytes, src, bytes);
-    else if (bytes)
-      std::memcpy(copy.get().data->bytes, src, bytes);
-    into = copy.handle();
+    into = copy_on(dev, gi).handle();
     return;
   }
   realise_pending_before_write(into);  // an op given this gradient earlier reads its old value
@@ -244,12 +237,10 @@ inline void accumulate(std::shared_ptr<impl>& into, const var& g, bool adopt = f
     throw autograd_error(text("fg::var::backward(): a gradient of shape ", gi.shape.str(),
                               " reaches a tensor on another device (host vs device)"));
   if (dev)
-    return dev->add(gi.type,
-                    static_cast<char*>(into->data->bytes) + into->offset * element_size(into->type),
-                    src, gi.shape.size());
+    return dev->add(gi.type, into->first_byte(), gi.first_byte(), gi.shape.size());
   dispatch(g.dtype(), [&](auto z) {
     using T = decltype(z);
-    T* a = static_cast<T*>(into->data->bytes) + into->offset;
+    T* a = into->template elements<T>();
     const T* b = g.data<T>();
     const index_t n = g.size();  // (hoisted: the stores might alias the extents otherwise)
     for (index_t i = 0; i < n; ++i)

@@ -218,6 +218,10 @@ inline pending_list& pending_ops() {
   return list;
 }
 
+inline std::size_t element_size(dtype t) {
+  return t == dtype::float32 ? 4 : 8;
+}
+
 struct impl {
   dtype type = dtype::float32;
   fg::extents shape;
@@ -237,6 +241,9 @@ struct impl {
   bool pending() const { return op != nullptr; }
   // Where the elements are, or will be once a pending chain is computed (null: the host).
   const device_backend* device() const { return data ? data->device : chain_device; }
+  // The first element, wherever it is (host or device memory); computed tensors only.
+  template <class T> T* elements() const { return static_cast<T*>(data->bytes) + offset; }
+  void* first_byte() const { return static_cast<char*>(data->bytes) + offset * element_size(type); }
 
   impl() = default;
   impl(const impl& o) = default;  // (of computed tensors only: views, detach)
@@ -271,16 +278,15 @@ template <class T, class... A> std::shared_ptr<T> make_pooled(A&&... a) {
   return std::allocate_shared<T>(pool_allocator<T>{}, std::forward<A>(a)...);
 }
 
-inline std::size_t element_size(dtype t) {
-  return t == dtype::float32 ? 4 : 8;
-}
-
 }  // namespace dynamic
 
 class var;
 namespace dynamic {
-// An uninitialised var of extents e, its elements on `on` (null: the host).
+// An uninitialised var of extents e, its elements on `on` (null: the host); zeros; a copy of a
+// computed tensor's elements.
 var empty_on(const device_backend* on, const fg::extents& e, dtype t);
+var zeros_on(const device_backend* on, const fg::extents& e, dtype t);
+var copy_on(const device_backend* on, const impl& p);
 }  // namespace dynamic
 
 class var {
@@ -371,13 +377,11 @@ class var {
   // are not tracked by the tape: change values the tape may have saved with set().
   template <class T> T* data() {
     check_type<T>();
-    dynamic::impl& p = writable();
-    return static_cast<T*>(p.data->bytes) + p.offset;
+    return writable().template elements<T>();
   }
   template <class T> const T* data() const {
     check_type<T>();
-    const dynamic::impl& p = ready();
-    return static_cast<const T*>(p.data->bytes) + p.offset;
+    return ready().template elements<const T>();
   }
   // The elements, for an in-place write the tape tracks (an optimiser step, a load): a
   // backward() through an op that saved their earlier value then throws.
@@ -405,7 +409,7 @@ class var {
       if (!p.data->device)
         return double(data<T>()[i]);
       T v;  // one element copied back (the device's work so far is waited for)
-      p.data->device->to_host(&v, static_cast<const T*>(p.data->bytes) + p.offset + i, sizeof v);
+      p.data->device->to_host(&v, p.template elements<T>() + i, sizeof v);
       return double(v);
     });
   }
@@ -510,19 +514,36 @@ inline var dynamic::empty_on(const device_backend* on, const fg::extents& e, dty
   return var(std::move(p));
 }
 
-inline var var::to(host_device) const {
-  const dynamic::impl& p = ready();
-  var out = var::empty(p.shape, p.type);
-  const std::size_t bytes = p.shape.size() * dynamic::element_size(p.type);
-  const void* src =
-      static_cast<const char*>(p.data->bytes) + p.offset * dynamic::element_size(p.type);
+inline var dynamic::zeros_on(const device_backend* on, const fg::extents& e, dtype t) {
+  var v = empty_on(on, e, t);
+  if (const std::size_t bytes = e.size() * element_size(t); bytes && on)
+    on->zero(v.get().data->bytes, bytes);
+  else if (bytes)
+    std::memset(v.get().data->bytes, 0, bytes);
+  return v;
+}
+
+inline var dynamic::copy_on(const device_backend* on, const impl& p) {
+  var out = empty_on(on, p.shape, p.type);
+  const std::size_t bytes = p.shape.size() * element_size(p.type);
+  void* dst = out.get().data->bytes;
+  const void* src = p.first_byte();
+  const device_backend* from = p.data->device;
   if (!bytes)
     return out;
-  if (p.data->device)
-    p.data->device->to_host(out.get().data->bytes, src, bytes);
+  if (from && on)  // (one device backend: CUDA)
+    on->copy(dst, src, bytes);
+  else if (from)
+    from->to_host(dst, src, bytes);
+  else if (on)
+    on->from_host(dst, src, bytes);
   else
-    std::memcpy(out.get().data->bytes, src, bytes);
+    std::memcpy(dst, src, bytes);
   return out;
+}
+
+inline var var::to(host_device) const {
+  return dynamic::copy_on(nullptr, ready());
 }
 
 inline var var::to(cuda_device) const {
@@ -531,18 +552,7 @@ inline var var::to(cuda_device) const {
     throw autograd_error(
         "fg::var::to(fg::cuda): this program has no CUDA backend; include <fusegrad/cuda.hpp> "
         "in a file compiled by nvcc and link fusegrad::cuda");
-  const dynamic::impl& p = ready();
-  var out = dynamic::empty_on(cuda, p.shape, p.type);
-  const std::size_t bytes = p.shape.size() * dynamic::element_size(p.type);
-  const void* src =
-      static_cast<const char*>(p.data->bytes) + p.offset * dynamic::element_size(p.type);
-  if (!bytes)
-    return out;
-  if (p.data->device)
-    cuda->copy(out.get().data->bytes, src, bytes);
-  else
-    cuda->from_host(out.get().data->bytes, src, bytes);
-  return out;
+  return dynamic::copy_on(cuda, ready());
 }
 
 }  // namespace fg

@@ -37,11 +37,8 @@ template <class T, class S, class E> void assign_expr(tensor<T, S>& dst, const E
   static_assert(assignable_v<S, ES>,
                 "fg::tensor::operator=: the expression's shape does not fit the tensor's");
   constexpr std::size_t R = S::rank;
-  dims_t<R> ones{};
-  for (auto& x : ones)
-    x = 1;
   if constexpr (!S::is_static) {
-    const auto want = broadcast_dims<R>("fg::tensor::operator=", ones, e.dims());
+    const auto want = broadcast_dims<R>("fg::tensor::operator=", dims_t<0>{}, e.dims());
     if (dst.dims() != want || dst.size() == 0) {
       // New extents: evaluate into fresh storage first, the old may still be read.
       tensor<T, S> fresh(uninitialized, want);

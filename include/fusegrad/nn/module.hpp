@@ -31,7 +31,10 @@ class module {
   // elements, so an optimiser given them updates the model.
   std::vector<std::pair<std::string, var>> named_parameters() const {
     std::vector<std::pair<std::string, var>> out;
-    collect("", out, false);
+    walk("", [&](const std::string& prefix, const module& m) {
+      for (const auto& [name, p] : m.params_)
+        out.emplace_back(prefix + name, p);
+    });
     return out;
   }
   std::vector<var> parameters() const {
@@ -43,7 +46,11 @@ class module {
   // Parameters and buffers (BatchNorm's running statistics): what a saved model holds.
   nn::state_dict state_dict() const {
     std::vector<std::pair<std::string, var>> all;
-    collect("", all, true);
+    walk("", [&](const std::string& prefix, const module& m) {
+      for (const auto* list : {&m.params_, &m.buffers_})
+        for (const auto& [name, v] : *list)
+          all.emplace_back(prefix + name, v);
+    });
     return {all.begin(), all.end()};
   }
   // Copies each tensor of `sd` into the one of that name. Every name must be present on both
@@ -84,7 +91,10 @@ class module {
   // the masks the uninterrupted one would have.
   std::vector<std::pair<std::string, std::shared_ptr<generator>>> named_generators() const {
     std::vector<std::pair<std::string, std::shared_ptr<generator>>> out;
-    collect_generators("", out);
+    walk("", [&](const std::string& prefix, const module& m) {
+      for (const auto& [name, g] : m.generators_)
+        out.emplace_back(prefix + name, g);
+    });
     return out;
   }
 
@@ -119,23 +129,12 @@ class module {
   }
 
  private:
-  void collect(const std::string& prefix, std::vector<std::pair<std::string, var>>& out,
-               bool buffers) const {
-    for (const auto& [name, p] : params_)
-      out.emplace_back(prefix + name, p);
-    if (buffers)
-      for (const auto& [name, b] : buffers_)
-        out.emplace_back(prefix + name, b);
+  // f(prefix, module) for this module and every sub-module, depth first, each with the prefix
+  // of its registered names ("0.", "encoder.attn.").
+  template <class F> void walk(const std::string& prefix, F&& f) const {
+    f(prefix, *this);
     for (const auto& [name, m] : children_)
-      m->collect(prefix + name + ".", out, buffers);
-  }
-  void collect_generators(
-      const std::string& prefix,
-      std::vector<std::pair<std::string, std::shared_ptr<generator>>>& out) const {
-    for (const auto& [name, g] : generators_)
-      out.emplace_back(prefix + name, g);
-    for (const auto& [name, m] : children_)
-      m->collect_generators(prefix + name + ".", out);
+      m->walk(prefix + name + ".", f);
   }
   std::vector<std::pair<std::string, var>> params_, buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<generator>>> generators_;
