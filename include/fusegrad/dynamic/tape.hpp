@@ -105,7 +105,7 @@ struct fused_program;
 
 // One recorded op: its inputs, the values its backward needs (with the storage version seen
 // when saved), and the rule that maps the output's gradient to the inputs' gradients.
-struct node : std::enable_shared_from_this<node> {
+struct node {
   const char* name = "";
   fg::extents shape;  // of its output
   var_list inputs;    // those that require a gradient; undefined where none is needed
@@ -248,9 +248,9 @@ inline void accumulate(std::shared_ptr<impl>& into, const var& g, bool adopt = f
   });
 }
 
-// A one of dtype t, of one-element shape e, for backward() to start from. On the host its
-// element is this thread's, shared by every seed: a walk makes no tensor for it, and since it is
-// shared, accumulate() copies it rather than adopt it as anyone's gradient.
+// A one of dtype t, of one-element shape e, for backward() to start from. On the host it is
+// this thread's, one per dtype and rank, shared by every seed: a walk makes no tensor for it,
+// and since it is shared, accumulate() copies it rather than adopt it as anyone's gradient.
 inline var unit_seed(const fg::extents& e, dtype t, const device_backend* on) {
   if (on) {  // a fresh one on the device
     var v = empty_on(on, e, t);
@@ -260,17 +260,11 @@ inline var unit_seed(const fg::extents& e, dtype t, const device_backend* on) {
     });
     return v;
   }
-  thread_local std::array<std::shared_ptr<storage>, 2> ones;
-  std::shared_ptr<storage>& one = ones[t == dtype::float32 ? 0 : 1];
-  if (!one) {
-    one = make_pooled<storage>(element_size(t));
-    dispatch(t, [&](auto z) { *static_cast<decltype(z)*>(one->bytes) = 1; });
-  }
-  auto p = make_pooled<impl>();
-  p->type = t;
-  p->shape = e;
-  p->data = one;
-  return var(std::move(p));
+  thread_local std::array<var, 2 * (max_rank + 1)> ones;
+  var& one = ones[(t == dtype::float32 ? 0 : max_rank + 1) + e.rank()];
+  if (!one.defined())
+    one = var::full(e, 1.0, t);
+  return one;
 }
 
 }  // namespace dynamic
@@ -333,22 +327,22 @@ inline void var::backward(const var& seed, bool retain_graph) {
     dynamic::accumulate(get().grad, seed);
     return;
   }
-  // Nodes in reverse topological order (each after every node that consumes its output), held
-  // here: freeing the graph as backward goes may drop the last other owner of a node. Nodes are
-  // marked visited with a number no earlier walk on this thread used.
+  // Nodes in reverse topological order (each after every node that consumes its output). Each
+  // is reachable from this tensor until the walk unlinks it (below), so the lists hold plain
+  // pointers. Nodes are marked visited with a number no earlier walk on this thread used.
   thread_local unsigned long long walks = 0;
   const unsigned long long walk = ++walks;
   // The walk's lists are on the stack while they fit (a loss of a few nodes allocates nothing).
   std::array<std::byte, 2048> scratch;
   std::pmr::monotonic_buffer_resource arena(scratch.data(), scratch.size());
-  std::pmr::vector<std::shared_ptr<node>> order(&arena);
+  std::pmr::vector<node*> order(&arena);
   std::pmr::vector<std::pair<node*, bool>> stack(&arena);
   stack.push_back({get().grad_fn.get(), false});
   while (!stack.empty()) {
     auto [n, expanded] = stack.back();
     stack.pop_back();
     if (expanded) {
-      order.push_back(n->shared_from_this());
+      order.push_back(n);
       continue;
     }
     if (n->mark == walk)
@@ -360,8 +354,7 @@ inline void var::backward(const var& seed, bool retain_graph) {
         stack.push_back({in.get().grad_fn.get(), false});
   }
   // Every check first, so that a refused backward changes nothing.
-  for (const auto& np : order) {
-    node* n = np.get();
+  for (node* n : order) {
     if (n->freed)
       throw autograd_error(dynamic::text(
           "fg::var::backward(): the graph through '", n->name,
@@ -372,9 +365,12 @@ inline void var::backward(const var& seed, bool retain_graph) {
           dynamic::text("fg::var::backward(): a value saved by '", op,
                         "' was modified in place after it was used; its gradient would be wrong"));
   }
+  // Freeing the graph as the walk goes may drop the last owner of a node still to be visited:
+  // the nodes it reaches through unlinked inputs are held here until the walk ends.
+  std::pmr::vector<std::shared_ptr<node>> unlinked(&arena);
   // Gradients wait in the nodes they flow into; none is left there if a rule throws.
   struct drop_pending {
-    std::pmr::vector<std::shared_ptr<node>>& order;
+    std::pmr::vector<node*>& order;
     ~drop_pending() {
       for (auto& n : order)
         n->grad_in.reset();
@@ -387,7 +383,7 @@ inline void var::backward(const var& seed, bool retain_graph) {
   // it on has it copied, as it is held here too.)
   get().grad_fn->grad_in = seed.handle();
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
-    node* n = it->get();
+    node* n = *it;
     if (!n->grad_in)
       continue;
     const var g(std::move(n->grad_in));
@@ -420,6 +416,9 @@ inline void var::backward(const var& seed, bool retain_graph) {
       n->backward.reset();
       n->saved.clear();
       n->fused.reset();
+      for (var& in : n->inputs)
+        if (in.defined() && in.get().grad_fn)
+          unlinked.push_back(in.get().grad_fn);
       n->inputs.clear();
       n->freed = true;
     }
