@@ -30,6 +30,8 @@ using strides = std::array<std::ptrdiff_t, max_rank>;
 // NumPy broadcasting of every input's extents; a mismatch names the op and all the shapes.
 template <std::size_t N>
 extents broadcast(const char* op, const std::array<const extents*, N>& in) {
+  if constexpr (N == 1)  // (every unary op of a small step comes here)
+    return *in[0];
   std::size_t r = 0;
   for (const extents* e : in)
     r = std::max(r, e->rank());
