@@ -137,15 +137,53 @@ DEVICE_CASE("cuda var: numbers from the host, with and without gradients") {
   CHECK(x.grad().at(5) == doctest::Approx(1.5 * std::exp(xh.at(5)) / 777).epsilon(1e-12));
 }
 
+DEVICE_CASE("cuda var: broadcasting and sums over axes, value and gradient, as on the host") {
+  for (dtype t : {dtype::float32, dtype::float64}) {
+    CAPTURE(dtype_name(t));
+    // A layer with a bias row, times a column: both spread, their gradients summed back.
+    check_device_matches_host(
+        [](const auto& v) { return sum(tanh(matmul(v[0], v[1]) + v[2]) * v[3]); },
+        {leaf({300, 5}, -1, 1), leaf({5, 3}, -1, 1), leaf({3}, -1, 1), leaf({300, 1}, -1, 1)}, t);
+    check_device_matches_host(
+        [](const auto& v) {
+          return mean(broadcast_to(v[0], {4, 2, 3}) * v[1]);
+        },
+        {leaf({2, 1}, -1, 1), leaf({4, 2, 3}, -1, 1)}, t);
+    // Sums and means over axes, kept or not, read by further ops.
+    check_device_matches_host(
+        [](const auto& v) {
+          return sum(exp(sum(v[0], {0, 2}))) + sum(mean(v[0], {1}, true) * v[0]) +
+                 mean(sum(v[0], {-1}) * 2.0) + mean(v[0], {0, 1, 2}) + sum(v[0], {2, 0, 1}, true);
+        },
+        {leaf({30, 41, 5}, -1, 1)}, t);
+    // A pending chain summed over an axis; a spread operand beside a host number.
+    check_device_matches_host(
+        [](const auto& v) { return sum(sin(sum(exp(v[0]) * 0.5, {1})) * (v[1] + 2.0)); },
+        {leaf({700, 3}, -1, 1), leaf({700, 1}, -1, 1)}, t);
+  }
+  // Nothing to sum: every result element is still written (as 0).
+  var empty = var::zeros({0, 4}).to(fg::cuda);
+  const var s = sum(empty, {0}).to(fg::host);
+  REQUIRE(s.shape() == extents{4});
+  for (index_t i = 0; i < 4; ++i)
+    CHECK(s.at(i) == 0.0);
+}
+
 DEVICE_CASE("cuda var: what does not run on the device says so") {
   var d = var::from({1, 2, 3, 4}, {2, 2}).to(fg::cuda);
-  CHECK_THROWS_WITH_AS(sum(d, {0}), doctest::Contains("is on the CUDA device"), autograd_error);
+  CHECK_THROWS_WITH_AS(max(d, {0}), doctest::Contains("is on the CUDA device"), autograd_error);
   CHECK_THROWS_WITH_AS(matmul(d, var::from({1, 2, 3, 4}, {2, 2})),
                        doctest::Contains("one is on the host, the other on a device"), shape_error);
   CHECK_THROWS_WITH_AS(d + var::from({1, 2, 3, 4}, {2, 2}),
                        doctest::Contains("operands [2, 2] [2, 2] (host)"), shape_error);
-  CHECK_THROWS_WITH_AS(d + var::from({1, 2}, {2}), doctest::Contains("the result's shape"),
+  CHECK_THROWS_WITH_AS(d + var::from({1, 2}, {2}),
+                       doctest::Contains("an operand in host memory must be one element"),
                        shape_error);
+  // Refused before the device operand is spread: nothing runs, and the shapes are the user's.
+  const auto before = gpu::launches();
+  CHECK_THROWS_WITH_AS(var::from({1, 2, 3}, {3}).to(fg::cuda) + var::zeros({5, 3}),
+                       doctest::Contains("(operands [3] [5, 3] (host))"), shape_error);
+  CHECK(gpu::launches() == before);
   CHECK((d * 2.0).to(fg::host).at(3) == 8.0);  // a number is fine
   CHECK(sum(d).item() == 10.0);
 }

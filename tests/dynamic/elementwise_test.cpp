@@ -85,3 +85,31 @@ TEST_CASE("dynamic / mixing dtypes is an error that says so") {
   CHECK_THROWS_WITH_AS(a * b, "fg::mul(): mixed dtypes float32 float64; convert one of them first",
                        fg::autograd_error);
 }
+
+TEST_CASE("dynamic / broadcast_to copies along the grown axes and sums the gradient back") {
+  var b = var::from({1, 2, 3}, {3}, dtype::float64), c = var::from({10, 20}, {2, 1});
+  var y = broadcast_to(b, {2, 3});
+  CHECK(y.shape() == extents{2, 3});
+  CHECK(std::string(broadcast_to(b.requires_grad(true), {2, 3}).op_name()) == "broadcast_to");
+  for (index_t i = 0; i < 6; ++i)
+    CHECK(y.at(i) == double(i % 3 + 1));
+  var z = broadcast_to(c, {2, 2, 3});
+  for (index_t i = 0; i < 12; ++i)
+    CHECK(z.at(i) == (i / 3 % 2 == 0 ? 10.0 : 20.0));
+  check_var_gradient(
+      [](const auto& v) {
+        return sum(broadcast_to(v[0], {4, 2, 3}) * v[1]);
+      },
+      {leaf({2, 1}, -1, 1), leaf({4, 2, 3}, -1, 1)});
+  check_var_gradient(
+      [](const auto& v) {
+        return sum(exp(broadcast_to(v[0], {3, 4})));
+      },
+      {leaf({}, -1, 1)});
+  CHECK_THROWS_WITH_AS(broadcast_to(b, {3, 2}),
+                       "fg::broadcast_to(): cannot broadcast shapes [3] and [3, 2]", shape_error);
+  CHECK_THROWS_WITH_AS(broadcast_to(c, {2}),
+                       "fg::broadcast_to(): cannot broadcast shape [2, 1] to [2] (only its axes of "
+                       "extent 1 can grow)",
+                       shape_error);
+}

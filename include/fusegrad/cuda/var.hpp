@@ -8,6 +8,7 @@
 #error "fusegrad/cuda/var.hpp holds CUDA kernels: compile this file with nvcc"
 #endif
 
+#include "fusegrad/cuda/broadcast.hpp"
 #include "fusegrad/cuda/chain.hpp"
 #include "fusegrad/cuda/launch.hpp"
 #include "fusegrad/cuda/matmul.hpp"
@@ -83,6 +84,39 @@ __global__ void __launch_bounds__(block_threads) scale_kernel(T* x, index_t n, T
     x[i] *= s;
 }
 
+// Broadcasting: each big element from the small element it reads; each small element as the
+// sum, in double and in a fixed order, of the big elements that read it.
+template <class T>
+__global__ void __launch_bounds__(block_threads)
+    spread_kernel(broadcast::map m, const T* small, T* big) {
+  for (index_t i = first_index(); i < m.big_size; i += grid_stride())
+    big[i] = small[broadcast::source(m, i)];
+}
+// A thread per small element: when each sums few, or there are enough to fill the device.
+template <class T>
+__global__ void __launch_bounds__(block_threads)
+    fold_kernel(broadcast::map m, const T* big, T* small) {
+  for (index_t j = first_index(); j < m.small_size; j += grid_stride()) {
+    double acc = 0;
+    for (index_t r = 0; r < m.folded; ++r)
+      acc += big[broadcast::member(m, j, r)];
+    small[j] = T(acc);
+  }
+}
+// A block per small element: when there are few (a bias's gradient, summed over the batch).
+template <class T>
+__global__ void __launch_bounds__(block_threads)
+    fold_blocks_kernel(broadcast::map m, const T* big, T* small) {
+  for (index_t j = blockIdx.x; j < m.small_size; j += gridDim.x) {  // the same j block-wide
+    double acc = 0;
+    for (index_t r = threadIdx.x; r < m.folded; r += blockDim.x)
+      acc += big[broadcast::member(m, j, r)];
+    acc = block_sum(acc);
+    if (threadIdx.x == 0)
+      small[j] = T(acc);
+  }
+}
+
 // The backend's entries: every call on the current stream (fg::gpu::stream_guard), checked.
 struct var_backend {
   static bool supports(const dynamic::fused_op* op) {
@@ -130,6 +164,31 @@ struct var_backend {
                T(s));
       });
   }
+  static void spread(dtype t, const void* small, void* big, const extents& e,
+                     const dynamic::strides& s) {
+    const broadcast::map m = broadcast::make(e, s);
+    if (m.big_size)
+      fg::dispatch(t, [&](auto z) {
+        using T = decltype(z);
+        launch(spread_kernel<T>, grid_for(m.big_size), "fg::var broadcast", m,
+               static_cast<const T*>(small), static_cast<T*>(big));
+      });
+  }
+  static void fold(dtype t, const void* big, void* small, const extents& e,
+                   const dynamic::strides& s) {
+    const broadcast::map m = broadcast::make(e, s);
+    if (m.small_size)
+      fg::dispatch(t, [&](auto z) {
+        using T = decltype(z);
+        const auto* from = static_cast<const T*>(big);
+        if (m.folded < block_threads || m.small_size >= index_t(max_grid()) * block_threads)
+          launch(fold_kernel<T>, grid_for(m.small_size), "fg::var sum over broadcast axes", m, from,
+                 static_cast<T*>(small));
+        else
+          launch(fold_blocks_kernel<T>, unsigned(std::min<index_t>(m.small_size, max_grid())),
+                 "fg::var sum over broadcast axes", m, from, static_cast<T*>(small));
+      });
+  }
   static void gemm(dtype t, index_t m, index_t n, index_t k, const void* a, bool ta, const void* b,
                    bool tb, void* c, bool add) {
     fg::dispatch(t, [&](auto z) {
@@ -167,6 +226,8 @@ inline constexpr dynamic::device_backend cuda_var_backend{"CUDA",
                                                           &var_backend::copy,
                                                           &var_backend::add,
                                                           &var_backend::scale,
+                                                          &var_backend::spread,
+                                                          &var_backend::fold,
                                                           &var_backend::gemm,
                                                           &var_backend::realise,
                                                           &var_backend::sweep};

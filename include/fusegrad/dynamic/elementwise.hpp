@@ -25,8 +25,6 @@ namespace fg {
 
 namespace dynamic {
 
-using strides = std::array<std::ptrdiff_t, max_rank>;
-
 // NumPy broadcasting of every input's extents; a mismatch names the op and all the shapes.
 template <std::size_t N>
 extents broadcast(const char* op, const std::array<const extents*, N>& in) {
@@ -94,22 +92,53 @@ void for_each_row(const extents& out, const std::array<strides, N>& st, Row row)
   }
 }
 
-// Sums a value of extents `from` down to extents `to` (the reverse of broadcasting).
-inline var sum_to(const var& g, const extents& to) {
-  if (g.shape() == to)
-    return g;
-  var out = var::zeros(to, g.dtype());
-  const std::array<strides, 1> st{broadcast_strides(to, g.shape())};
-  dispatch(g.dtype(), [&](auto z) {
+// Broadcasting by strides (`st`: the small tensor's, seen from the big extents, 0 along the
+// axes it is broadcast over), where the elements are, unrecorded: x read at every element of
+// extents `big`; and back, the elements of g (of extents `big`) summed into a tensor of extents
+// `small` (a gradient summed back to a broadcast operand's shape, or a sum over axes).
+inline var spread(const var& x, const extents& big, const strides& st) {
+  const impl& xi = x.ready();
+  var out = empty_on(xi.device(), big, xi.type);
+  if (const device_backend* dev = xi.device()) {
+    dev->spread(xi.type, xi.first_byte(), out.get().first_byte(), big, st);
+    return out;
+  }
+  dispatch(xi.type, [&](auto z) {
+    using T = decltype(z);
+    const T* src = x.data<T>();
+    T* dst = out.data<T>();
+    for_each_row<1>(big, {st}, [&](auto off, auto inner, index_t len) {
+      for (index_t i = 0; i < len; ++i)
+        *dst++ = src[off[0] + std::ptrdiff_t(i) * inner[0]];
+    });
+  });
+  return out;
+}
+inline var fold(const var& g, const extents& small, const strides& st) {
+  const impl& gi = g.ready();
+  if (const device_backend* dev = gi.device()) {  // (the device writes every element)
+    var out = empty_on(dev, small, gi.type);
+    dev->fold(gi.type, gi.first_byte(), out.get().first_byte(), gi.shape, st);
+    return out;
+  }
+  var out = zeros_on(nullptr, small, gi.type);
+  dispatch(gi.type, [&](auto z) {
     using T = decltype(z);
     const T* src = g.data<T>();
     T* dst = out.data<T>();
-    for_each_row<1>(g.shape(), st, [&](auto off, auto inner, index_t len) {
+    for_each_row<1>(gi.shape, {st}, [&](auto off, auto inner, index_t len) {
       for (index_t i = 0; i < len; ++i)
         dst[off[0] + std::ptrdiff_t(i) * inner[0]] += *src++;
     });
   });
   return out;
+}
+
+// Sums a value of extents `from` down to extents `to` (the reverse of broadcasting).
+inline var sum_to(const var& g, const extents& to) {
+  if (g.shape() == to)
+    return g;
+  return fold(g, to, broadcast_strides(to, g.shape()));
 }
 
 template <class... V> void check_dtypes(const char* op, const V&... in) {
@@ -206,6 +235,26 @@ inline var constant(double value, dtype t) {
 
 }  // namespace dynamic
 
+// x's elements at extents `shape`, by NumPy broadcasting (a copy); its gradient is summed back.
+inline var broadcast_to(const var& x, const extents& shape) {
+  if (!(dynamic::broadcast<2>("broadcast_to", {&x.shape(), &shape}) == shape))
+    throw shape_error(dynamic::text("fg::broadcast_to(): cannot broadcast shape ", x.shape().str(),
+                                    " to ", shape.str(), " (only its axes of extent 1 can grow)"));
+  var y = dynamic::spread(x, shape, dynamic::broadcast_strides(x.shape(), shape));
+  dynamic::record(y, "broadcast_to", {x}, [&](dynamic::node&) {
+    return [from = x.shape()](const var& g) { return dynamic::var_list{dynamic::sum_to(g, from)}; };
+  });
+  return y;
+}
+
+namespace dynamic {
+// A device chain reads each operand at the result's shape or as one element: an operand in
+// device memory broadcast otherwise is spread to the result's shape first.
+inline var at_chain_shape(const var& x, const extents& out) {
+  return x.get().device() && x.size() != 1 && x.size() != out.size() ? broadcast_to(x, out) : x;
+}
+}  // namespace dynamic
+
 // Op (a struct of ops/*.hpp, or a user's) applied elementwise to vars, recorded on the tape.
 // Unless fusion is off, the op is deferred (fusion.hpp) when every input has the result's
 // elements or a single one: a chain of such ops then runs, and is recorded, as one.
@@ -213,6 +262,10 @@ template <class Op, std::same_as<var>... V> var apply(const V&... in) {
   using seq = std::index_sequence_for<V...>;
   dynamic::check_dtypes(Op::name, in...);
   const extents out = dynamic::broadcast<sizeof...(V)>(Op::name, {&in.shape()...});
+  if (((in.get().device() && in.size() != 1 && in.size() != out.size()) || ...)) {
+    dynamic::chain_backend<Op>(in...);  // its errors name the shapes given, before any copy
+    return apply<Op>(dynamic::at_chain_shape(in, out)...);
+  }
   if (var y = dynamic::defer<Op>(out, in...); y.defined())
     return y;
   var y = dynamic::map<Op>(seq{}, out, in...);

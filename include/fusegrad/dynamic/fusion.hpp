@@ -508,30 +508,45 @@ inline void realise_fused(impl& root) {
   });
 }
 
+// Why a chain of Op on these operands cannot run on device `dev`. Out of line: defer()'s path
+// is hot.
+template <class Op, std::same_as<var>... V>
+[[noreturn, gnu::cold, gnu::noinline]] void refuse_chain(const device_backend& dev,
+                                                         const V&... in) {
+  if (!dev.supports(&fused_op_of<Op, sizeof...(V)>))
+    throw autograd_error(text("fg::", Op::name, ": this op has no form on the ", dev.name,
+                              " device (only the ops of the table run there)"));
+  std::string m = text("fg::", Op::name, ": on the ", dev.name,
+                       " device, an operand in host memory must be one element (a number); "
+                       "copy it there with .to(fg::cuda) (operands");
+  ((m.append(" ").append(in.shape().str()).append(in.get().device() ? "" : " (host)")), ...);
+  throw shape_error(text(m, ")"));
+}
+
+// Where a chain of Op on these operands runs (null: the host). On a device, the op must have
+// a form there and operands in host memory must be numbers (one element), or this throws.
+template <class Op, std::same_as<var>... V>
+FG_INLINE const device_backend* chain_backend(const V&... in) {
+  const device_backend* dev = nullptr;
+  ((dev = dev ? dev : in.get().device()), ...);
+  if (dev && (!dev->supports(&fused_op_of<Op, sizeof...(V)>) ||
+              ((!in.get().device() && in.size() != 1) || ...))) [[unlikely]]
+    refuse_chain<Op>(*dev, in...);
+  return dev;
+}
+
 // The pending var Op(in...), or an empty var when the op cannot be deferred: anomaly mode or
 // fg::no_fusion, or broadcasting other than of one element.
 template <class Op, std::same_as<var>... V> var defer(const extents& out, const V&... in) {
   constexpr std::size_t N = sizeof...(V);
   static_assert(N <= 3, "fusegrad: a fused op has at most 3 operands");
   // On a device, every elementwise op is part of a chain (it has no op-by-op path).
-  const device_backend* dev = nullptr;
-  ((dev = dev ? dev : in.get().device()), ...);
-  if (dev) {
-    if (!dev->supports(&fused_op_of<Op, N>))
-      throw autograd_error(text("fg::", Op::name, ": this op has no form on the ", dev->name,
-                                " device (only the ops of the table run there)"));
-    if (((in.size() != out.size() && in.size() != 1) || ...) ||
-        ((!in.get().device() && in.size() != 1) || ...)) {
-      std::string m = text("fg::", Op::name, ": on the ", dev->name,
-                           " device, each operand must be there and have the result's shape, or "
-                           "be one element (operands");
-      ((m.append(" ").append(in.shape().str()).append(in.get().device() ? "" : " (host)")), ...);
-      throw shape_error(text(m, ")"));
-    }
-  } else if (!fusion_enabled() || anomaly_enabled() ||
-             ((in.size() != out.size() && in.size() != 1) || ...)) {
+  const device_backend* dev = chain_backend<Op>(in...);
+  if (dev && ((in.size() != out.size() && in.size() != 1) || ...))
+    throw std::logic_error("fusegrad: a device chain's operand was not spread to its shape");
+  if (!dev && (!fusion_enabled() || anomaly_enabled() ||
+               ((in.size() != out.size() && in.size() != 1) || ...)))
     return var();
-  }
   auto p = make_pooled<impl>();
   p->chain_device = dev;
   p->type = (in.dtype(), ...);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "fusegrad/dynamic/elementwise.hpp"
+#include "fusegrad/dynamic/layout.hpp"
 #include "fusegrad/ops/reduce.hpp"
 
 #include <algorithm>
@@ -63,7 +64,7 @@ inline reduction_plan plan_reduction(const extents& x, const std::array<bool, ma
 
 // Folds f(y, slot) into acc[slot] with Fold's combine, over every element y of x.
 template <class Fold, class T, class F>
-void fold(const var& x, const reduction_plan& p, T* acc, F f) {
+void fold_slices(const var& x, const reduction_plan& p, T* acc, F f) {
   const T* src = x.data<T>();
   const std::array<strides, 1> st{p.from_input};
   for_each_row<1>(x.shape(), st, [&](auto off, auto inner, index_t len) {
@@ -89,6 +90,27 @@ concept has_stats = requires {
   Red::stats;
 };
 
+// sum or mean over axes of a var in device memory: its elements summed into the kept ones by
+// one kernel, and the gradient spread back by another.
+template <class Red> var reduce_on_device(const var& x, const reduction_plan& p) {
+  const double scale = dispatch(x.dtype(), [&](auto z) {  // finish() of a sum or mean scales
+    using T = decltype(z);
+    return double(Red::finish(T(1), T(0), T(p.n)));
+  });
+  var out = fold(x, p.out, p.from_input);
+  if (scale != 1)
+    dynamic::scale(out, scale);
+  record(out, Red::name, {x}, [&](node&) {
+    return [from = x.shape(), st = p.from_input, scale](const var& g) {
+      var gx = spread(g, from, st);
+      if (scale != 1)
+        dynamic::scale(gx, scale);
+      return var_list{gx};
+    };
+  });
+  return out;
+}
+
 template <class Red> var reduce_forward(const var& x, const reduction_plan& p) {
   var out = var::empty(p.out, x.dtype());
   if constexpr (is_sum_v<Red>) {
@@ -109,15 +131,16 @@ template <class Red> var reduce_forward(const var& x, const reduction_plan& p) {
     if constexpr (has_prepass<Red>) {
       using P = typename Red::prepass;
       std::fill(pre.begin(), pre.end(), P::template identity<T>());
-      fold<P>(x, p, pre.data(), [](T y, T*) { return y; });
+      fold_slices<P>(x, p, pre.data(), [](T y, T*) { return y; });
       for (T& v : pre)  // an all -inf slice must not give inf - inf
         v = std::isfinite(v) ? v : T(0);
       std::fill(o, o + m, Red::template identity<T>());
       const T* base = o;
-      fold<Red>(x, p, o, [&](T y, T* slot) { return Red::map(y, pre[std::size_t(slot - base)]); });
+      fold_slices<Red>(x, p, o,
+                       [&](T y, T* slot) { return Red::map(y, pre[std::size_t(slot - base)]); });
     } else {
       std::fill(o, o + m, Red::template identity<T>());
-      fold<Red>(x, p, o, [](T y, T*) { return y; });
+      fold_slices<Red>(x, p, o, [](T y, T*) { return y; });
     }
     for (index_t i = 0; i < m; ++i)
       o[i] = Red::finish(o[i], pre[i], T(p.n));
@@ -131,8 +154,8 @@ void fold_stat(const var& x, const reduction_plan& p, const T* o, std::vector<T>
   using F = typename Red::template stat_fold<I>;
   std::fill(stat.begin(), stat.end(), F::template identity<T>());
   const T* base = stat.data();
-  fold<F>(x, p, stat.data(),
-          [&](T y, T* slot) { return Red::template stat<I>(y, o[slot - base]); });
+  fold_slices<F>(x, p, stat.data(),
+                 [&](T y, T* slot) { return Red::template stat<I>(y, o[slot - base]); });
 }
 
 // d x = Red::seed(y, out, adjoint, n, slice statistics), each element against its slice.
@@ -191,6 +214,12 @@ var reduce(const var& x, std::initializer_list<int> axes = {}, bool keepdim = fa
   }
   const auto p =
       dynamic::plan_reduction(x.shape(), dynamic::axis_set(Red::name, x.shape(), axes), keepdim);
+  if constexpr (dynamic::is_sum_v<Red>) {
+    if (x.on_device() && p.out.size() == 1)  // every element: the chain's sum, many blocks
+      return reshape(reduce<Red>(x), p.out);
+    if (x.on_device())
+      return dynamic::reduce_on_device<Red>(x, p);
+  }
   var out = dynamic::reduce_forward<Red>(x, p);
   dynamic::record(out, Red::name, {x}, [&](dynamic::node& n) {
     return [x = n.save(x), o = n.save(out.detach()), p](const var& g) {

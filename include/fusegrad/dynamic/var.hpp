@@ -128,6 +128,9 @@ template <class... P> std::string text(const P&... p) {
 
 struct node;
 
+// Element strides along each axis of a run-time shape.
+using strides = std::array<std::ptrdiff_t, max_rank>;
+
 struct fused_program;
 struct fused_op;
 
@@ -145,6 +148,11 @@ struct device_backend {
   void (*copy)(void* dst, const void* src, std::size_t bytes);  // within the device
   void (*add)(dtype t, void* into, const void* g, index_t n);   // into += g
   void (*scale)(dtype t, void* x, index_t n, double s);         // x *= s
+  // Broadcasting. `s` holds the small tensor's strides seen from the big extents e (0 along the
+  // axes it is broadcast over): spread writes each big element from the small element it reads,
+  // fold writes each small element as the sum of the big elements that read it.
+  void (*spread)(dtype t, const void* small, void* big, const fg::extents& e, const strides& s);
+  void (*fold)(dtype t, const void* big, void* small, const fg::extents& e, const strides& s);
   // C[m x n] (+)= op(A) op(B), row-major, op transposing when asked.
   void (*gemm)(dtype t, index_t m, index_t n, index_t k, const void* a, bool ta, const void* b,
                bool tb, void* c, bool add);
