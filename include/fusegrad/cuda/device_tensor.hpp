@@ -42,12 +42,8 @@ template <class T, class S> class device_tensor {
     check_extents(d);
     ext_ = extents_holder<S>(d);
     n_ = size_of(d);
-    if (n_) {
-      gpu::detail::keep_pool_memory();
-      void* p = nullptr;
-      gpu::check(cudaMallocAsync(&p, n_ * sizeof(T), stream_), "cudaMallocAsync");
-      p_ = static_cast<T*>(p);
-    }
+    if (n_)
+      p_ = static_cast<T*>(gpu::detail::stream_allocate(n_ * sizeof(T), stream_));
   }
   device_tensor(const device_tensor& o) : device_tensor(uninitialized, o.dims()) {
     copy_device(o.p_);

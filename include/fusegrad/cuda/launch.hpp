@@ -299,6 +299,17 @@ template <class Red, class T> struct combine_with {
   __device__ T operator()(T a, T b) const { return Red::combine(a, b); }
 };
 
+// Thrust's temporary storage from the stream-ordered pool: Thrust's own allocates it with
+// cudaMalloc and frees it with cudaFree, which synchronises the device, on every reduction.
+struct thrust_temporaries {
+  using value_type = char;
+  cudaStream_t stream;
+  char* allocate(std::ptrdiff_t bytes) {
+    return static_cast<char*>(stream_allocate(std::size_t(bytes), stream));
+  }
+  void deallocate(char* p, std::size_t) noexcept { (void)cudaFreeAsync(p, stream); }
+};
+
 // Red over every element of e: Thrust's transform_reduce over the fused expression, so the
 // expression is evaluated inside the reduction kernel and never stored.
 template <class Red, class E> typename E::value_type reduce_all(const E& e, const char* what) {
@@ -311,7 +322,8 @@ template <class Red, class E> typename E::value_type reduce_all(const E& e, cons
   const index_t n = size_of(d);
   exec::evaluator<E, R, exec::device_forward_mode> ev(e, d);
   auto k = ev.kernel();
-  const auto policy = thrust::cuda::par.on(current_stream());
+  thrust_temporaries temporaries{current_stream()};
+  const auto policy = thrust::cuda::par(temporaries).on(current_stream());
   const thrust::counting_iterator<index_t> first(0), last(n);
   T acc;
   try {

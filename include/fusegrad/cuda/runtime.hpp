@@ -147,6 +147,14 @@ inline void keep_pool_memory() {
   check(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep),
         "cudaMemPoolSetAttribute(cudaMemPoolAttrReleaseThreshold)");
 }
+
+// Device memory from that pool, ordered on `stream` (cudaMallocAsync), checked.
+inline void* stream_allocate(std::size_t bytes, cudaStream_t stream) {
+  keep_pool_memory();
+  void* p = nullptr;
+  check(cudaMallocAsync(&p, bytes, stream), "cudaMallocAsync");
+  return p;
+}
 }  // namespace detail
 
 }  // namespace gpu

@@ -122,12 +122,7 @@ struct var_backend {
   static bool supports(const dynamic::fused_op* op) {
     return chain::position_in(chain::table{}, op) >= 0;
   }
-  static void* allocate(std::size_t bytes) {
-    keep_pool_memory();
-    void* p = nullptr;
-    check(cudaMallocAsync(&p, bytes, current_stream()), "cudaMallocAsync");
-    return p;
-  }
+  static void* allocate(std::size_t bytes) { return stream_allocate(bytes, current_stream()); }
   static void release(void* p) noexcept {
     (void)cudaFreeAsync(p, current_stream());  // a destructor cannot report; the stream will
   }
