@@ -2,6 +2,8 @@
 // no_grad/detach, non-scalar seeds, and one graph per thread.
 #include "dynamic_testing.hpp"
 
+#include <memory_resource>
+#include <new>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -239,6 +241,62 @@ TEST_CASE("tape / a refused backward changes nothing") {
                        "fg::var::backward(): a value saved by 'exp' was modified in place after "
                        "it was used; its gradient would be wrong",
                        fg::autograd_error);
+}
+
+namespace {
+// Memory that runs out at the k-th allocation (the walk's lists spill into the default
+// resource once their stack buffer is full).
+struct running_out : std::pmr::memory_resource {
+  int left;
+  explicit running_out(int k) : left(k) {}
+  void* do_allocate(std::size_t b, std::size_t a) override {
+    if (--left == 0)
+      throw std::bad_alloc();
+    return std::pmr::new_delete_resource()->allocate(b, a);
+  }
+  void do_deallocate(void* p, std::size_t b, std::size_t a) override {
+    std::pmr::new_delete_resource()->deallocate(p, b, a);
+  }
+  bool do_is_equal(const std::pmr::memory_resource& o) const noexcept override {
+    return this == &o;
+  }
+};
+}  // namespace
+
+TEST_CASE("tape / a backward that runs out of memory part way leaves a graph that still works") {
+  for (int k = 1;; ++k) {
+    CAPTURE(k);
+    no_fusion off;  // a node per op: a walk long enough to spill
+    var x = var::from({1, 2}, {2}, dtype::float64).requires_grad(true);
+    std::vector<var> steps{x};
+    for (int i = 0; i < 200; ++i)
+      steps.push_back(steps.back() * 2.0);
+    var loss = sum(steps.back());
+    running_out memory(k);
+    std::pmr::set_default_resource(&memory);
+    bool threw = false;
+    try {
+      loss.backward();
+    } catch (const std::bad_alloc&) {
+      threw = true;
+    }
+    std::pmr::set_default_resource(nullptr);
+    if (!threw)
+      break;                     // k is past the walk's last allocation
+    CHECK(!x.grad().defined());  // leaves receive nothing from a backward that failed
+    // The node the walk stopped at was not freed: a backward from the latest step before it
+    // runs (freed ones refuse), and reaches x.
+    bool ran = false;
+    for (std::size_t j = steps.size(); j-- > 1 && !ran;) {
+      try {
+        steps[j].backward(var::ones({2}, dtype::float64));
+        ran = true;
+      } catch (const fg::autograd_error&) {
+      }
+    }
+    CHECK(ran);
+    CHECK(x.grad().defined());
+  }
 }
 
 TEST_CASE("var / copy_from copies the elements, tracked, and refuses another shape") {

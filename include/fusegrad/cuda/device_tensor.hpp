@@ -69,7 +69,7 @@ template <class T, class S> class device_tensor {
   }
   ~device_tensor() {
     if (p_)
-      (void)cudaFreeAsync(p_, stream_);  // a destructor cannot report; the stream will
+      gpu::detail::stream_free(p_, stream_);
   }
 
   // Evaluates an element-wise expression over device tensors in one kernel launch (nvcc only).

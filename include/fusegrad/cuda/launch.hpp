@@ -307,7 +307,7 @@ struct thrust_temporaries {
   char* allocate(std::ptrdiff_t bytes) {
     return static_cast<char*>(stream_allocate(std::size_t(bytes), stream));
   }
-  void deallocate(char* p, std::size_t) noexcept { (void)cudaFreeAsync(p, stream); }
+  void deallocate(char* p, std::size_t) noexcept { stream_free(p, stream); }
 };
 
 // Red over every element of e: Thrust's transform_reduce over the fused expression, so the

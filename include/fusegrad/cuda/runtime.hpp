@@ -155,6 +155,12 @@ inline void* stream_allocate(std::size_t bytes, cudaStream_t stream) {
   check(cudaMallocAsync(&p, bytes, stream), "cudaMallocAsync");
   return p;
 }
+// Gives p back to that pool on `stream`. Called from destructors, which cannot report: a failure
+// is cleared, not left for the next launch's check to blame on its kernel.
+inline void stream_free(void* p, cudaStream_t stream) noexcept {
+  if (cudaFreeAsync(p, stream) != cudaSuccess)
+    (void)cudaGetLastError();
+}
 }  // namespace detail
 
 }  // namespace gpu

@@ -123,9 +123,7 @@ struct var_backend {
     return chain::position_in(chain::table{}, op) >= 0;
   }
   static void* allocate(std::size_t bytes) { return stream_allocate(bytes, current_stream()); }
-  static void release(void* p) noexcept {
-    (void)cudaFreeAsync(p, current_stream());  // a destructor cannot report; the stream will
-  }
+  static void release(void* p) noexcept { stream_free(p, current_stream()); }
   static void zero(void* p, std::size_t bytes) {
     check(cudaMemsetAsync(p, 0, bytes, current_stream()), "cudaMemsetAsync");
   }

@@ -366,7 +366,7 @@ inline void var::backward(const var& seed, bool retain_graph) {
                         "' was modified in place after it was used; its gradient would be wrong"));
   }
   // Freeing the graph as the walk goes may drop the last owner of a node still to be visited:
-  // the nodes it reaches through unlinked inputs are held here until the walk ends.
+  // the nodes reached through each unlinked input are held here until the walk ends.
   std::pmr::vector<std::shared_ptr<node>> unlinked(&arena);
   // Gradients wait in the nodes they flow into; none is left there if a rule throws.
   struct drop_pending {
@@ -412,13 +412,13 @@ inline void var::backward(const var& seed, bool retain_graph) {
         leaf_grads.emplace_back(in, std::move(grads[i]));
       }
     }
-    if (!retain_graph) {  // free the graph as we go: values, closure, and the links back
+    if (!retain_graph) {         // free the graph as we go: values, closure, and the links back
+      for (var& in : n->inputs)  // (first: if this allocation throws, the node is intact)
+        if (in.defined() && in.get().grad_fn)
+          unlinked.push_back(in.get().grad_fn);
       n->backward.reset();
       n->saved.clear();
       n->fused.reset();
-      for (var& in : n->inputs)
-        if (in.defined() && in.get().grad_fn)
-          unlinked.push_back(in.get().grad_fn);
       n->inputs.clear();
       n->freed = true;
     }
