@@ -218,8 +218,9 @@ var_list map_backward(std::index_sequence<I...>, const var& g, const var& y,
 
 // The number of `x * 2.0` or `1.0 + x` as a 0-d var. It never escapes the op it is given to (no
 // gradient, not reachable from the tape's inputs, never written), so the numbers a loop uses
-// each step are made once per thread and shared.
-inline var constant(double value, dtype t) {
+// each step are made once per thread and shared. (A reference to this thread's entry: valid
+// until the next call.)
+inline const var& constant(double value, dtype t) {
   struct entry {
     std::uint64_t bits;
     dtype type;

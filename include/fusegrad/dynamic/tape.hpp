@@ -248,23 +248,24 @@ inline void accumulate(std::shared_ptr<impl>& into, const var& g, bool adopt = f
   });
 }
 
-// A one of dtype t, of one-element shape e, for backward() to start from. On the host it is
-// this thread's, one per dtype and rank, shared by every seed: a walk makes no tensor for it,
-// and since it is shared, accumulate() copies it rather than adopt it as anyone's gradient.
-inline var unit_seed(const fg::extents& e, dtype t, const device_backend* on) {
-  if (on) {  // a fresh one on the device
-    var v = empty_on(on, e, t);
-    dispatch(t, [&](auto z) {
-      const decltype(z) one = 1;
-      on->from_host(v.get().data->bytes, &one, sizeof one);
-    });
-    return v;
-  }
+// A one of dtype t, of one-element shape e, for backward() to start from: on the host, this
+// thread's, one per dtype and rank, shared by every seed. A walk makes no tensor for it, and
+// since it is shared, accumulate() copies it rather than adopt it as anyone's gradient.
+inline const var& unit_seed(const fg::extents& e, dtype t) {
   thread_local std::array<var, 2 * (max_rank + 1)> ones;
   var& one = ones[(t == dtype::float32 ? 0 : max_rank + 1) + e.rank()];
   if (!one.defined())
     one = var::full(e, 1.0, t);
   return one;
+}
+// On a device, a fresh one.
+inline var unit_seed_on(const device_backend* on, const fg::extents& e, dtype t) {
+  var v = empty_on(on, e, t);
+  dispatch(t, [&](auto z) {
+    const decltype(z) one = 1;
+    on->from_host(v.get().data->bytes, &one, sizeof one);
+  });
+  return v;
 }
 
 }  // namespace dynamic
@@ -302,7 +303,9 @@ inline void var::backward(bool retain_graph) {
       << "; give a seed of that shape for a non-scalar output";
     throw shape_error(m.c_str());
   }
-  backward(dynamic::unit_seed(shape(), dtype(), get().device()), retain_graph);
+  if (const dynamic::device_backend* dev = get().device())
+    return backward(dynamic::unit_seed_on(dev, shape(), dtype()), retain_graph);
+  backward(dynamic::unit_seed(shape(), dtype()), retain_graph);
 }
 
 inline void var::backward(const var& seed, bool retain_graph) {
