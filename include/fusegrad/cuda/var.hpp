@@ -84,36 +84,29 @@ __global__ void __launch_bounds__(block_threads) scale_kernel(T* x, index_t n, T
     x[i] *= s;
 }
 
-// Broadcasting: each big element from the small element it reads; each small element as the
-// sum, in double and in a fixed order, of the big elements that read it.
+// Broadcasting, times s: each big element from the small element it reads; each small element
+// as the sum, in double and in a fixed order, of the big elements that read it.
 template <class T>
 __global__ void __launch_bounds__(block_threads)
-    spread_kernel(broadcast::map m, const T* small, T* big) {
+    spread_kernel(broadcast::map m, const T* small, T* big, T s) {
   for (index_t i = first_index(); i < m.big_size; i += grid_stride())
-    big[i] = small[broadcast::source(m, i)];
+    big[i] = s * small[broadcast::source(m, i)];
 }
-// A thread per small element: when each sums few, or there are enough to fill the device.
-template <class T>
+// A thread per small element (when each sums few, or there are enough to fill the device), or
+// a block per small element (when there are few: a bias's gradient, summed over the batch).
+template <class T, bool ByBlock>
 __global__ void __launch_bounds__(block_threads)
-    fold_kernel(broadcast::map m, const T* big, T* small) {
-  for (index_t j = first_index(); j < m.small_size; j += grid_stride()) {
+    fold_kernel(broadcast::map m, const T* big, T* small, double s) {
+  const index_t first = ByBlock ? index_t(blockIdx.x) : first_index();
+  const index_t step = ByBlock ? index_t(gridDim.x) : grid_stride();  // the same j block-wide
+  for (index_t j = first; j < m.small_size; j += step) {
     double acc = 0;
-    for (index_t r = 0; r < m.folded; ++r)
+    for (index_t r = ByBlock ? threadIdx.x : 0; r < m.folded; r += ByBlock ? blockDim.x : 1)
       acc += big[broadcast::member(m, j, r)];
-    small[j] = T(acc);
-  }
-}
-// A block per small element: when there are few (a bias's gradient, summed over the batch).
-template <class T>
-__global__ void __launch_bounds__(block_threads)
-    fold_blocks_kernel(broadcast::map m, const T* big, T* small) {
-  for (index_t j = blockIdx.x; j < m.small_size; j += gridDim.x) {  // the same j block-wide
-    double acc = 0;
-    for (index_t r = threadIdx.x; r < m.folded; r += blockDim.x)
-      acc += big[broadcast::member(m, j, r)];
-    acc = block_sum(acc);
-    if (threadIdx.x == 0)
-      small[j] = T(acc);
+    if constexpr (ByBlock)
+      acc = block_sum(acc);
+    if (!ByBlock || threadIdx.x == 0)
+      small[j] = T(s * acc);
   }
 }
 
@@ -158,28 +151,29 @@ struct var_backend {
       });
   }
   static void spread(dtype t, const void* small, void* big, const extents& e,
-                     const dynamic::strides& s) {
+                     const dynamic::strides& s, double scale) {
     const broadcast::map m = broadcast::make(e, s);
     if (m.big_size)
       fg::dispatch(t, [&](auto z) {
         using T = decltype(z);
         launch(spread_kernel<T>, grid_for(m.big_size), "fg::var broadcast", m,
-               static_cast<const T*>(small), static_cast<T*>(big));
+               static_cast<const T*>(small), static_cast<T*>(big), T(scale));
       });
   }
   static void fold(dtype t, const void* big, void* small, const extents& e,
-                   const dynamic::strides& s) {
+                   const dynamic::strides& s, double scale) {
     const broadcast::map m = broadcast::make(e, s);
     if (m.small_size)
       fg::dispatch(t, [&](auto z) {
         using T = decltype(z);
         const auto* from = static_cast<const T*>(big);
+        auto* to = static_cast<T*>(small);
+        constexpr const char* what = "fg::var sum over broadcast axes";
         if (m.folded < block_threads || m.small_size >= index_t(max_grid()) * block_threads)
-          launch(fold_kernel<T>, grid_for(m.small_size), "fg::var sum over broadcast axes", m, from,
-                 static_cast<T*>(small));
+          launch(fold_kernel<T, false>, grid_for(m.small_size), what, m, from, to, scale);
         else
-          launch(fold_blocks_kernel<T>, unsigned(std::min<index_t>(m.small_size, max_grid())),
-                 "fg::var sum over broadcast axes", m, from, static_cast<T*>(small));
+          launch(fold_kernel<T, true>, unsigned(std::min<index_t>(m.small_size, max_grid())), what,
+                 m, from, to, scale);
       });
   }
   static void gemm(dtype t, index_t m, index_t n, index_t k, const void* a, bool ta, const void* b,

@@ -93,14 +93,16 @@ void for_each_row(const extents& out, const std::array<strides, N>& st, Row row)
 }
 
 // Broadcasting by strides (`st`: the small tensor's, seen from the big extents, 0 along the
-// axes it is broadcast over), where the elements are, unrecorded: x read at every element of
-// extents `big`; and back, the elements of g (of extents `big`) summed into a tensor of extents
-// `small` (a gradient summed back to a broadcast operand's shape, or a sum over axes).
-inline var spread(const var& x, const extents& big, const strides& st) {
+// axes it is broadcast over), where the elements are, unrecorded, each element times `scale`:
+// x read at every element of extents `big`; and back, the elements of g (of extents `big`)
+// summed into a tensor of extents `small` (a gradient summed back to a broadcast operand's
+// shape, or a sum or mean over axes).
+inline var spread(const var& x, const extents& big, const strides& st, double scale = 1) {
   const impl& xi = x.ready();
-  var out = empty_on(xi.device(), big, xi.type);
-  if (const device_backend* dev = xi.device()) {
-    dev->spread(xi.type, xi.first_byte(), out.get().first_byte(), big, st);
+  const device_backend* dev = xi.device();
+  var out = empty_on(dev, big, xi.type);
+  if (dev) {
+    dev->spread(xi.type, xi.first_byte(), out.get().first_byte(), big, st, scale);
     return out;
   }
   dispatch(xi.type, [&](auto z) {
@@ -109,16 +111,16 @@ inline var spread(const var& x, const extents& big, const strides& st) {
     T* dst = out.data<T>();
     for_each_row<1>(big, {st}, [&](auto off, auto inner, index_t len) {
       for (index_t i = 0; i < len; ++i)
-        *dst++ = src[off[0] + std::ptrdiff_t(i) * inner[0]];
+        *dst++ = T(scale) * src[off[0] + std::ptrdiff_t(i) * inner[0]];
     });
   });
   return out;
 }
-inline var fold(const var& g, const extents& small, const strides& st) {
+inline var fold(const var& g, const extents& small, const strides& st, double scale = 1) {
   const impl& gi = g.ready();
   if (const device_backend* dev = gi.device()) {  // (the device writes every element)
     var out = empty_on(dev, small, gi.type);
-    dev->fold(gi.type, gi.first_byte(), out.get().first_byte(), gi.shape, st);
+    dev->fold(gi.type, gi.first_byte(), out.get().first_byte(), gi.shape, st, scale);
     return out;
   }
   var out = zeros_on(nullptr, small, gi.type);
@@ -130,6 +132,9 @@ inline var fold(const var& g, const extents& small, const strides& st) {
       for (index_t i = 0; i < len; ++i)
         dst[off[0] + std::ptrdiff_t(i) * inner[0]] += *src++;
     });
+    if (scale != 1)
+      for (index_t j = 0, n = out.size(); j < n; ++j)
+        dst[j] *= T(scale);
   });
   return out;
 }
@@ -251,8 +256,11 @@ inline var broadcast_to(const var& x, const extents& shape) {
 namespace dynamic {
 // A device chain reads each operand at the result's shape or as one element: an operand in
 // device memory broadcast otherwise is spread to the result's shape first.
+inline bool spread_for_chain(const var& x, const extents& out) {
+  return x.get().device() && x.size() != 1 && x.size() != out.size();
+}
 inline var at_chain_shape(const var& x, const extents& out) {
-  return x.get().device() && x.size() != 1 && x.size() != out.size() ? broadcast_to(x, out) : x;
+  return spread_for_chain(x, out) ? broadcast_to(x, out) : x;
 }
 }  // namespace dynamic
 
@@ -263,7 +271,7 @@ template <class Op, std::same_as<var>... V> var apply(const V&... in) {
   using seq = std::index_sequence_for<V...>;
   dynamic::check_dtypes(Op::name, in...);
   const extents out = dynamic::broadcast<sizeof...(V)>(Op::name, {&in.shape()...});
-  if (((in.get().device() && in.size() != 1 && in.size() != out.size()) || ...)) {
+  if ((dynamic::spread_for_chain(in, out) || ...)) {
     dynamic::chain_backend<Op>(in...);  // its errors name the shapes given, before any copy
     return apply<Op>(dynamic::at_chain_shape(in, out)...);
   }

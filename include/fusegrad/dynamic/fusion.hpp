@@ -373,10 +373,6 @@ template <class T> class fused_pass {
   bool staged_ = false;  // this chunk's leaves are read from their scratch copies
 };
 
-// One pass of a chain over all its elements: its values summed into `total` when given, and the
-// gradients of its leaves (those that want one) when `seed` or g is: g, of the result's shape,
-// is the result's gradient; without it every element's gradient is *seed (the chain under a
-// sum or mean). Nothing of the result's size is written but the gradients.
 // Fresh gradients for the leaves of p that want one, where p runs; a one-element leaf's is
 // zeroed (every element adds to it).
 inline var_list leaf_gradients(const fused_program& p) {
@@ -404,6 +400,10 @@ inline var_list device_sweep(const fused_program& p, const var* g, const double*
   return grads;
 }
 
+// One pass of a chain over all its elements: its values summed into `total` when given, and the
+// gradients of its leaves (those that want one) when `seed` or g is: g, of the result's shape,
+// is the result's gradient; without it every element's gradient is *seed (the chain under a
+// sum or mean). Nothing of the result's size is written but the gradients.
 inline var_list fused_sweep(const fused_program& p, const var* g, const double* seed,
                             double* total) {
   if (p.device) {
@@ -542,10 +542,10 @@ template <class Op, std::same_as<var>... V> var defer(const extents& out, const 
   static_assert(N <= 3, "fusegrad: a fused op has at most 3 operands");
   // On a device, every elementwise op is part of a chain (it has no op-by-op path).
   const device_backend* dev = chain_backend<Op>(in...);
-  if (dev && ((in.size() != out.size() && in.size() != 1) || ...))
+  const bool elementwise = ((in.size() == out.size() || in.size() == 1) && ...);
+  if (dev && !elementwise)
     throw std::logic_error("fusegrad: a device chain's operand was not spread to its shape");
-  if (!dev && (!fusion_enabled() || anomaly_enabled() ||
-               ((in.size() != out.size() && in.size() != 1) || ...)))
+  if (!dev && (!fusion_enabled() || anomaly_enabled() || !elementwise))
     return var();
   auto p = make_pooled<impl>();
   p->chain_device = dev;

@@ -91,21 +91,16 @@ concept has_stats = requires {
 };
 
 // sum or mean over axes of a var in device memory: its elements summed into the kept ones by
-// one kernel, and the gradient spread back by another.
+// one kernel, and the gradient spread back by another, each scaled for a mean as it goes.
 template <class Red> var reduce_on_device(const var& x, const reduction_plan& p) {
   const double scale = dispatch(x.dtype(), [&](auto z) {  // finish() of a sum or mean scales
     using T = decltype(z);
     return double(Red::finish(T(1), T(0), T(p.n)));
   });
-  var out = fold(x, p.out, p.from_input);
-  if (scale != 1)
-    dynamic::scale(out, scale);
+  var out = fold(x, p.out, p.from_input, scale);
   record(out, Red::name, {x}, [&](node&) {
     return [from = x.shape(), st = p.from_input, scale](const var& g) {
-      var gx = spread(g, from, st);
-      if (scale != 1)
-        dynamic::scale(gx, scale);
-      return var_list{gx};
+      return var_list{spread(g, from, st, scale)};
     };
   });
   return out;

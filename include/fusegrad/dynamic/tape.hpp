@@ -248,8 +248,8 @@ inline void accumulate(std::shared_ptr<impl>& into, const var& g, bool adopt = f
   });
 }
 
-// A one of dtype t, of one-element shape e, for backward() to start from: on the host, this
-// thread's, one per dtype and rank, shared by every seed. A walk makes no tensor for it, and
+// A one of dtype t, of one-element shape e, for backward() to start from (a device copies it):
+// this thread's, one per dtype and rank, shared by every seed. A walk makes no tensor for it, and
 // since it is shared, accumulate() copies it rather than adopt it as anyone's gradient.
 inline const var& unit_seed(const fg::extents& e, dtype t) {
   thread_local std::array<var, 2 * (max_rank + 1)> ones;
@@ -257,15 +257,6 @@ inline const var& unit_seed(const fg::extents& e, dtype t) {
   if (!one.defined())
     one = var::full(e, 1.0, t);
   return one;
-}
-// On a device, a fresh one.
-inline var unit_seed_on(const device_backend* on, const fg::extents& e, dtype t) {
-  var v = empty_on(on, e, t);
-  dispatch(t, [&](auto z) {
-    const decltype(z) one = 1;
-    on->from_host(v.get().data->bytes, &one, sizeof one);
-  });
-  return v;
 }
 
 }  // namespace dynamic
@@ -304,7 +295,8 @@ inline void var::backward(bool retain_graph) {
     throw shape_error(m.c_str());
   }
   if (const dynamic::device_backend* dev = get().device())
-    return backward(dynamic::unit_seed_on(dev, shape(), dtype()), retain_graph);
+    return backward(dynamic::copy_on(dev, dynamic::unit_seed(shape(), dtype()).get()),
+                    retain_graph);
   backward(dynamic::unit_seed(shape(), dtype()), retain_graph);
 }
 

@@ -150,9 +150,12 @@ struct device_backend {
   void (*scale)(dtype t, void* x, index_t n, double s);         // x *= s
   // Broadcasting. `s` holds the small tensor's strides seen from the big extents e (0 along the
   // axes it is broadcast over): spread writes each big element from the small element it reads,
-  // fold writes each small element as the sum of the big elements that read it.
-  void (*spread)(dtype t, const void* small, void* big, const fg::extents& e, const strides& s);
-  void (*fold)(dtype t, const void* big, void* small, const fg::extents& e, const strides& s);
+  // fold writes each small element as the sum of the big elements that read it; both times
+  // `scale`.
+  void (*spread)(dtype t, const void* small, void* big, const fg::extents& e, const strides& s,
+                 double scale);
+  void (*fold)(dtype t, const void* big, void* small, const fg::extents& e, const strides& s,
+               double scale);
   // C[m x n] (+)= op(A) op(B), row-major, op transposing when asked.
   void (*gemm)(dtype t, index_t m, index_t n, index_t k, const void* a, bool ta, const void* b,
                bool tb, void* c, bool add);
