@@ -123,6 +123,17 @@ DEVICE_CASE("cuda: a deep element-wise expression is one kernel launch, and so i
   check_close(gb.to(fg::host), hgb, 1e-12);
 }
 
+DEVICE_CASE("cuda: a gradient written over a tensor the pass reads") {
+  const V a = random_vector(5000, -1, 1), b = random_vector(5000, -1, 1);
+  const auto [hv, hga, hgb] = value_and_grad(sum(a * a * b + exp(a)), a, b);
+  DV ad = a.to(fg::cuda), gb;
+  const DV bd = b.to(fg::cuda);
+  const double v = gpu::value_and_grad_into(sum(ad * ad * bd + exp(ad)), std::tie(ad, gb), ad, bd);
+  CHECK(v == doctest::Approx(hv).epsilon(1e-11));
+  check_close(ad.to(fg::host), hga, 1e-12);  // a's gradient now in a's memory
+  check_close(gb.to(fg::host), hgb, 1e-12);
+}
+
 DEVICE_CASE("cuda: broadcasting over rows and columns, values and gradients") {
   using M = tensor<double, shape<dyn, dyn>>;
   using DM = device_tensor<double, shape<dyn, dyn>>;

@@ -42,7 +42,10 @@ template <class F, class T> T emulate_gradient(const F& f, std::vector<exec::tar
   const auto d = root::dims(f);
   exec::evaluator<typename root::node, R, exec::device_gradient_mode> ev(root::of(f), d);
   exec::targets<T> tg{items.data(), items.size(), 0};
-  fg::detail::plan_gradients(ev, tg);
+  fg::detail::plan_phase(ev, tg, 0);
+  fg::detail::own_buffers<T, fg::detail::host_memory<T>> own(items.data(), items.size());
+  own.take();
+  fg::detail::plan_phase(ev, tg, 1);
   for (auto& t : items)
     if (fg::detail::needs_zero(t))
       std::fill(t.grad, t.grad + t.size, T(0));
@@ -60,6 +63,7 @@ template <class F, class T> T emulate_gradient(const F& f, std::vector<exec::tar
       total += exec::gradient_element<T, R, false>(k, s, d, i);
     }
   }
+  own.finish();
   return scale * total;
 }
 
@@ -115,9 +119,9 @@ TEST_CASE("cuda thread bodies: value and gradient match fg::value_and_grad") {
   const double ev = emulate_gradient(mean(A * B + sin(C) * exp(-D) + A * A), items);
   CHECK(ev == doctest::Approx(v).epsilon(1e-13));
   // c and d are broadcast: their gradients accumulate (atomically on a device).
-  CHECK(items[2].broadcast);
-  CHECK(items[3].broadcast);
-  CHECK_FALSE(items[0].broadcast);
+  CHECK(items[2].accumulates);
+  CHECK(items[3].accumulates);
+  CHECK_FALSE(items[0].accumulates);
   auto same = [](const M& x, const M& y) {
     for (index_t i = 0; i < x.size(); ++i)
       CHECK(x[i] == doctest::Approx(y[i]).epsilon(1e-13));

@@ -70,6 +70,15 @@
 #define FG_HAS_STDIO 1
 #endif
 
+// Bare-metal firmware (Cortex-M, or FUSEGRAD_NO_HEAP) links no heap: the one place the static
+// path would allocate (fg::value_and_grad_into given a gradient buffer over a tensor the
+// expression reads) raises an error there instead.
+#if defined(FUSEGRAD_NO_HEAP) || (defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M')
+#define FG_HAS_HEAP 0
+#else
+#define FG_HAS_HEAP 1
+#endif
+
 #if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
 #define FG_HAS_EXCEPTIONS 1
 #else

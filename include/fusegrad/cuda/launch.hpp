@@ -73,6 +73,20 @@ template <class T> __device__ __forceinline__ T block_sum(T v) {
   return v;
 }
 
+// Device memory for fg::detail::own_buffers (a gradient written over an input), ordered on the
+// current stream.
+template <class T> struct stream_memory {
+  static T* allocate(index_t n) {
+    return static_cast<T*>(stream_allocate(std::size_t(n) * sizeof(T), current_stream()));
+  }
+  static void release(T* p) noexcept { stream_free(p, current_stream()); }
+  static void copy(T* dst, const T* src, index_t n) {
+    check(cudaMemcpyAsync(dst, src, std::size_t(n) * sizeof(T), cudaMemcpyDeviceToDevice,
+                          current_stream()),
+          "cudaMemcpyAsync(device to device)");
+  }
+};
+
 // Per-(device, stream) memory for a pass's sum: one partial per block, a ticket counter that the
 // last block resets, and the total (8-byte slots: blocks partials, the counter, the total). Kept,
 // not allocated per call, so that a gradient pass is exactly one kernel launch with no memset
@@ -243,8 +257,11 @@ typename std::remove_cvref_t<F>::value_type value_and_grad_into(const F& f, std:
   const auto d = root::dims(f);
   exec::evaluator<node, R, exec::device_gradient_mode> ev(root::of(f), d);
   exec::targets<T> tg{items, sizeof...(X), 0};
-  fg::detail::plan_gradients(ev, tg);
+  fg::detail::plan_phase(ev, tg, 0);
   const cudaStream_t stream = current_stream();
+  fg::detail::own_buffers<T, detail::stream_memory<T>> own(items, sizeof...(X));
+  own.take();
+  fg::detail::plan_phase(ev, tg, 1);
   for (auto& t : items)
     if (fg::detail::needs_zero(t) && t.size)
       check(cudaMemsetAsync(t.grad, 0, t.size * sizeof(T), stream), "cudaMemsetAsync");
@@ -263,6 +280,7 @@ typename std::remove_cvref_t<F>::value_type value_and_grad_into(const F& f, std:
     check(cudaMemcpyAsync(&value, scratch.total, sizeof(T), cudaMemcpyDeviceToHost, stream),
           "cudaMemcpyAsync(device to host)");
   }
+  own.finish();
   for (std::size_t i = 1; i < sizeof...(X); ++i)
     if (const std::size_t j = fg::detail::first_alias(items, i); j != i)
       check(cudaMemcpyAsync(items[i].grad, items[j].grad, items[i].size * sizeof(T),

@@ -185,10 +185,8 @@ struct evaluator<expr::reduce<Red, A, Set, Keep>, R, Mode>
       m.request_adjoint();
   }
   void plan_stages(targets<T>& tg) {
-    if (!child.reaches(tg))
-      return;
-    child.plan(tg);
-    child.plan_stages(tg);
+    if (child.reaches(tg))
+      tg.plan_pass(child);
   }
   void run_stages() {
     if (!m.wants_grad)
@@ -283,14 +281,14 @@ struct matrix_boundary : acts_as_leaf<Derived, typename A::value_type, R> {
   void plan_stages(targets<T>& tg) {
     grad_a = a.ev.reaches(tg);
     grad_b = b.ev.reaches(tg);
-    if (grad_a) {
-      a.ev.plan(tg);
-      a.ev.plan_stages(tg);
+    if ((grad_a || grad_b) && tg.phase == 0) {  // the backward reads both operands again
+      tg.note_read(a.p, size_of(a.d));
+      tg.note_read(b.p, size_of(b.d));
     }
-    if (grad_b) {
-      b.ev.plan(tg);
-      b.ev.plan_stages(tg);
-    }
+    if (grad_a)
+      tg.plan_pass(a.ev);
+    if (grad_b)
+      tg.plan_pass(b.ev);
   }
   leaf_eval<T, R>& leaf() { return m.leaf; }
   const leaf_eval<T, R>& leaf() const { return m.leaf; }
@@ -440,10 +438,8 @@ struct relayout : acts_as_leaf<relayout<A, RL, Addr, R, Mode>, typename A::value
   void plan_stages(targets<T>& tg) {
     if constexpr (!is_leaf_node_v<A>) {
       reach = child.reaches(tg);
-      if (!reach)
-        return;
-      child.plan(tg);
-      child.plan_stages(tg);
+      if (reach)
+        tg.plan_pass(child);
     }
   }
   void run_stages() {

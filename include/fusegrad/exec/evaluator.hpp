@@ -16,7 +16,8 @@ namespace fg::exec {
 // Gradient planning walks the tree in execution order (`plan` for the current pass, then
 // `plan_stages` for the passes that boundaries run later): a target met for the first time
 // un-broadcast *stores* its gradient, every later meeting *adds*, so no gradient buffer needs
-// zeroing unless a broadcast operand accumulates into it.
+// zeroing unless an occurrence accumulates into it (a broadcast, or a second index map within
+// one pass: see target).
 //
 // Mode says how the evaluator will be used, which decides the scratch its boundaries hold:
 // forward_mode (assignment, fg::eval) leaves out what only a backward stage uses (adjoints,
@@ -41,26 +42,65 @@ using scratch = buffer<T, N, N != dyn && (Mode::all_inline || N * sizeof(T) <= i
 template <class Node, std::size_t R, class Mode = gradient_mode> struct evaluator;
 
 // A gradient requested by the caller, found by the address of its tensor's data.
+//
+// Within one pass, the first occurrence of a target may *store* its gradient and later ones
+// *add* only if every occurrence visits the elements in the same order: the same index map, so
+// that each element is stored (in this iteration) before anything adds to it. A leaf read through
+// two maps in one pass (x * transpose(x)) would add into elements not stored yet, and have its
+// sums overwritten when the store reaches them: such a target, like a broadcast one, is zeroed
+// first and every occurrence adds.
 template <class T> struct target {
   const T* data;
   T* grad;
   index_t size;
-  bool broadcast = false;  // some occurrence accumulates: zero first, add everywhere
+  bool accumulates = false;  // some occurrence must add into zeroed memory
   bool seen = false;
+  bool aliased = false;   // `grad` overlaps memory the passes read (fg::detail::own_buffers)
+  T* caller = nullptr;    // then: the caller's buffer, while the passes write their own `grad`
+  // The index map (strides over the pass) of the first occurrence in pass `map_pass`.
+  int map_pass = -1;
+  const std::ptrdiff_t* map = nullptr;
 };
 template <class T> struct targets {
   target<T>* items = nullptr;
   std::size_t count = 0;
-  int phase = 0;          // 0: find broadcast occurrences; 1: assign store/add
+  int phase = 0;          // 0: find accumulating occurrences and aliasing; 1: assign store/add
   bool deferred = false;  // planning inside a one-element subtree: its write comes after the pass
+  int pass = 0;           // which pass is being planned (phase 0), in execution order
   target<T>* find(const T* p, index_t n) const {
     for (std::size_t i = 0; i < count; ++i)
       if (items[i].data == p && items[i].size == n)
         return &items[i];
     return nullptr;
   }
+  // A boundary's backward stage is a pass of its own: its occurrences run after the current ones.
+  template <class Ev> void plan_pass(Ev& ev) {
+    if (phase == 0)
+      ++pass;
+    ev.plan(*this);
+    ev.plan_stages(*this);
+  }
+  // Whether an occurrence with index map `stride` (rank R) in the current pass walks the target's
+  // elements as its first occurrence in this pass does (phase 0).
+  template <std::size_t R> bool same_map(target<T>& t, const strides_t<R>& stride) const {
+    if (t.map_pass != pass) {
+      t.map_pass = pass;
+      t.map = stride.data();
+      return true;
+    }
+    for (std::size_t k = 0; k < R; ++k)
+      if (t.map[k] != stride[k])
+        return false;
+    return true;
+  }
+  // The gradient passes read [p, p + n): a target whose gradient memory overlaps it must not be
+  // written in place (phase 0).
+  void note_read(const T* p, index_t n) {
+    for (std::size_t i = 0; i < count; ++i)
+      if (p < items[i].grad + items[i].size && items[i].grad < p + n)
+        items[i].aliased = true;
+  }
 };
-
 // A leaf of a pass: memory read through an accessor, optionally a gradient target.
 template <class T, std::size_t R> struct leaf_eval {
   leaf_kernel<T, R> k;
@@ -85,18 +125,22 @@ template <class T, std::size_t R> struct leaf_eval {
   bool dense() const { return k.in.dense; }
   bool reaches(const targets<T>& tg) const { return ident && tg.find(ident, count); }
   void plan(targets<T>& tg) {
+    if (tg.phase == 0)
+      tg.note_read(k.in.base, count);
     target<T>* t = ident ? tg.find(ident, count) : nullptr;
     if (!t)
       return;
-    // Accumulate unless this occurrence writes each element exactly once, inside the loop: a
-    // broadcast, an empty pass (writes nothing) or a deferred one-element write all add.
-    const bool bc = count != pass_size || tg.deferred;
+    // Accumulate unless this occurrence writes each element exactly once, inside the loop, in
+    // the order of the target's other occurrences in this pass: a broadcast, an empty pass
+    // (writes nothing), a deferred one-element write and a second index map all add.
     if (tg.phase == 0) {
-      t->broadcast |= bc;
+      const bool bc = count != pass_size || tg.deferred;
+      t->accumulates |= bc || !tg.same_map(*t, k.in.stride);
       return;
     }
     k.grad_base = t->grad;
-    k.mode = t->broadcast ? write_mode::accumulate : t->seen ? write_mode::add : write_mode::store;
+    k.mode =
+        t->accumulates ? write_mode::accumulate : t->seen ? write_mode::add : write_mode::store;
     t->seen = true;
   }
   void plan_stages(targets<T>&) {}

@@ -8,6 +8,7 @@
 #include <memory>
 #include <new>
 #include <tuple>
+#include <utility>
 
 FG_DIAGNOSTICS_BEGIN
 
@@ -22,17 +23,15 @@ inline constexpr bool is_total_sum_v<expr::reduce<Red, A, expr::detail::all_axes
 
 template <class X> using grad_of_t = tensor<typename X::value_type, typename X::shape_type>;
 
-// Plans which leaf occurrence stores and which adds. Afterwards a target must be zeroed first
-// when `needs_zero` says so.
-template <class T, class Ev> void plan_gradients(Ev& ev, exec::targets<T>& tg) {
-  for (int phase = 0; phase < 2; ++phase) {
-    tg.phase = phase;
-    ev.plan(tg);
-    ev.plan_stages(tg);
-  }
+// Plans phase `phase` over every pass, in execution order (see exec::targets).
+template <class T, class Ev> void plan_phase(Ev& ev, exec::targets<T>& tg, int phase) {
+  tg.phase = phase;
+  tg.pass = 0;
+  ev.plan(tg);
+  ev.plan_stages(tg);
 }
 template <class T> bool needs_zero(const exec::target<T>& t) {
-  return t.broadcast || !t.seen;  // reached by accumulation, or not at all
+  return t.accumulates || !t.seen;  // reached by accumulation, or not at all
 }
 // A tensor named twice gets its gradient twice, but the passes only write the first: the index
 // of the earlier target item i repeats, or i.
@@ -43,17 +42,83 @@ template <class T> std::size_t first_alias(const exec::target<T>* items, std::si
   return i;
 }
 
+// Host memory for own_buffers: the heap, or where there is none (FG_HAS_HEAP), an error.
+template <class T> struct host_memory {
+  static T* allocate(index_t n) {
+#if FG_HAS_HEAP
+    return new T[std::size_t(n)];
+#else
+    (void)n;
+    raise_error(
+        "fg::value_and_grad_into(): a gradient buffer overlaps a tensor the expression reads; "
+        "without a heap (FUSEGRAD_NO_HEAP, bare-metal) give each gradient memory of its own");
+#endif
+  }
+  static void release([[maybe_unused]] T* p) noexcept {
+#if FG_HAS_HEAP
+    delete[] p;
+#endif
+  }
+  static void copy(T* dst, const T* src, index_t n) { std::copy_n(src, n, dst); }
+};
+// A gradient buffer that overlaps memory the passes still read (fg::value_and_grad_into(f,
+// std::tie(x), x), or a gradient written over another input) must not be written while they
+// run: between the planning phases, such targets get memory of their own (from Memory, the only
+// allocation of a static-shape gradient, and only then), copied into the caller's at the end.
+template <class T, class Memory> class own_buffers {
+ public:
+  own_buffers(exec::target<T>* items, std::size_t n) : items_(items), n_(n) {}
+  own_buffers(const own_buffers&) = delete;
+  own_buffers& operator=(const own_buffers&) = delete;
+  // Before planning phase 1 (a separate step from construction, so that the destructor frees
+  // what was taken when an allocation fails part way).
+  void take() {
+    for (std::size_t i = 0; i < n_; ++i) {
+      auto& t = items_[i];
+      if (t.aliased && t.size && first_alias(items_, i) == i) {
+        T* own = Memory::allocate(t.size);
+        t.caller = t.grad;
+        t.grad = own;
+      }
+    }
+  }
+  // After the passes: the gradients into the caller's buffers.
+  void finish() {
+    for (std::size_t i = 0; i < n_; ++i)
+      if (const auto& t = items_[i]; t.caller)
+        Memory::copy(t.caller, t.grad, t.size);
+  }
+  ~own_buffers() {
+    for (std::size_t i = 0; i < n_; ++i)
+      if (auto& t = items_[i]; t.caller) {
+        Memory::release(t.grad);
+        t.grad = std::exchange(t.caller, nullptr);
+      }
+  }
+
+ private:
+  exec::target<T>* items_;
+  std::size_t n_;
+};
+
 // Plans, zeroes only the gradients that need it, then runs the pass and the boundaries'
 // backward stages. Returns the pass's sum of values.
 template <class T, std::size_t R, class Ev, class Seed>
 T differentiate(Ev& ev, const dims_t<R>& d, Seed& seed, exec::target<T>* items, std::size_t n) {
   exec::targets<T> tg{items, n, 0};
-  plan_gradients(ev, tg);
-  for (std::size_t i = 0; i < n; ++i)
-    if (needs_zero(items[i]))
-      std::fill(items[i].grad, items[i].grad + items[i].size, T(0));
-  const T value = exec::grad_pass<T, R>(ev, d, seed);
-  ev.run_stages();
+  plan_phase(ev, tg, 0);
+  T value;
+  {
+    own_buffers<T, host_memory<T>> own(items, n);
+    own.take();
+    plan_phase(ev, tg, 1);
+    for (std::size_t i = 0; i < n; ++i)
+      if (needs_zero(items[i]))
+        std::fill(items[i].grad, items[i].grad + items[i].size, T(0));
+    value = exec::grad_pass<T, R>(ev, d, seed);
+    ev.run_stages();
+    own.finish();
+  }
   for (std::size_t i = 1; i < n; ++i)
     if (const std::size_t j = first_alias(items, i); j != i)
       std::copy(items[j].grad, items[j].grad + items[i].size, items[i].grad);
