@@ -259,7 +259,7 @@ typename std::remove_cvref_t<F>::value_type value_and_grad_into(const F& f, std:
   exec::targets<T> tg{items, sizeof...(X), 0};
   fg::detail::plan_phase(ev, tg, 0);
   const cudaStream_t stream = current_stream();
-  fg::detail::own_buffers<T, detail::stream_memory<T>> own(items, sizeof...(X));
+  fg::detail::own_buffers<T, detail::stream_memory<T>> own(items, tg.aliased ? sizeof...(X) : 0);
   own.take();
   fg::detail::plan_phase(ev, tg, 1);
   for (auto& t : items)

@@ -67,6 +67,7 @@ template <class T> struct targets {
   int phase = 0;          // 0: find accumulating occurrences and aliasing; 1: assign store/add
   bool deferred = false;  // planning inside a one-element subtree: its write comes after the pass
   int pass = 0;           // which pass is being planned (phase 0), in execution order
+  bool aliased = false;   // some target's gradient memory overlaps what the passes read
   target<T>* find(const T* p, index_t n) const {
     for (std::size_t i = 0; i < count; ++i)
       if (items[i].data == p && items[i].size == n)
@@ -94,11 +95,17 @@ template <class T> struct targets {
     return true;
   }
   // The gradient passes read [p, p + n): a target whose gradient memory overlaps it must not be
-  // written in place (phase 0).
-  void note_read(const T* p, index_t n) {
-    for (std::size_t i = 0; i < count; ++i)
+  // written in place (phase 0). Returns the target whose tensor is [p, p + n) when `is_target`
+  // (find's answer, in the same walk).
+  target<T>* note_read(const T* p, index_t n, bool is_target = false) {
+    target<T>* found = nullptr;
+    for (std::size_t i = 0; i < count; ++i) {
       if (p < items[i].grad + items[i].size && items[i].grad < p + n)
-        items[i].aliased = true;
+        items[i].aliased = aliased = true;
+      if (is_target && !found && items[i].data == p && items[i].size == n)
+        found = &items[i];
+    }
+    return found;
   }
 };
 // A leaf of a pass: memory read through an accessor, optionally a gradient target.
@@ -125,19 +132,19 @@ template <class T, std::size_t R> struct leaf_eval {
   bool dense() const { return k.in.dense; }
   bool reaches(const targets<T>& tg) const { return ident && tg.find(ident, count); }
   void plan(targets<T>& tg) {
-    if (tg.phase == 0)
-      tg.note_read(k.in.base, count);
-    target<T>* t = ident ? tg.find(ident, count) : nullptr;
-    if (!t)
-      return;
     // Accumulate unless this occurrence writes each element exactly once, inside the loop, in
     // the order of the target's other occurrences in this pass: a broadcast, an empty pass
     // (writes nothing), a deferred one-element write and a second index map all add.
     if (tg.phase == 0) {
-      const bool bc = count != pass_size || tg.deferred;
-      t->accumulates |= bc || !tg.same_map(*t, k.in.stride);
+      if (target<T>* t = tg.note_read(k.in.base, count, ident != nullptr)) {
+        const bool bc = count != pass_size || tg.deferred;
+        t->accumulates |= bc || !tg.same_map(*t, k.in.stride);
+      }
       return;
     }
+    target<T>* t = ident ? tg.find(ident, count) : nullptr;
+    if (!t)
+      return;
     k.grad_base = t->grad;
     k.mode =
         t->accumulates ? write_mode::accumulate : t->seen ? write_mode::add : write_mode::store;

@@ -101,24 +101,40 @@ template <class T, class Memory> class own_buffers {
   std::size_t n_;
 };
 
-// Plans, zeroes only the gradients that need it, then runs the pass and the boundaries'
-// backward stages. Returns the pass's sum of values.
+// After planning phase 0: phase 1, zeroing only the gradients that need it, the pass and the
+// boundaries' backward stages. Returns the pass's sum of values.
+template <class T, std::size_t R, class Ev, class Seed>
+FG_INLINE T run_passes(Ev& ev, const dims_t<R>& d, Seed& seed, exec::target<T>* items,
+                       std::size_t n) {
+  exec::targets<T> tg{items, n, 1};
+  plan_phase(ev, tg, 1);
+  for (std::size_t i = 0; i < n; ++i)
+    if (needs_zero(items[i]))
+      std::fill(items[i].grad, items[i].grad + items[i].size, T(0));
+  const T value = exec::grad_pass<T, R>(ev, d, seed);
+  ev.run_stages();
+  return value;
+}
+// The same with the gradients written over what the passes read taken through own_buffers: out
+// of line, so that the usual call carries none of it.
+template <class T, std::size_t R, class Ev, class Seed>
+[[gnu::noinline, gnu::cold]] T run_passes_in_own_buffers(Ev& ev, const dims_t<R>& d, Seed& seed,
+                                                        exec::target<T>* items, std::size_t n) {
+  own_buffers<T, host_memory<T>> own(items, n);
+  own.take();
+  const T value = run_passes<T, R>(ev, d, seed, items, n);
+  own.finish();
+  return value;
+}
+
+// Plans, then runs the passes (value and gradients) into the targets' buffers. Returns the
+// pass's sum of values.
 template <class T, std::size_t R, class Ev, class Seed>
 T differentiate(Ev& ev, const dims_t<R>& d, Seed& seed, exec::target<T>* items, std::size_t n) {
   exec::targets<T> tg{items, n, 0};
   plan_phase(ev, tg, 0);
-  T value;
-  {
-    own_buffers<T, host_memory<T>> own(items, n);
-    own.take();
-    plan_phase(ev, tg, 1);
-    for (std::size_t i = 0; i < n; ++i)
-      if (needs_zero(items[i]))
-        std::fill(items[i].grad, items[i].grad + items[i].size, T(0));
-    value = exec::grad_pass<T, R>(ev, d, seed);
-    ev.run_stages();
-    own.finish();
-  }
+  const T value = tg.aliased ? run_passes_in_own_buffers<T, R>(ev, d, seed, items, n)
+                             : run_passes<T, R>(ev, d, seed, items, n);
   for (std::size_t i = 1; i < n; ++i)
     if (const std::size_t j = first_alias(items, i); j != i)
       std::copy(items[j].grad, items[j].grad + items[i].size, items[i].grad);
