@@ -279,8 +279,8 @@ int first_failing_static(const std::vector<tree>& c, static_variant v, std::size
     const auto in = make_inputs(c[k]);
     std::string why;
     try {
-      if (!agrees(static_registry().at(first + k).run(v, in), reference_of(c[k], in),
-                  is_float(v), why))
+      if (!agrees(static_registry().at(first + k).run(v, in), reference_of(c[k], in), is_float(v),
+                  why))
         return int(k);
     } catch (const std::exception&) {
       return int(k);
@@ -350,9 +350,8 @@ int main(int argc, char** argv) {
       for (int k = 0; k < static_count; ++k)
         if (bad == variant_name(static_variant(k)))
           v = static_variant(k);
-      const tree s = shrink(t, [&](const std::vector<tree>& c) {
-        return first_failing_static(c, v, base);
-      });
+      const tree s =
+          shrink(t, [&](const std::vector<tree>& c) { return first_failing_static(c, v, base); });
       std::cout << "  smallest failing tree: " << print(s) << "\n";
 #else
       std::cout << "  (this build cannot compile candidate trees: no shrinking)\n";

@@ -25,9 +25,8 @@ int main(int argc, char** argv) {
                              ", trees " + std::to_string(begin) + " to " + std::to_string(end));
   for (std::size_t i = begin; i < end; ++i) {
     const compose::tree t = compose::make_tree(seed, i, depth);
-    compose::emit_tree(o, t, i, [&](compose::static_variant v) {
-      return compose::compiled(v, i, t.kernel_form);
-    });
+    compose::emit_tree(
+        o, t, i, [&](compose::static_variant v) { return compose::compiled(v, i, t.kernel_form); });
   }
   compose::emit_end(o);
   return o ? 0 : 1;

@@ -67,51 +67,85 @@ class var_interpreter {
   }
   static fg::var unary_op(int op, const fg::var& x) {
     switch (op) {
-      case neg: return -x;
-      case abs_: return fg::abs(x);
-      case square: return fg::square(x);
-      case sqrt_: return fg::sqrt(x);
-      case exp_: return fg::exp(x);
-      case log_: return fg::log(x);
-      case log1p_: return fg::log1p(x);
-      case expm1_: return fg::expm1(x);
-      case sin_: return fg::sin(x);
-      case cos_: return fg::cos(x);
-      case tanh_: return fg::tanh(x);
-      case sigmoid: return fg::sigmoid(x);
-      case relu: return fg::relu(x);
-      case softplus: return fg::softplus(x);
-      case erf_: return fg::erf(x);
+      case neg:
+        return -x;
+      case abs_:
+        return fg::abs(x);
+      case square:
+        return fg::square(x);
+      case sqrt_:
+        return fg::sqrt(x);
+      case exp_:
+        return fg::exp(x);
+      case log_:
+        return fg::log(x);
+      case log1p_:
+        return fg::log1p(x);
+      case expm1_:
+        return fg::expm1(x);
+      case sin_:
+        return fg::sin(x);
+      case cos_:
+        return fg::cos(x);
+      case tanh_:
+        return fg::tanh(x);
+      case sigmoid:
+        return fg::sigmoid(x);
+      case relu:
+        return fg::relu(x);
+      case softplus:
+        return fg::softplus(x);
+      case erf_:
+        return fg::erf(x);
     }
     throw std::logic_error("compose: unknown unary op");
   }
   // Numbers stay numbers (the var overloads taking a double), as a user writes them.
   template <class A, class B> static fg::var binary_op(int op, const A& a, const B& b) {
     switch (op) {
-      case add: return a + b;
-      case sub: return a - b;
-      case mul: return a * b;
-      case div_: return a / b;
-      case pow_: return fg::pow(a, b);
-      case minimum: return fg::minimum(a, b);
-      case maximum: return fg::maximum(a, b);
-      case less: return a < b;
-      case less_equal: return a <= b;
-      case greater: return a > b;
-      case greater_equal: return a >= b;
-      case equal: return fg::equal(a, b);
-      case not_equal: return fg::not_equal(a, b);
+      case add:
+        return a + b;
+      case sub:
+        return a - b;
+      case mul:
+        return a * b;
+      case div_:
+        return a / b;
+      case pow_:
+        return fg::pow(a, b);
+      case minimum:
+        return fg::minimum(a, b);
+      case maximum:
+        return fg::maximum(a, b);
+      case less:
+        return a < b;
+      case less_equal:
+        return a <= b;
+      case greater:
+        return a > b;
+      case greater_equal:
+        return a >= b;
+      case equal:
+        return fg::equal(a, b);
+      case not_equal:
+        return fg::not_equal(a, b);
     }
     throw std::logic_error("compose: unknown binary op");
   }
   static fg::var reduction(int op, const fg::var& x, std::initializer_list<int> axes, bool keep) {
     switch (op) {
-      case r_sum: return fg::sum(x, axes, keep);
-      case r_mean: return fg::mean(x, axes, keep);
-      case r_prod: return fg::prod(x, axes, keep);
-      case r_max: return fg::max(x, axes, keep);
-      case r_min: return fg::min(x, axes, keep);
-      case r_logsumexp: return fg::logsumexp(x, axes, keep);
+      case r_sum:
+        return fg::sum(x, axes, keep);
+      case r_mean:
+        return fg::mean(x, axes, keep);
+      case r_prod:
+        return fg::prod(x, axes, keep);
+      case r_max:
+        return fg::max(x, axes, keep);
+      case r_min:
+        return fg::min(x, axes, keep);
+      case r_logsumexp:
+        return fg::logsumexp(x, axes, keep);
     }
     throw std::logic_error("compose: unknown reduction");
   }
@@ -120,9 +154,12 @@ class var_interpreter {
     if (nd.axes == (1 << r) - 1 && !nd.keep)
       return reduction(nd.op, x, {}, false);
     switch (nd.axes) {  // rank 2 here: one axis (rank-1 and 0-d trees reduce every axis)
-      case 1: return reduction(nd.op, x, {0}, nd.keep);
-      case 2: return reduction(nd.op, x, {1}, nd.keep);
-      default: return reduction(nd.op, x, {0, 1}, nd.keep);
+      case 1:
+        return reduction(nd.op, x, {0}, nd.keep);
+      case 2:
+        return reduction(nd.op, x, {1}, nd.keep);
+      default:
+        return reduction(nd.op, x, {0, 1}, nd.keep);
     }
   }
   bool is_number(int id) const { return t_.nodes[std::size_t(id)].k == kind::number; }
@@ -132,9 +169,12 @@ class var_interpreter {
     const node& nd = t_.nodes[std::size_t(id)];
     auto kid = [&](int i) { return eval(nd.kids[std::size_t(i)]); };
     switch (nd.k) {
-      case kind::leaf: return leaves_[nd.leaf];
-      case kind::number: return fg::var::scalar(nd.value, type_);
-      case kind::unary: return unary_op(nd.op, kid(0));
+      case kind::leaf:
+        return leaves_[nd.leaf];
+      case kind::number:
+        return fg::var::scalar(nd.value, type_);
+      case kind::unary:
+        return unary_op(nd.op, kid(0));
       case kind::binary:
         if (is_number(nd.kids[0]))
           return binary_op(nd.op, number(nd.kids[0]), kid(1));
@@ -145,10 +185,14 @@ class var_interpreter {
         // A number operand of where becomes a 0-d var.
         return fg::where(kid(0), kid(1), kid(2));
       }
-      case kind::reduce: return reduce(nd, kid(0));
-      case kind::transpose: return fg::transpose(kid(0));
-      case kind::reshape: return fg::reshape(kid(0), to_extents(nd.shape));
-      case kind::matmul: return fg::matmul(kid(0), kid(1));
+      case kind::reduce:
+        return reduce(nd, kid(0));
+      case kind::transpose:
+        return fg::transpose(kid(0));
+      case kind::reshape:
+        return fg::reshape(kid(0), to_extents(nd.shape));
+      case kind::matmul:
+        return fg::matmul(kid(0), kid(1));
     }
     throw std::logic_error("compose: unknown node");
   }

@@ -50,12 +50,12 @@ template <class F, class... X> result differentiate(int how, F f, X&... xs) {
     case 1: {
       std::tuple<X...> grads;  // the first is not used: xs' first tensor takes its place
       auto& first = std::get<0>(std::tie(xs...));
-      auto targets = std::apply(
-          [&](auto&, auto&... rest) { return std::tie(first, rest...); }, grads);
+      auto targets =
+          std::apply([&](auto&, auto&... rest) { return std::tie(first, rest...); }, grads);
       r.value = double(fg::value_and_grad_into(f(), targets, xs...));
       r.grads = std::apply(
           [](const auto&... g) { return std::vector<std::vector<double>>{to_vector(g)...}; },
-                           targets);
+          targets);
       break;
     }
     case 2:

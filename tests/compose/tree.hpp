@@ -22,30 +22,59 @@ namespace compose {
 using dims = std::vector<int>;
 
 // The op lists, in the order of ops/unary.hpp, ops/binary.hpp and ops/reduce.hpp.
-inline constexpr const char* unary_names[] = {"neg",   "abs",     "square", "sqrt",  "exp",
-                                              "log",   "log1p",   "expm1",  "sin",   "cos",
-                                              "tanh",  "sigmoid", "relu",   "softplus", "erf"};
-enum unary : int { neg, abs_, square, sqrt_, exp_, log_, log1p_, expm1_, sin_, cos_, tanh_,
-                   sigmoid, relu, softplus, erf_, unary_count };
-inline constexpr const char* binary_names[] = {"+", "-", "*", "/", "pow", "minimum", "maximum",
+inline constexpr const char* unary_names[] = {"neg",  "abs",     "square", "sqrt",     "exp",
+                                              "log",  "log1p",   "expm1",  "sin",      "cos",
+                                              "tanh", "sigmoid", "relu",   "softplus", "erf"};
+enum unary : int {
+  neg,
+  abs_,
+  square,
+  sqrt_,
+  exp_,
+  log_,
+  log1p_,
+  expm1_,
+  sin_,
+  cos_,
+  tanh_,
+  sigmoid,
+  relu,
+  softplus,
+  erf_,
+  unary_count
+};
+inline constexpr const char* binary_names[] = {"+", "-",  "*", "/",  "pow",   "minimum",  "maximum",
                                                "<", "<=", ">", ">=", "equal", "not_equal"};
-enum binary : int { add, sub, mul, div_, pow_, minimum, maximum, less, less_equal, greater,
-                    greater_equal, equal, not_equal, binary_count };
+enum binary : int {
+  add,
+  sub,
+  mul,
+  div_,
+  pow_,
+  minimum,
+  maximum,
+  less,
+  less_equal,
+  greater,
+  greater_equal,
+  equal,
+  not_equal,
+  binary_count
+};
 inline constexpr int first_comparison = less;
-inline constexpr const char* reduction_names[] = {"sum", "mean", "prod", "max", "min",
-                                                  "logsumexp"};
+inline constexpr const char* reduction_names[] = {"sum", "mean", "prod", "max", "min", "logsumexp"};
 enum reduction : int { r_sum, r_mean, r_prod, r_max, r_min, r_logsumexp, reduction_count };
 
 enum class kind { leaf, number, unary, binary, where, reduce, transpose, reshape, matmul };
 
 struct node {
   kind k = kind::leaf;
-  int op = 0;        // unary, binary or reduction index
-  int leaf = 0;      // leaf tensor index
-  double value = 0;  // a number
-  int axes = 0;      // reduce: bit k set = reduce axis k; all bits of the rank = every axis
-  bool keep = false; // reduce: keepdim
-  dims shape;        // the node's extents
+  int op = 0;         // unary, binary or reduction index
+  int leaf = 0;       // leaf tensor index
+  double value = 0;   // a number
+  int axes = 0;       // reduce: bit k set = reduce axis k; all bits of the rank = every axis
+  bool keep = false;  // reduce: keepdim
+  dims shape;         // the node's extents
   std::vector<int> kids;
 };
 
@@ -63,7 +92,8 @@ struct tree {
   std::vector<node> nodes;
   int root = -1;
   std::vector<leaf_tensor> leaves;
-  bool kernel_form = false;  // elementwise over same-shaped leaves under one sum: fg::kernel runs it
+  bool kernel_form =
+      false;  // elementwise over same-shaped leaves under one sum: fg::kernel runs it
 
   // The leaf tensors reachable from the root, in index order.
   std::vector<int> used_leaves() const {
@@ -343,8 +373,8 @@ class generator {
   int gen(const dims& s, int depth, bool exact) {
     const int m = t_.m, n = t_.n;
     const bool two = s.size() == 2, one = s.size() == 1;
-    const bool has_leaf = s.empty() || s == dims{m, n} || s == dims{n, m} || s == dims{n} ||
-                          s == dims{m};
+    const bool has_leaf =
+        s.empty() || s == dims{m, n} || s == dims{n, m} || s == dims{n} || s == dims{m};
     if (depth <= 0 || (has_leaf && chance(0.15))) {
       const int l = has_leaf ? leaf_for(s, exact) : -1;
       if (l >= 0)
@@ -480,7 +510,9 @@ inline std::string print(const tree& t, int id, bool dyn) {
   }
   return o.str();
 }
-inline std::string print(const tree& t, bool dyn = false) { return print(t, t.root, dyn); }
+inline std::string print(const tree& t, bool dyn = false) {
+  return print(t, t.root, dyn);
+}
 
 // ---------------------------------------------------------------------------------------------
 // The reference: every node as a dense row-major array, in long double, by plain loops.
@@ -546,39 +578,82 @@ class reference {
   void inside(real d) { ev_.domain = std::min(ev_.domain, d); }
   real unary_fn(int op, real x) {
     switch (op) {
-      case neg: return -x;
-      case abs_: kink(x); return std::abs(x);
-      case square: return x * x;
-      case sqrt_: inside(x); return std::sqrt(x);
-      case exp_: return std::exp(x);
-      case log_: inside(x); return std::log(x);
-      case log1p_: inside(1 + x); return std::log1p(x);
-      case expm1_: return std::expm1(x);
-      case sin_: return std::sin(x);
-      case cos_: return std::cos(x);
-      case tanh_: return std::tanh(x);
-      case sigmoid: return 1 / (1 + std::exp(-x));
-      case relu: kink(x); return x > 0 ? x : 0;
-      case softplus: return std::log1p(std::exp(x));
-      case erf_: return std::erf(x);
+      case neg:
+        return -x;
+      case abs_:
+        kink(x);
+        return std::abs(x);
+      case square:
+        return x * x;
+      case sqrt_:
+        inside(x);
+        return std::sqrt(x);
+      case exp_:
+        return std::exp(x);
+      case log_:
+        inside(x);
+        return std::log(x);
+      case log1p_:
+        inside(1 + x);
+        return std::log1p(x);
+      case expm1_:
+        return std::expm1(x);
+      case sin_:
+        return std::sin(x);
+      case cos_:
+        return std::cos(x);
+      case tanh_:
+        return std::tanh(x);
+      case sigmoid:
+        return 1 / (1 + std::exp(-x));
+      case relu:
+        kink(x);
+        return x > 0 ? x : 0;
+      case softplus:
+        return std::log1p(std::exp(x));
+      case erf_:
+        return std::erf(x);
     }
     return 0;
   }
   real binary_fn(int op, real a, real b) {
     switch (op) {
-      case add: return a + b;
-      case sub: return a - b;
-      case mul: return a * b;
-      case div_: inside(std::abs(b)); return a / b;
-      case pow_: inside(a); return std::pow(a, b);
-      case minimum: kink(a - b); return std::min(a, b);
-      case maximum: kink(a - b); return std::max(a, b);
-      case less: kink(a - b); return a < b;
-      case less_equal: kink(a - b); return a <= b;
-      case greater: kink(a - b); return a > b;
-      case greater_equal: kink(a - b); return a >= b;
-      case equal: kink(a - b); return a == b;
-      case not_equal: kink(a - b); return a != b;
+      case add:
+        return a + b;
+      case sub:
+        return a - b;
+      case mul:
+        return a * b;
+      case div_:
+        inside(std::abs(b));
+        return a / b;
+      case pow_:
+        inside(a);
+        return std::pow(a, b);
+      case minimum:
+        kink(a - b);
+        return std::min(a, b);
+      case maximum:
+        kink(a - b);
+        return std::max(a, b);
+      case less:
+        kink(a - b);
+        return a < b;
+      case less_equal:
+        kink(a - b);
+        return a <= b;
+      case greater:
+        kink(a - b);
+        return a > b;
+      case greater_equal:
+        kink(a - b);
+        return a >= b;
+      case equal:
+        kink(a - b);
+        return a == b;
+      case not_equal:
+        kink(a - b);
+        return a != b;
     }
     return 0;
   }

@@ -22,8 +22,8 @@ template <class Make, class X> std::vector<double> numeric_gradient(Make make, X
       x[i] = v;
       return double(eval(make(x)));
     };
-    g[std::size_t(i)] = (-f(keep + 2 * h) + 8 * f(keep + h) - 8 * f(keep - h) + f(keep - 2 * h)) /
-                        (12 * h);
+    g[std::size_t(i)] =
+        (-f(keep + 2 * h) + 8 * f(keep + h) - 8 * f(keep - h) + f(keep - 2 * h)) / (12 * h);
     x[i] = keep;
   }
   return g;
@@ -102,14 +102,16 @@ TEST_CASE("planner: a leaf read directly and through transpose or reshape in one
           else
             return sum(reshape<shape<dyn, dyn>>(x, {2, 4}) * transpose(x));
         },
-        [](const var& x) { return fg::sum(fg::reshape(x, {2, 4}) * fg::transpose(x)); });
+        [](const var& x) {
+          return fg::sum(fg::reshape(x, {2, 4}) * fg::transpose(x));
+        });
   }
   SUBCASE("sum(where(reshape(x) >= 0, 1 + 0 * transpose(x), transpose(x))), x of [4, 2]") {
     check_case<4, 2>(
         [](auto& x) {
           if constexpr (std::remove_cvref_t<decltype(x)>::shape_type::is_static)
-            return sum(where(reshape<shape<2, 4>>(x) >= 0.0, 1.0 + 0.0 * transpose(x),
-                             transpose(x)));
+            return sum(
+                where(reshape<shape<2, 4>>(x) >= 0.0, 1.0 + 0.0 * transpose(x), transpose(x)));
           else
             return sum(where(reshape<shape<dyn, dyn>>(x, {2, 4}) >= 0.0, 1.0 + 0.0 * transpose(x),
                              transpose(x)));
@@ -196,12 +198,11 @@ TEST_CASE("planner: composition test regression, seed 1 tree 16") {
   testing::fill_uniform(b, -1, 1);
   testing::fill_uniform(c, -1, 1);
   auto make = [&](auto& bb) {
-    return sum(matmul(
-        where(not_equal((square(reshape<shape<3, 2>>(bb)) *
-                         (transpose(reshape<shape<2, 3>>(a)) < transpose(bb))),
-                        (c + transpose(bb))),
-              log1p(square(log1p(square(transpose(bb))))), square(a2)),
-        transpose(maximum(matmul(bb, transpose(bb)), 0.5))));
+    return sum(matmul(where(not_equal((square(reshape<shape<3, 2>>(bb)) *
+                                       (transpose(reshape<shape<2, 3>>(a)) < transpose(bb))),
+                                      (c + transpose(bb))),
+                            log1p(square(log1p(square(transpose(bb))))), square(a2)),
+                      transpose(maximum(matmul(bb, transpose(bb)), 0.5))));
   };
   check_close(grad(make(b), b), numeric_gradient(make, b), 1e-7);
   auto shrunk = [&](auto& bb) { return sum(where(reshape<shape<3, 2>>(bb), transpose(bb), a2)); };
