@@ -16,6 +16,14 @@
 
 namespace compose {
 
+// tree.hpp lists the op table by hand (its reference must not share the library's formulas): an
+// op added to ops/*.hpp must get a case there, and here, before this test builds.
+static_assert(unary_count == fg::ops::unary_ops::size &&
+                  binary_count == fg::ops::binary_ops::size + fg::ops::comparison_ops::size &&
+                  reduction_count == fg::ops::reductions::size,
+              "tests/compose: the op table changed; give the new op a case in tree.hpp's "
+              "generator and reference and in paths.hpp's interpreter");
+
 // A path's value of the tree and its gradient with respect to every leaf tensor the tree reads
 // (in the order of tree::used_leaves()).
 struct result {
