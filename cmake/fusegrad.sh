@@ -55,11 +55,12 @@ BASE_PKGS=(cmake g++ make libxsimd-dev xtl-dev)
 # The Cortex-M cross toolchain and QEMU run the embedded example as firmware (tests/CMakeLists.txt).
 EMBEDDED_PKGS=(gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib
   qemu-system-arm)
-# zlib reads the gzip IDX data sets; python3-numpy checks safetensors files against Python; the
+# zlib reads the gzip IDX data sets; python3-numpy checks safetensors files against Python, and
+# python3-torch (1.13) is the reference of tests/dynamic/torch_parity.py; the
 # main job's test trains on Debian's Fashion-MNIST; libblas-dev is fg::nn's optional BLAS (its
 # products are tested against our own GEMM).
 TEST_PKGS=("${BASE_PKGS[@]}" doctest-dev libbenchmark-dev libeigen3-dev zlib1g-dev python3-numpy
-  dataset-fashion-mnist libblas-dev "${EMBEDDED_PKGS[@]}")
+  python3-torch dataset-fashion-mnist libblas-dev "${EMBEDDED_PKGS[@]}")
 
 cmd_test() {
   ensure_packages "${TEST_PKGS[@]}"

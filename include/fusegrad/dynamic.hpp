@@ -6,6 +6,7 @@
 // The static path too: fg::kernel bodies are static expressions.
 #include "fusegrad/fusegrad.hpp"
 
+#include "fusegrad/dynamic/convert.hpp"
 #include "fusegrad/dynamic/dot.hpp"
 #include "fusegrad/dynamic/elementwise.hpp"
 #include "fusegrad/dynamic/kernel.hpp"

@@ -193,7 +193,7 @@ TEST_CASE("var / creation, item and printing") {
   std::ostringstream os;
   var x = var::from({1, 2, 3, 4}, {2, 2}).requires_grad(true);
   os << x * 2.0;
-  CHECK(os.str() == "var([[2, 4],\n     [6, 8]], shape=[2, 2], float32, op=mul)");
+  CHECK(os.str() == "var([[2., 4.],\n     [6., 8.]], shape=[2, 2], float32, op=mul)");
 }
 
 TEST_CASE("pool / a training loop's temporaries are reused, not reallocated") {
@@ -299,13 +299,15 @@ TEST_CASE("tape / a backward that runs out of memory part way leaves a graph tha
   }
 }
 
-TEST_CASE("var / copy_from copies the elements, tracked, and refuses another shape") {
+TEST_CASE("var / copy_from copies the elements, tracked, converted, and refuses another shape") {
   var x = var::from({1, 2}, {2}, dtype::float64).requires_grad(true);
   var loss = sum(x * x);
   x.copy_from(var::from({5, 6}, {2}, dtype::float64));
   CHECK(x.at(1) == 6.0);
   CHECK_THROWS_AS(loss.backward(), autograd_error);  // the saved x was changed in place
+  x.copy_from(var::from(std::vector<std::int64_t>{7, -8}, {2}));
+  CHECK(x.dtype() == dtype::float64);
+  CHECK(x.at(1) == -8.0);
   CHECK_THROWS_WITH_AS(x.copy_from(var::zeros({3}, dtype::float64)),
-                       "fg::var::copy_from(): the source is [3] float64, the tensor [2] float64",
-                       shape_error);
+                       "fg::var::copy_from(): the source is [3], the tensor [2]", shape_error);
 }

@@ -3,7 +3,8 @@ the `safetensors` package when installed, else numpy and the format's published 
 
     python3 safetensors_interop.py <written by fusegrad> <to write for fusegrad>
 
-The first must hold "w" = arange(6).reshape(2, 3) / 4 (float32) and "b" = [-1.5, 2.0] (float64).
+The first must hold "w" = arange(6).reshape(2, 3) / 4 (float32), "b" = [-1.5, 2.0] (float64),
+"ids" = [7, -3] (int64) and "mask" = [True, False, True] (bool).
 """
 import json
 import struct
@@ -23,7 +24,8 @@ def load(path):
     (n,) = struct.unpack("<Q", raw[:8])
     header = json.loads(raw[8:8 + n])
     data = raw[8 + n:]
-    kinds = {"F32": "<f4", "F64": "<f8"}
+    kinds = {"F32": "<f4", "F64": "<f8", "F16": "<f2", "I64": "<i8", "I32": "<i4", "U8": "u1",
+             "BOOL": "?"}
     out = {}
     for name, info in header.items():
         if name == "__metadata__":
@@ -44,7 +46,8 @@ def save(path, tensors):
     for name in names:
         a = np.ascontiguousarray(tensors[name])
         blob = a.astype(a.dtype.newbyteorder("<")).tobytes()
-        header[name] = {"dtype": {"float32": "F32", "float64": "F64"}[a.dtype.name],
+        header[name] = {"dtype": {"float32": "F32", "float64": "F64", "int64": "I64",
+                                  "bool": "BOOL"}[a.dtype.name],
                         "shape": list(a.shape), "data_offsets": [offset, offset + len(blob)]}
         offset += len(blob)
         blobs.append(blob)
@@ -58,5 +61,8 @@ t = load(sys.argv[1])
 assert t["w"].dtype == np.float32 and t["w"].shape == (2, 3), t["w"]
 assert np.array_equal(t["w"], np.arange(6, dtype=np.float32).reshape(2, 3) / 4), t["w"]
 assert t["b"].dtype == np.float64 and np.array_equal(t["b"], [-1.5, 2.0]), t["b"]
-save(sys.argv[2], {"w2": (t["w"] * 2).astype(np.float32), "scalar": np.array(3.25)})
+assert t["ids"].dtype == np.int64 and list(t["ids"]) == [7, -3], t["ids"]
+assert t["mask"].dtype == np.bool_ and list(t["mask"]) == [True, False, True], t["mask"]
+save(sys.argv[2], {"w2": (t["w"] * 2).astype(np.float32), "scalar": np.array(3.25),
+                   "ids2": t["ids"] * 2, "mask2": ~t["mask"]})
 print("python read and wrote safetensors")

@@ -18,7 +18,7 @@ using fg::testing::temp_path;
 
 namespace {
 io::tensor_map sample() {
-  return {{"w", reshape(var::arange(6), {2, 3}) * 0.25},
+  return {{"w", reshape(var::arange(6, dtype::float32), {2, 3}) * 0.25},
           {"b", var::from({-1.5, 2.0}, {2}, dtype::float64)},
           {"empty", var::zeros({0, 4})},
           {"s", var::scalar(7)}};
@@ -49,6 +49,28 @@ TEST_CASE(
   std::remove(p.c_str());
 }
 
+TEST_CASE("safetensors / every dtype round-trips, bools read as 0 or 1") {
+  const std::string p = temp_path("fg_dtypes.safetensors");
+  io::tensor_map m;
+  for (dtype t :
+       {dtype::float16, dtype::bfloat16, dtype::int64, dtype::int32, dtype::uint8, dtype::bool_})
+    m[dtype_name(t)] = reshape(var::arange(0, 6, 1, t), {2, 3});
+  io::save_safetensors(p, m);
+  const io::tensor_map back = io::load_safetensors(p);
+  for (const auto& [name, v] : m) {
+    CHECK(back.at(name).dtype() == v.dtype());
+    CHECK(back.at(name).shape() == v.shape());
+    for (index_t i = 0; i < v.size(); ++i)
+      CHECK(back.at(name).at(sindex_t(i)) == v.at(sindex_t(i)));
+  }
+  io::save_safetensors(p, {{"m", var::from({0, 1}, {2}, dtype::bool_)}});
+  std::string bytes = slurp(p);
+  bytes[bytes.size() - 1] = '\x05';
+  spit(p, bytes);
+  CHECK(io::load_safetensors(p).at("m").at<int>(1) == 1);
+  std::remove(p.c_str());
+}
+
 TEST_CASE("safetensors / damaged files give errors that say what is wrong") {
   const std::string p = temp_path("fg_bad.safetensors");
   io::save_safetensors(p, sample());
@@ -71,8 +93,14 @@ TEST_CASE("safetensors / damaged files give errors that say what is wrong") {
   bad[9] = '[';
   refused(bad, "header expected '\"'");
   bad = good;
-  bad.replace(bad.find("F32"), 3, "I64");
-  refused(bad, "of dtype 'I64' (fusegrad reads F32 and F64)");
+  bad.replace(bad.find("F32"), 3, "C64");
+  refused(bad, "of dtype 'C64' (fusegrad reads F32, F64, F16, BF16, I64, I32, U8 and BOOL)");
+  // A shape whose byte count wraps 2^64 is refused, not read past the data (4 bytes given).
+  const std::string wraps =
+      "{\"x\":{\"dtype\":\"F32\",\"shape\":[4611686018427387905],"
+      "\"data_offsets\":[0,4]}}";
+  refused(std::string(1, char(wraps.size())) + std::string(7, '\0') + wraps + "abcd",
+          "gives tensor 'x' an impossible shape");
   refused(std::string(8, '\xff') + "{}", "truncated or not safetensors");
   CHECK_THROWS_AS(io::load_safetensors(temp_path("fg_no_such_file.safetensors")),
                   std::runtime_error);
@@ -83,8 +111,10 @@ TEST_CASE("safetensors / damaged files give errors that say what is wrong") {
 TEST_CASE("safetensors / Python reads our file and we read Python's") {
   const std::string ours = temp_path("fg_to_python.safetensors"),
                     theirs = temp_path("fg_from_python.safetensors");
-  io::save_safetensors(ours, {{"w", reshape(var::arange(6), {2, 3}) * 0.25},
-                              {"b", var::from({-1.5, 2.0}, {2}, dtype::float64)}});
+  io::save_safetensors(ours, {{"w", reshape(var::arange(6, dtype::float32), {2, 3}) * 0.25},
+                              {"b", var::from({-1.5, 2.0}, {2}, dtype::float64)},
+                              {"ids", var::from({7, -3}, {2}, dtype::int64)},
+                              {"mask", var::from({1, 0, 1}, {3}, dtype::bool_)}});
   const std::string cmd = std::string(FUSEGRAD_PYTHON_NUMPY) + " " + FUSEGRAD_TESTS_DIR +
                           "/io/safetensors_interop.py " + ours + " " + theirs;
   REQUIRE(std::system(cmd.c_str()) == 0);
@@ -93,6 +123,10 @@ TEST_CASE("safetensors / Python reads our file and we read Python's") {
   CHECK(t.at("w2").at(5) == 2.5);
   CHECK(t.at("scalar").dtype() == dtype::float64);
   CHECK(t.at("scalar").item() == 3.25);
+  CHECK(t.at("ids2").dtype() == dtype::int64);
+  CHECK(t.at("ids2").at<std::int64_t>(1) == -6);
+  CHECK(t.at("mask2").dtype() == dtype::bool_);
+  CHECK(t.at("mask2").at<int>(0) == 0);
   std::remove(ours.c_str());
   std::remove(theirs.c_str());
 }

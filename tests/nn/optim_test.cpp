@@ -121,7 +121,7 @@ TEST_CASE("optim / a tiny model overfits a tiny batch, and the same seed repeats
 }
 
 TEST_CASE("data / batches cover every example once, in a seeded order per pass") {
-  var x = var::arange(10), y = var::arange(10) * 2.0;
+  var x = var::arange(10, dtype::float32), y = var::arange(10, dtype::float32) * 2.0;
   nn::DataLoader ordered(x, y, 4, false);
   CHECK(ordered.batches() == 3);
   std::vector<double> seen;

@@ -3,6 +3,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "fusegrad/dynamic/convert.hpp"
 #include "fusegrad/dynamic/fusion.hpp"
 #include "fusegrad/dynamic/tape.hpp"
 #include "fusegrad/expr/functions.hpp"
@@ -151,8 +152,53 @@ template <class... V> void check_dtypes(const char* op, const V&... in) {
   if (((in.dtype() != first) || ...)) {
     std::string m = std::string("fg::") + op + "(): mixed dtypes";
     ((m += std::string(" ") + dtype_name(in.dtype())), ...);
-    throw autograd_error(m + "; convert one of them first");
+    throw dtype_error(m + "; convert one of them first, e.g. x.to(fg::float32)");
   }
+}
+
+template <class Op> inline constexpr bool is_comparison_v = std::is_base_of_v<ops::step_op, Op>;
+
+// PyTorch's result dtype of an op's operands: the promoted dtype of the tensors with axes,
+// widened by 0-d tensors (numbers come as 0-d tensors) only where they are of a higher kind
+// (an integer over bool, a float over an integer): float32 [N] + float64 0-d is float32.
+template <class... V> dtype result_type(const V&... in) {
+  dtype dim = dtype::bool_, zero = dtype::bool_;
+  bool has_dim = false, has_zero = false;
+  auto add = [](dtype& r, bool& has, dtype t) {
+    r = has ? promote_types(r, t) : t;
+    has = true;
+  };
+  ((in.rank() ? add(dim, has_dim, in.dtype()) : add(zero, has_zero, in.dtype())), ...);
+  if (!has_dim || !has_zero)
+    return has_dim ? dim : zero;
+  if (is_floating(dim) || (dim != dtype::bool_ && !is_floating(zero)))
+    return dim;
+  return promote_types(dim, zero);
+}
+
+// The dtype of a number in an op with a tensor of dtype t: a floating number takes a floating
+// t (else float32), an integral one an integer t (else int64 for bool); floats take any.
+inline dtype number_dtype(dtype t, bool floating_number) {
+  if (floating_number)
+    return is_floating(t) ? t : dtype::float32;
+  return t == dtype::bool_ ? dtype::int64 : t;
+}
+
+// y = Op(in...) on integer operands (bool included), of dtype t: forward only, each element
+// read as a wrapping int64, the result converted to t (one loop per op, the conversion shared).
+template <class Op, std::size_t... I, class... V>
+var map_integer(std::index_sequence<I...>, dtype t, const extents& out, const V&... in) {
+  constexpr std::size_t N = sizeof...(V);
+  const std::array<var, N> x{in.to(dtype::int64)...};
+  const std::array<strides, N> st{broadcast_strides(in.shape(), out)...};
+  const std::array<const std::int64_t*, N> p{x[I].template data<std::int64_t>()...};
+  var y = var::empty(out, dtype::int64);
+  std::int64_t* dst = y.data<std::int64_t>();
+  for_each_row<N>(out, st, [&](auto off, auto inner, index_t len) {
+    for (index_t i = 0; i < len; ++i)
+      *dst++ = Op::forward(wrapping_int(p[I][off[I] + std::ptrdiff_t(i) * inner[I]])...).v;
+  });
+  return y.to(t);
 }
 
 // y = Op(in...) elementwise, now, at the broadcast extents `out`. Rows every input reads with
@@ -264,29 +310,64 @@ inline var at_chain_shape(const var& x, const extents& out) {
 }
 }  // namespace dynamic
 
-// Op (a struct of ops/*.hpp, or a user's) applied elementwise to vars, recorded on the tape.
-// Unless fusion is off, the op is deferred (fusion.hpp) when every input has the result's
-// elements or a single one: a chain of such ops then runs, and is recorded, as one.
-template <class Op, std::same_as<var>... V> var apply(const V&... in) {
+namespace dynamic {
+// Op on operands of one computing dtype (float32 or float64), recorded on the tape. Unless
+// fusion is off, the op is deferred (fusion.hpp) when every input has the result's elements or
+// a single one: a chain of such ops then runs, and is recorded, as one.
+template <class Op, std::same_as<var>... V> var apply_computed(const V&... in) {
   using seq = std::index_sequence_for<V...>;
-  dynamic::check_dtypes(Op::name, in...);
-  const extents out = dynamic::broadcast<sizeof...(V)>(Op::name, {&in.shape()...});
-  if ((dynamic::spread_for_chain(in, out) || ...)) {
-    dynamic::chain_backend<Op>(in...);  // its errors name the shapes given, before any copy
-    return apply<Op>(dynamic::at_chain_shape(in, out)...);
+  const extents out = broadcast<sizeof...(V)>(Op::name, {&in.shape()...});
+  if ((spread_for_chain(in, out) || ...)) {
+    chain_backend<Op>(in...);  // its errors name the shapes given, before any copy
+    return apply_computed<Op>(at_chain_shape(in, out)...);
   }
-  if (var y = dynamic::defer<Op>(out, in...); y.defined())
+  if (var y = defer<Op>(out, in...); y.defined())
     return y;
-  var y = dynamic::map<Op>(seq{}, out, in...);
-  dynamic::record(y, Op::name, {in...}, [&](dynamic::node& n) {
+  var y = map<Op>(seq{}, out, in...);
+  record(y, Op::name, {in...}, [&](node& n) {
     return [keep = std::array<var, sizeof...(V)>{n.save(in)...}, out = n.save(y.detach()),
             needs = n.wants()](const var& g) {
       return std::apply(
-          [&](const auto&... x) { return dynamic::map_backward<Op>(seq{}, g, out, needs, x...); },
-          keep);
+          [&](const auto&... x) { return map_backward<Op>(seq{}, g, out, needs, x...); }, keep);
     };
   });
   return y;
+}
+
+// Op on operands of other or mixed dtypes, by PyTorch's rules: floats compute in their
+// promoted dtype (float16 and bfloat16 in float32, the result converted back); integers in
+// their own if the op is exact on them, else in float32; a comparison gives bool.
+template <class Op, std::same_as<var>... V> [[gnu::noinline]] var apply_promoted(const V&... in) {
+  const dtype t = result_type(in...);
+  if (is_floating(t)) {
+    var y = apply_computed<Op>(in.to(compute_dtype(t))...);
+    if (is_comparison_v<Op> && y.on_device())  // (no bool storage there yet: a 0/1 mask, fused)
+      return y;
+    return y.to(is_comparison_v<Op> ? dtype::bool_ : t);
+  }
+  if constexpr (op_traits<Op>::integers) {
+    if (t == dtype::bool_ && (std::is_same_v<Op, ops::sub_op> || std::is_same_v<Op, ops::neg_op>))
+      throw dtype_error(text("fg::", Op::name,
+                             "(): subtracting or negating bool tensors is not defined (as in "
+                             "PyTorch); convert them first, e.g. x.to(fg::int64)"));
+    const extents out = broadcast<sizeof...(V)>(Op::name, {&in.shape()...});
+    return map_integer<Op>(std::index_sequence_for<V...>{}, is_comparison_v<Op> ? dtype::bool_ : t,
+                           out, in...);
+  } else {
+    return apply_computed<Op>(in.to(dtype::float32)...);
+  }
+}
+}  // namespace dynamic
+
+// Op (a struct of ops/*.hpp, or a user's) applied elementwise to vars, recorded on the tape,
+// its operands promoted to a common dtype as PyTorch does (dynamic::result_type).
+template <class Op, std::same_as<var>... V> var apply(const V&... in) {
+  if constexpr (!dynamic::is_comparison_v<Op>) {
+    const dtype t = (in.dtype(), ...);
+    if ((t == dtype::float32 || t == dtype::float64) && ((in.dtype() == t) && ...))
+      return dynamic::apply_computed<Op>(in...);
+  }
+  return dynamic::apply_promoted<Op>(in...);
 }
 
 // The op table's vocabulary on vars: the same names as on static expressions.
@@ -298,23 +379,55 @@ FG_UNARY_FUNCTIONS(FG_DYNAMIC_UNARY)
 FG_DYNAMIC_UNARY(operator-, neg_op)
 #undef FG_DYNAMIC_UNARY
 
-// Binary ops on two vars, or a var and a number (a 0-d constant of the other's dtype).
-#define FG_DYNAMIC_BINARY(fn, op_type)                              \
-  inline var fn(const var& a, const var& b) {                       \
-    return apply<ops::op_type>(a, b);                               \
-  }                                                                 \
-  inline var fn(const var& a, double b) {                           \
-    return apply<ops::op_type>(a, dynamic::constant(b, a.dtype())); \
-  }                                                                 \
-  inline var fn(double a, const var& b) {                           \
-    return apply<ops::op_type>(dynamic::constant(a, b.dtype()), b); \
+// Binary ops on two vars, or a var and a number (a 0-d constant: dynamic::number_dtype).
+#define FG_DYNAMIC_BINARY(fn, op_type)                                                           \
+  inline var fn(const var& a, const var& b) {                                                    \
+    return apply<ops::op_type>(a, b);                                                            \
+  }                                                                                              \
+  inline var fn(const var& a, double b) {                                                        \
+    return apply<ops::op_type>(a, dynamic::constant(b, dynamic::number_dtype(a.dtype(), true))); \
+  }                                                                                              \
+  inline var fn(double a, const var& b) {                                                        \
+    return apply<ops::op_type>(dynamic::constant(a, dynamic::number_dtype(b.dtype(), true)), b); \
+  }                                                                                              \
+  template <std::integral I> var fn(const var& a, I b) {                                         \
+    return apply<ops::op_type>(                                                                  \
+        a, dynamic::constant(double(b), dynamic::number_dtype(a.dtype(), false)));               \
+  }                                                                                              \
+  template <std::integral I> var fn(I a, const var& b) {                                         \
+    return apply<ops::op_type>(                                                                  \
+        dynamic::constant(double(a), dynamic::number_dtype(b.dtype(), false)), b);               \
   }
 FG_BINARY_FUNCTIONS(FG_DYNAMIC_BINARY)
 #undef FG_DYNAMIC_BINARY
 
-// a where cond is non-zero, b elsewhere; all three broadcast together.
+// == and != compare elementwise, as PyTorch's (bool results; equal() and not_equal() are the
+// same ops by the static path's names).
+inline var operator==(const var& a, const var& b) {
+  return equal(a, b);
+}
+inline var operator!=(const var& a, const var& b) {
+  return not_equal(a, b);
+}
+template <class N>
+requires std::is_arithmetic_v<N> var operator==(const var& a, N b) {
+  return equal(a, b);
+}
+template <class N>
+requires std::is_arithmetic_v<N> var operator!=(const var& a, N b) {
+  return not_equal(a, b);
+}
+
+// a where cond is non-zero (true), b elsewhere; all three broadcast together. a and b promote
+// as in a binary op; cond may be of any dtype.
 inline var where(const var& cond, const var& a, const var& b) {
-  return apply<ops::where_op>(cond, a, b);
+  const dtype t = dynamic::result_type(a, b);
+  if (!is_floating(t)) {
+    const extents out = dynamic::broadcast<3>("where", {&cond.shape(), &a.shape(), &b.shape()});
+    return dynamic::map_integer<ops::where_op>(std::make_index_sequence<3>{}, t, out, cond, a, b);
+  }
+  const dtype c = dynamic::compute_dtype(t);
+  return apply<ops::where_op>(cond.to(c), a.to(c), b.to(c)).to(t);
 }
 
 }  // namespace fg

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -192,6 +193,42 @@ var reduce_backward(const var& x, const var& out, const var& g, const reduction_
   return gx;
 }
 
+// A reduction of an integer (or bool) tensor, as PyTorch: sum and prod give int64 (wrapping on
+// overflow), max and min the input's dtype; the others are refused (mean, logsumexp).
+template <class Red>
+var reduce_integer(const var& x, std::initializer_list<int> axes, bool keepdim) {
+  constexpr bool sums = std::is_same_v<Red, ops::sum_red> || std::is_same_v<Red, ops::prod_red>;
+  constexpr bool extremes = std::is_same_v<Red, ops::max_red> || std::is_same_v<Red, ops::min_red>;
+  if constexpr (!sums && !extremes) {
+    throw dtype_error(text("fg::", Red::name, "(): the tensor holds ", dtype_name(x.dtype()),
+                           ", and this reduction needs a floating dtype (as in PyTorch); convert "
+                           "it first, e.g. x.to(fg::float32)"));
+  } else {
+    const auto p = plan_reduction(x.shape(), axis_set(Red::name, x.shape(), axes), keepdim);
+    if (extremes && x.size() == 0)
+      throw shape_error(text("fg::", Red::name, "(): the tensor ", x.shape().str(),
+                             " has no elements, and the reduction has no identity"));
+    using limits = std::numeric_limits<std::int64_t>;
+    const wrapping_int identity = std::is_same_v<Red, ops::max_red> ? limits::min()
+                                  : std::is_same_v<Red, ops::min_red>
+                                      ? limits::max()
+                                      : Red::template identity<wrapping_int>();
+    std::vector<wrapping_int> acc(std::size_t(p.out.size()), identity);
+    const var xi = x.to(dtype::int64);
+    const std::int64_t* src = xi.data<std::int64_t>();
+    for_each_row<1>(x.shape(), {p.from_input}, [&](auto off, auto inner, index_t len) {
+      for (index_t i = 0; i < len; ++i, ++src) {
+        wrapping_int& a = acc[std::size_t(off[0] + std::ptrdiff_t(i) * inner[0])];
+        a = Red::combine(a, wrapping_int(*src));
+      }
+    });
+    var out = var::empty(p.out, dtype::int64);
+    std::transform(acc.begin(), acc.end(), out.data<std::int64_t>(),
+                   [](wrapping_int a) { return a.v; });
+    return out.to(sums ? dtype::int64 : x.dtype());
+  }
+}
+
 }  // namespace dynamic
 
 // A reduction struct of ops/reduce.hpp (or a user's) over `axes` (none: all), keeping reduced
@@ -200,6 +237,10 @@ var reduce_backward(const var& x, const var& out, const var& g, const reduction_
 // on the device, only those reductions run).
 template <class Red>
 var reduce(const var& x, std::initializer_list<int> axes = {}, bool keepdim = false) {
+  if (!is_floating(x.dtype()))
+    return dynamic::reduce_integer<Red>(x, axes, keepdim);
+  if (dynamic::compute_dtype(x.dtype()) != x.dtype())  // float16, bfloat16: in float32
+    return reduce<Red>(x.to(dtype::float32), axes, keepdim).to(x.dtype());
   if constexpr (dynamic::is_sum_v<Red>) {
     if (axes.size() == 0 && x.get().pending())
       return dynamic::reduce_fused<Red>(x, keepdim);

@@ -36,12 +36,14 @@ inline bool& anomaly_enabled() {
 inline bool all_finite(const var& v) {
   if (v.on_device())  // (anomaly mode is for debugging: a copy is fine)
     return all_finite(v.to(host));
-  return dispatch(v.dtype(), [&](auto z) {
+  if (!is_floating(v.dtype()))
+    return true;
+  return dispatch_floating(v.dtype(), [&](auto z) {
     using T = decltype(z);
     const T* p = v.data<T>();
     const index_t n = v.size();
     for (index_t i = 0; i < n; ++i)
-      if (!std::isfinite(p[i]))
+      if (!std::isfinite(compute_t<T>(p[i])))
         return false;
     return true;
   });
@@ -238,13 +240,13 @@ inline void accumulate(std::shared_ptr<impl>& into, const var& g, bool adopt = f
                               " reaches a tensor on another device (host vs device)"));
   if (dev)
     return dev->add(gi.type, into->first_byte(), gi.first_byte(), gi.shape.size());
-  dispatch(g.dtype(), [&](auto z) {
+  dispatch_floating(g.dtype(), [&](auto z) {
     using T = decltype(z);
     T* a = into->template elements<T>();
     const T* b = g.data<T>();
     const index_t n = g.size();  // (hoisted: the stores might alias the extents otherwise)
     for (index_t i = 0; i < n; ++i)
-      a[i] += b[i];
+      a[i] = T(compute_t<T>(a[i]) + compute_t<T>(b[i]));
   });
 }
 
@@ -252,8 +254,8 @@ inline void accumulate(std::shared_ptr<impl>& into, const var& g, bool adopt = f
 // this thread's, one per dtype and rank, shared by every seed. A walk makes no tensor for it, and
 // since it is shared, accumulate() copies it rather than adopt it as anyone's gradient.
 inline const var& unit_seed(const fg::extents& e, dtype t) {
-  thread_local std::array<var, 2 * (max_rank + 1)> ones;
-  var& one = ones[(t == dtype::float32 ? 0 : max_rank + 1) + e.rank()];
+  thread_local std::array<var, 4 * (max_rank + 1)> ones;  // (the floating dtypes are 0 to 3)
+  var& one = ones[std::size_t(t) * (max_rank + 1) + e.rank()];
   if (!one.defined())
     one = var::full(e, 1.0, t);
   return one;

@@ -8,16 +8,20 @@
 #include "fusegrad/core/message.hpp"
 #include "fusegrad/core/random.hpp"
 #include "fusegrad/core/simd.hpp"
+#include "fusegrad/dynamic/dtype.hpp"
 #include "fusegrad/dynamic/pool.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <concepts>
+#include <cstdio>
 #include <cstring>
 #include <initializer_list>
 #include <memory>
+#include <mutex>
 #include <new>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -29,20 +33,6 @@ static_assert(
     "fusegrad/dynamic needs exceptions: its errors are thrown (the static path does not)");
 
 namespace fg {
-
-enum class dtype : unsigned char { float32, float64 };
-template <class T>
-inline constexpr dtype dtype_of = sizeof(T) == 4 ? dtype::float32 : dtype::float64;
-inline const char* dtype_name(dtype t) {
-  return t == dtype::float32 ? "float32" : "float64";
-}
-
-// Calls f(float{}) or f(double{}) by the run-time dtype: kernels are written once, typed.
-template <class F> decltype(auto) dispatch(dtype t, F&& f) {
-  if (t == dtype::float32)
-    return f(float{});
-  return f(double{});
-}
 
 // The extents of a var: up to fg::max_rank of them, known at run time.
 class extents {
@@ -103,6 +93,13 @@ class extents {
 class autograd_error : public std::logic_error {
  public:
   using std::logic_error::logic_error;
+};
+
+// Thrown for an index outside a tensor's extents; the message names the index, the axis and the
+// shape.
+class index_error : public std::out_of_range {
+ public:
+  using std::out_of_range::out_of_range;
 };
 
 namespace dynamic {
@@ -229,10 +226,6 @@ inline pending_list& pending_ops() {
   return list;
 }
 
-inline std::size_t element_size(dtype t) {
-  return t == dtype::float32 ? 4 : 8;
-}
-
 struct impl {
   dtype type = dtype::float32;
   fg::extents shape;
@@ -300,79 +293,161 @@ var zeros_on(const device_backend* on, const fg::extents& e, dtype t);
 var copy_on(const device_backend* on, const impl& p);
 }  // namespace dynamic
 
+// A signed index, as a user writes one: negative values count from the end of an axis.
+using sindex_t = std::int64_t;
+
 class var {
  public:
   var() = default;
   explicit var(std::shared_ptr<dynamic::impl> p) : p_(std::move(p)) {}
 
-  // Creation. Elements are float32 unless a dtype is given.
-  static var empty(const fg::extents& e, dtype t = dtype::float32) {
+  // Creation. Elements are float32 unless a dtype is given (arange, randint and randperm:
+  // int64, as in PyTorch).
+  static var empty(const fg::extents& e, fg::dtype t = dtype::float32) {
     return dynamic::empty_on(nullptr, e, t);
   }
-  static var full(const fg::extents& e, double value, dtype t = dtype::float32) {
+  static var full(const fg::extents& e, double value, fg::dtype t = dtype::float32) {
     var v = empty(e, t);
-    dispatch(t, [&](auto z) {
+    dispatch_any(t, [&](auto z) {
       using T = decltype(z);
-      std::fill_n(v.data<T>(), v.size(), T(value));
+      std::fill_n(v.data<T>(), v.size(), convert_element<T>(value));
     });
     return v;
   }
-  static var zeros(const fg::extents& e, dtype t = dtype::float32) { return full(e, 0.0, t); }
-  static var ones(const fg::extents& e, dtype t = dtype::float32) { return full(e, 1.0, t); }
-  static var scalar(double value, dtype t = dtype::float32) { return full({}, value, t); }
-  // 0, 1, ..., n - 1.
-  static var arange(index_t n, dtype t = dtype::float32) {
-    var v = empty({n}, t);
-    dispatch(t, [&](auto z) {
+  static var zeros(const fg::extents& e, fg::dtype t = dtype::float32) { return full(e, 0.0, t); }
+  static var ones(const fg::extents& e, fg::dtype t = dtype::float32) { return full(e, 1.0, t); }
+  static var scalar(double value, fg::dtype t = dtype::float32) { return full({}, value, t); }
+  // start, start + step, ... up to stop (excluded); down to it for a negative step.
+  static var arange(sindex_t n, fg::dtype t = dtype::int64) { return arange(sindex_t(0), n, 1, t); }
+  template <std::integral A, std::integral B, std::integral C = sindex_t>
+  static var arange(A start, B stop, C step = 1, fg::dtype t = dtype::int64) {
+    return arange(double(start), double(stop), double(step), t);  // (exact below 2^53)
+  }
+  static var arange(double start, double stop, double step, fg::dtype t = dtype::float32) {
+    if (step == 0 || !std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step) ||
+        (stop - start) / step < 0) {
+      char m[256];
+      std::snprintf(m, sizeof m,
+                    "fg::var::arange(): from %g to %g by %g is not a range (the step must be "
+                    "non-zero, finite, and point from start to stop)",
+                    start, stop, step);
+      throw std::invalid_argument(m);
+    }
+    var v = empty({index_t(std::ceil((stop - start) / step))}, t);
+    dispatch_any(t, [&](auto z) {
       using T = decltype(z);
-      for (index_t i = 0; i < n; ++i)
-        v.data<T>()[i] = T(i);
+      for (index_t i = 0, n = v.size(); i < n; ++i)
+        v.data<T>()[i] = convert_element<T>(start + double(i) * step);
     });
     return v;
   }
+  // `steps` values from start to end, both included (spaced as PyTorch: from each end half way).
+  static var linspace(double start, double end, sindex_t steps, fg::dtype t = dtype::float32) {
+    if (steps < 0)
+      throw std::invalid_argument(
+          dynamic::text("fg::var::linspace(): steps is ", steps, ", it must be 0 or more"));
+    var v = empty({index_t(steps)}, t);
+    const double step = steps > 1 ? (end - start) / double(steps - 1) : 0;
+    dispatch_any(t, [&](auto z) {
+      using T = decltype(z);
+      for (sindex_t i = 0; i < steps; ++i)
+        v.data<T>()[i] =
+            convert_element<T>(steps == 1 || i < steps / 2 ? start + step * double(i)
+                                                           : end - step * double(steps - 1 - i));
+    });
+    return v;
+  }
+  // The n x m identity (m = n unless given).
+  static var eye(index_t n, sindex_t m = -1, fg::dtype t = dtype::float32) {
+    const index_t c = m < 0 ? n : index_t(m);
+    var v = zeros({n, c}, t);
+    dispatch_any(t, [&](auto z) {
+      using T = decltype(z);
+      for (index_t i = 0; i < std::min(n, c); ++i)
+        v.data<T>()[i * c + i] = convert_element<T>(1);
+    });
+    return v;
+  }
+  static var eye(index_t n, fg::dtype t) { return eye(n, -1, t); }
   // Values in row-major order; their count must match the extents.
   static var from(std::initializer_list<double> values, const fg::extents& e,
-                  dtype t = dtype::float32) {
-    if (values.size() != e.size()) {
+                  fg::dtype t = dtype::float32) {
+    return from(std::span<const double>(values.begin(), values.size()), e, t);
+  }
+  // Values of any element type (float, double, std::int64_t, int, std::uint8_t, bool, ...),
+  // stored as `t` (by default their own dtype).
+  template <class T>
+  requires detail::has_dtype<T>
+  static var from(std::span<const T> values, const fg::extents& e, fg::dtype t = dtype_of<T>) {
+    if (index_t(values.size()) != e.size()) {
       detail::message m;
       m << "fg::var::from(): " << index_t(values.size()) << " values given for shape "
         << e.str().c_str() << " (" << e.size() << " elements)";
       throw shape_error(m.c_str());
     }
     var v = empty(e, t);
-    dispatch(t, [&](auto z) {
-      using T = decltype(z);
-      index_t i = 0;
-      for (double x : values)
-        v.data<T>()[i++] = T(x);
+    dispatch_any(t, [&](auto z) {
+      using U = decltype(z);
+      std::transform(values.begin(), values.end(), v.data<U>(),
+                     [](T x) { return convert_element<U>(x); });
     });
     return v;
+  }
+  template <class T>
+  requires detail::has_dtype<T>
+  static var from(const std::vector<T>& values, const fg::extents& e, fg::dtype t = dtype_of<T>) {
+    if constexpr (std::is_same_v<T, bool>) {  // (vector<bool> holds bits, not bools)
+      std::unique_ptr<bool[]> b(new bool[values.size()]);
+      std::copy(values.begin(), values.end(), b.get());
+      return from(std::span<const bool>(b.get(), values.size()), e, t);
+    } else {
+      return from(std::span<const T>(values), e, t);
+    }
   }
   // Uniform in [0, 1), or standard normal, from a seeded generator: the same seed gives the same
-  // stream (normal values pass through the C library's log and cos).
-  static var rand(const fg::extents& e, generator& g, dtype t = dtype::float32) {
+  // stream (normal values pass through the C library's log and cos). Without a generator they
+  // draw from the process's default one (fg::manual_seed).
+  static var rand(const fg::extents& e, generator& g, fg::dtype t = dtype::float32) {
+    return fill_floats("rand", e, t, [&](auto z) {
+      using C = decltype(z);
+      return g.uniform(C(0), C(1));
+    });
+  }
+  static var randn(const fg::extents& e, generator& g, fg::dtype t = dtype::float32) {
+    return fill_floats("randn", e, t, [&](auto z) { return decltype(z)(g.normal()); });
+  }
+  static var rand(const fg::extents& e, fg::dtype t = dtype::float32);
+  static var randn(const fg::extents& e, fg::dtype t = dtype::float32);
+  // Integers uniform in [low, high).
+  static var randint(sindex_t low, sindex_t high, const fg::extents& e, generator& g,
+                     fg::dtype t = dtype::int64) {
+    if (high <= low)
+      throw std::invalid_argument(
+          dynamic::text("fg::var::randint(): the range [", low, ", ", high, ") is empty"));
+    const auto span = std::uint64_t(high) - std::uint64_t(low);
     var v = empty(e, t);
-    dispatch(t, [&](auto z) {
+    dispatch_any(t, [&](auto z) {
       using T = decltype(z);
-      T* d = v.data<T>();
       for (index_t i = 0, n = v.size(); i < n; ++i)
-        d[i] = g.uniform(T(0), T(1));
+        v.data<T>()[i] = convert_element<T>(sindex_t(std::uint64_t(low) + draw_below(g, span)));
     });
     return v;
   }
-  static var randn(const fg::extents& e, generator& g, dtype t = dtype::float32) {
-    var v = empty(e, t);
-    dispatch(t, [&](auto z) {
-      using T = decltype(z);
-      T* d = v.data<T>();
-      for (index_t i = 0, n = v.size(); i < n; ++i)
-        d[i] = T(g.normal());
-    });
-    return v;
+  static var randint(sindex_t low, sindex_t high, const fg::extents& e, fg::dtype t = dtype::int64);
+  // 0, ..., n - 1 in a uniformly random order (Fisher-Yates).
+  static var randperm(index_t n, generator& g, fg::dtype t = dtype::int64) {
+    std::vector<sindex_t> p(n);
+    for (std::size_t i = 0; i < p.size(); ++i)
+      p[i] = sindex_t(i);
+    for (std::size_t i = p.size(); i > 1; --i)
+      std::swap(p[i - 1], p[draw_below(g, i)]);
+    return from(std::span<const sindex_t>(p), {n}, t);
   }
+  static var randperm(index_t n, fg::dtype t = dtype::int64);
 
   bool defined() const { return bool(p_); }
   fg::dtype dtype() const { return get().type; }
+  bool is_floating_point() const { return is_floating(dtype()); }
   // Whether the elements are in device memory (`to(fg::cuda)`), not the host's.
   bool on_device() const { return get().device() != nullptr; }
   // A copy of the elements in host memory, or on the CUDA device (<fusegrad/cuda.hpp> must be
@@ -380,6 +455,9 @@ class var {
   // moved once and trained where it is (`w = w.to(fg::cuda).requires_grad(true)`).
   var to(host_device) const;
   var to(cuda_device) const;
+  // The elements converted to dtype t (convert_element's rules), or this tensor if it has it
+  // already. Between floating dtypes the tape records it: the gradient is converted back.
+  var to(fg::dtype t) const;
   const fg::extents& shape() const { return get().shape; }
   std::size_t rank() const { return get().shape.rank(); }
   index_t size() const { return get().shape.size(); }
@@ -401,48 +479,57 @@ class var {
     ++get().data->version;
     return p;
   }
-  // Copies src's elements (same shape and dtype) into this tensor's, tracked (tracked_data).
+  // Copies src's elements (same shape; converted to this tensor's dtype) into this tensor's,
+  // tracked (tracked_data).
   void copy_from(const var& src) {
-    if (!(src.shape() == shape()) || src.dtype() != dtype())
+    if (!(src.shape() == shape()))
       throw shape_error(dynamic::text("fg::var::copy_from(): the source is ", src.shape().str(),
-                                      " ", dtype_name(src.dtype()), ", the tensor ", shape().str(),
-                                      " ", dtype_name(dtype())));
-    dispatch(dtype(), [&](auto z) {
+                                      ", the tensor ", shape().str()));
+    const var s = src.to(dtype());
+    dispatch_any(dtype(), [&](auto z) {
       using T = decltype(z);
-      std::copy_n(src.data<T>(), size(), tracked_data<T>());
+      std::copy_n(s.data<T>(), size(), tracked_data<T>());
     });
   }
-  // Element i (row-major) as a double.
-  double at(index_t i) const {
-    return dispatch(dtype(), [&](auto z) {
-      using T = decltype(z);
-      const dynamic::impl& p = ready();
-      if (!p.data->device)
-        return double(data<T>()[i]);
-      T v;  // one element copied back (the device's work so far is waited for)
-      p.data->device->to_host(&v, p.template elements<T>() + i, sizeof v);
-      return double(v);
-    });
+  // Element i in row-major order (negative: counted from the end), converted to T. Out of
+  // range is an fg::index_error naming the index and the shape.
+  template <class T = double> T at(sindex_t i) const { return read<T>(flat("at", i)); }
+  // The element at one index per axis (negative: counted from the end of that axis).
+  template <class T = double> T at(std::initializer_list<sindex_t> idx) const {
+    return read<T>(offset_of("at", idx.begin(), idx.size()));
   }
-  // The value of a one-element tensor.
-  double item() const {
+  template <std::integral... I> double operator()(I... i) const {
+    const sindex_t idx[] = {sindex_t(i)..., 0};
+    return read<double>(offset_of("operator()", idx, sizeof...(I)));
+  }
+  // The value of a one-element tensor, converted to T.
+  template <class T = double> T item() const {
     if (size() != 1) {
       detail::message m;
       m << "fg::var::item(): the tensor has shape " << shape().str().c_str() << ", not one element";
       throw shape_error(m.c_str());
     }
-    return at(0);
+    return read<T>(0);
   }
-  // Writes element i in place, tracked: a backward() through an op that saved this tensor's
-  // earlier value then throws instead of giving a wrong gradient.
-  void set(index_t i, double value) {
-    dispatch(dtype(), [&](auto z) { data<decltype(z)>()[i] = decltype(z)(value); });
-    ++ready().data->version;
+  // Writes an element in place (converted to the dtype), tracked: a backward() through an op
+  // that saved this tensor's earlier value then throws instead of giving a wrong gradient.
+  template <class V>
+  requires std::is_arithmetic_v<V>
+  void set(sindex_t i, V value) { write(flat("set", i), value); }
+  template <class V>
+  requires std::is_arithmetic_v<V>
+  void set(std::initializer_list<sindex_t> idx, V value) {
+    write(offset_of("set", idx.begin(), idx.size()), value);
   }
 
   // Autograd.
   bool requires_grad() const { return get().requires_grad; }
   var& requires_grad(bool on) {
+    if (on && !is_floating(get().type))
+      throw dtype_error(dynamic::text(
+          "fg::var::requires_grad(): only floating-point tensors can require a gradient; this "
+          "one holds ",
+          dtype_name(get().type), " (indices, counts and masks are never differentiated)"));
     if (on && ready().grad_fn)
       throw autograd_error(
           "fg::var::requires_grad(): only leaves (tensors not computed by an op) can be made to "
@@ -493,6 +580,83 @@ class var {
   const std::shared_ptr<dynamic::impl>& handle() const { return p_; }
 
  private:
+  // Element offset of flat index i (negative: from the end), checked.
+  index_t flat(const char* fn, sindex_t i) const {
+    const auto n = sindex_t(size());
+    if (i < -n || i >= n) [[unlikely]]
+      throw index_error(dynamic::text("fg::var::", fn, "(): index ", i,
+                                      " is out of range for a tensor of ", n, " elements (shape ",
+                                      shape().str(), ")"));
+    return index_t(i < 0 ? i + n : i);
+  }
+  // Element offset of one index per axis, each checked against its axis.
+  index_t offset_of(const char* fn, const sindex_t* idx, std::size_t count) const {
+    const fg::extents& e = shape();
+    if (count != e.rank()) [[unlikely]]
+      throw index_error(
+          dynamic::text("fg::var::", fn, "(): ", count, count == 1 ? " index" : " indices",
+                        " given for a tensor of rank ", e.rank(), " (shape ", e.str(), ")"));
+    index_t off = 0;
+    for (std::size_t d = 0; d < count; ++d) {
+      const sindex_t i = idx[d], n = sindex_t(e[d]);
+      if (i < -n || i >= n) [[unlikely]]
+        throw index_error(dynamic::text("fg::var::", fn, "(): index ", i,
+                                        " is out of range for dim ", d, " of size ", n, " (shape ",
+                                        e.str(), ")"));
+      off = off * e[d] + index_t(i < 0 ? i + n : i);
+    }
+    return off;
+  }
+  // Element k (checked before), converted to T, wherever it is (one element is copied back
+  // from a device, which first finishes its work so far).
+  template <class T> T read(index_t k) const {
+    const dynamic::impl& p = ready();
+    return dispatch_any(p.type, [&](auto z) {
+      using U = decltype(z);
+      U v;
+      if (p.data->device)
+        p.data->device->to_host(&v, p.template elements<U>() + k, sizeof v);
+      else
+        v = p.template elements<U>()[k];
+      return convert_element<T>(v);
+    });
+  }
+  template <class V> void write(index_t k, V value) {
+    dispatch_any(dtype(), [&](auto z) {
+      using U = decltype(z);
+      data<U>()[k] = convert_element<U>(value);
+    });
+    ++ready().data->version;
+  }
+  // Fills elements of a floating dtype from draw(T{}) (rand, randn).
+  template <class Draw>
+  static var fill_floats(const char* fn, const fg::extents& e, fg::dtype t, Draw draw) {
+    if (!is_floating(t))
+      throw dtype_error(dynamic::text("fg::var::", fn, "(): ", dtype_name(t),
+                                      " is not a floating dtype (integers: var::randint)"));
+    var v = empty(e, t);
+    dispatch_any(t, [&](auto z) {
+      using T = decltype(z);
+      if constexpr (!std::is_integral_v<T>) {
+        using C = std::conditional_t<std::is_same_v<T, double>, double, float>;
+        T* d = v.data<T>();
+        for (index_t i = 0, n = v.size(); i < n; ++i)
+          d[i] = T(draw(C{}));
+      }
+    });
+    return v;
+  }
+  // Uniform in [0, n), for any n up to 2^64 - 1 (rejection keeps it unbiased).
+  static std::uint64_t draw_below(generator& g, std::uint64_t n) {
+    if (n <= 0xffffffffu)
+      return g.below(std::uint32_t(n));
+    const std::uint64_t limit = ~std::uint64_t(0) - ~std::uint64_t(0) % n;
+    for (;;) {
+      const std::uint64_t x = std::uint64_t(g.next()) << 32 | g.next();
+      if (x < limit)
+        return x % n;
+    }
+  }
   // Host access: the dtype must match, and the elements must be in host memory.
   template <class T> void check_type() const {
     const dynamic::impl& p = get();
@@ -516,6 +680,69 @@ class var {
   }
   std::shared_ptr<dynamic::impl> p_;
 };
+
+namespace dynamic {
+// The process's default generator, for creation without one (PyTorch's habit); a mutex makes
+// draws from several threads safe (their order between threads is not).
+struct default_generator_state {
+  std::mutex lock;
+  generator g;
+};
+inline default_generator_state& default_generator() {
+  static default_generator_state s;
+  return s;
+}
+template <class F> var with_default_generator(F f) {
+  default_generator_state& s = default_generator();
+  std::lock_guard<std::mutex> hold(s.lock);
+  return f(s.g);
+}
+}  // namespace dynamic
+
+// Seeds the default generator that var::rand, randn, randint and randperm use when given none.
+inline void manual_seed(std::uint64_t seed) {
+  dynamic::default_generator_state& s = dynamic::default_generator();
+  std::lock_guard<std::mutex> hold(s.lock);
+  s.g.reseed(seed);
+}
+inline var var::rand(const fg::extents& e, fg::dtype t) {
+  return dynamic::with_default_generator([&](generator& g) { return rand(e, g, t); });
+}
+inline var var::randn(const fg::extents& e, fg::dtype t) {
+  return dynamic::with_default_generator([&](generator& g) { return randn(e, g, t); });
+}
+inline var var::randint(sindex_t low, sindex_t high, const fg::extents& e, fg::dtype t) {
+  return dynamic::with_default_generator([&](generator& g) { return randint(low, high, e, g, t); });
+}
+inline var var::randperm(index_t n, fg::dtype t) {
+  return dynamic::with_default_generator([&](generator& g) { return randperm(n, g, t); });
+}
+
+// Tensors of x's shape (and dtype, unless another is given).
+inline var empty_like(const var& x) {
+  return var::empty(x.shape(), x.dtype());
+}
+inline var empty_like(const var& x, dtype t) {
+  return var::empty(x.shape(), t);
+}
+inline var zeros_like(const var& x) {
+  return var::zeros(x.shape(), x.dtype());
+}
+inline var zeros_like(const var& x, dtype t) {
+  return var::zeros(x.shape(), t);
+}
+inline var ones_like(const var& x) {
+  return var::ones(x.shape(), x.dtype());
+}
+inline var ones_like(const var& x, dtype t) {
+  return var::ones(x.shape(), t);
+}
+inline var full_like(const var& x, double value) {
+  return var::full(x.shape(), value, x.dtype());
+}
+inline var full_like(const var& x, double value, dtype t) {
+  return var::full(x.shape(), value, t);
+}
 
 inline var dynamic::empty_on(const device_backend* on, const fg::extents& e, dtype t) {
   auto p = make_pooled<impl>();

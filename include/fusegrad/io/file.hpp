@@ -45,6 +45,14 @@ inline void write_elements(std::ostream& out, const var& v) {
             std::streamsize(std::size_t(v.size()) * es));
 }
 
+// A bool tensor read from a file holds its bytes as 0 or 1: any other byte, read as a C++ bool,
+// would be undefined behaviour.
+inline void normalise_bools(var& v) {
+  auto* b = static_cast<unsigned char*>(v.get().data->bytes) + v.get().offset;
+  for (index_t i = 0, n = v.size(); i < n; ++i)
+    b[i] = b[i] != 0;
+}
+
 inline std::vector<char> read_file(const std::string& path, const char* who) {
   std::ifstream in(path, std::ios::binary);
   if (!in)

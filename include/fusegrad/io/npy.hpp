@@ -1,6 +1,6 @@
-// fusegrad/io/npy.hpp — one tensor in NumPy's .npy format (version 1.0, little-endian float32
-// or float64, C order): numpy.load reads what save_npy writes, and load_npy reads numpy.save's
-// SPDX-License-Identifier: MIT
+// fusegrad/io/npy.hpp — one tensor in NumPy's .npy format (version 1.0, little-endian, any dtype
+// NumPy shares with fg::var, C order): numpy.load reads what save_npy writes, and load_npy reads
+// numpy.save's SPDX-License-Identifier: MIT
 #pragma once
 
 #include "fusegrad/dynamic/var.hpp"
@@ -22,10 +22,23 @@ namespace fg::io {
 static_assert(std::endian::native == std::endian::little,
               "fusegrad: .npy I/O is written for little-endian hosts");
 
+namespace detail {
+// NumPy's descr of each dtype it has (it has no bfloat16).
+inline constexpr std::pair<dtype, const char*> npy_dtypes[] = {
+    {dtype::float32, "<f4"}, {dtype::float64, "<f8"}, {dtype::float16, "<f2"},
+    {dtype::int64, "<i8"},   {dtype::int32, "<i4"},   {dtype::uint8, "|u1"},
+    {dtype::bool_, "|b1"}};
+}  // namespace detail
+
 // Written to a temporary file beside `path`, then renamed over it.
 inline void save_npy(const std::string& path, const var& v) {
-  std::string dict = dynamic::text("{'descr': '", v.dtype() == dtype::float32 ? "<f4" : "<f8",
-                                   "', 'fortran_order': False, 'shape': (");
+  const char* descr = nullptr;
+  for (const auto& [t, d] : detail::npy_dtypes)
+    descr = t == v.dtype() ? d : descr;
+  if (!descr)
+    throw dtype_error(dynamic::text("fg::io::save_npy(): NumPy has no ", dtype_name(v.dtype()),
+                                    " dtype; convert the tensor first, e.g. x.to(fg::float32)"));
+  std::string dict = dynamic::text("{'descr': '", descr, "', 'fortran_order': False, 'shape': (");
   for (std::size_t k = 0; k < v.rank(); ++k)
     dict += dynamic::text(v.shape()[k], v.rank() == 1 ? "," : k + 1 < v.rank() ? ", " : "");
   dict += "), }";
@@ -71,11 +84,20 @@ inline var load_npy(const std::string& path) {
     return colon == std::string::npos ? std::string() : h.substr(colon + 1);
   };
   const std::string descr = field("descr");
-  const bool f32 = descr.find("'<f4'") < descr.find(','),
-             f64 = descr.find("'<f8'") < descr.find(',');
-  if (!f32 && !f64)
+  const char* found = nullptr;
+  dtype t = dtype::float32;
+  for (const auto& [d, name] : detail::npy_dtypes) {
+    // (one-byte types may be written with '<' or '=' too: NumPy ignores their byte order)
+    const std::string quoted = dynamic::text("'", name, "'");
+    std::string alt = quoted;
+    if (name[0] == '|')
+      alt[1] = '<';
+    if (descr.find(quoted) < descr.find(',') || descr.find(alt) < descr.find(','))
+      found = name, t = d;
+  }
+  if (!found)
     fail(dynamic::text("holds elements of type ", descr.substr(0, descr.find(',')),
-                       " (fusegrad reads '<f4' and '<f8')"));
+                       " (fusegrad reads '<f4', '<f8', '<f2', '<i8', '<i4', '|u1' and '|b1')"));
   if (field("fortran_order").find("False") > field("fortran_order").find(','))
     fail("is in Fortran order (fusegrad reads C order)");
   const std::string shape = field("shape");
@@ -106,14 +128,15 @@ inline var load_npy(const std::string& path) {
       fail(dynamic::text("has a shape ", e.str(), " far larger than the file"));
     count *= std::size_t(dims[k]);
   }
-  const dtype t = f32 ? dtype::float32 : dtype::float64;
   const std::size_t bytes = std::size_t(e.size()) * dynamic::element_size(t);
   if (f.size() - start - len != bytes)
     fail(dynamic::text("holds ", f.size() - start - len, " bytes of elements; its header ", e.str(),
-                       " ", f32 ? "<f4" : "<f8", " says ", bytes));
+                       " ", found, " says ", bytes));
   var v = var::empty(e, t);
   if (bytes)
     std::memcpy(v.get().data->bytes, f.data() + start + len, bytes);
+  if (t == dtype::bool_)
+    detail::normalise_bools(v);
   return v;
 }
 

@@ -28,8 +28,22 @@ using tensor_map = std::map<std::string, var>;
 
 namespace detail {
 
+// safetensors' name of each dtype.
+inline constexpr std::pair<dtype, const char*> safetensors_dtypes[] = {
+    {dtype::float32, "F32"},   {dtype::float64, "F64"}, {dtype::float16, "F16"},
+    {dtype::bfloat16, "BF16"}, {dtype::int64, "I64"},   {dtype::int32, "I32"},
+    {dtype::uint8, "U8"},      {dtype::bool_, "BOOL"}};
 inline const char* safetensors_dtype(dtype t) {
-  return t == dtype::float32 ? "F32" : "F64";
+  for (const auto& [d, name] : safetensors_dtypes)
+    if (d == t)
+      return name;
+  return "?";
+}
+inline bool safetensors_dtype(const std::string& name, dtype& t) {
+  for (const auto& [d, n] : safetensors_dtypes)
+    if (name == n)
+      t = d;
+  return name == safetensors_dtype(t);
 }
 
 // A reader of the header's JSON: an object of objects with strings, integers and arrays of
@@ -124,7 +138,7 @@ inline std::string json_escape(const std::string& s) {
 
 }  // namespace detail
 
-// Writes `tensors` (float32 and float64) to `path` atomically: to a temporary file beside it,
+// Writes `tensors` (of any dtype) to `path` atomically: to a temporary file beside it,
 // then renamed over it, so a crash never leaves a half-written file under the name.
 inline void save_safetensors(const std::string& path, const tensor_map& tensors,
                              const std::map<std::string, std::string>& metadata = {}) {
@@ -161,8 +175,8 @@ inline void save_safetensors(const std::string& path, const tensor_map& tensors,
   });
 }
 
-// Reads every tensor of a safetensors file (F32 and F64). A truncated or corrupt file throws
-// format_error naming the file and the fault; nothing is read out of bounds.
+// Reads every tensor of a safetensors file (every dtype fg::var has). A truncated or corrupt file
+// throws format_error naming the file and the fault; nothing is read out of bounds.
 inline tensor_map load_safetensors(const std::string& path,
                                    std::map<std::string, std::string>* metadata = nullptr) {
   const std::vector<char> file = detail::read_file(path, "fg::io::load_safetensors()");
@@ -215,13 +229,13 @@ inline tensor_map load_safetensors(const std::string& path,
           j.fail(dynamic::text("has an unknown field '", key, "' for tensor '", name, "'"));
       } while (j.comma());
       j.expect('}');
-      if (type != "F32" && type != "F64")
+      dtype t = dtype::float32;
+      if (!detail::safetensors_dtype(type, t))
         fail(dynamic::text("holds tensor '", name, "' of dtype '", type,
-                           "' (fusegrad reads F32 and F64)"));
+                           "' (fusegrad reads F32, F64, F16, BF16, I64, I32, U8 and BOOL)"));
       if (!has_shape || shape.size() > max_rank || range.size() != 2)
         fail(dynamic::text("describes tensor '", name, "' without a shape of at most ", max_rank,
                            " axes and a [begin, end] data_offsets"));
-      const dtype t = type == "F32" ? dtype::float32 : dtype::float64;
       extents e = extents::of_rank(shape.size());
       std::uint64_t count = 1;
       for (std::size_t k = 0; k < shape.size(); ++k) {
@@ -230,6 +244,8 @@ inline tensor_map load_safetensors(const std::string& path,
           fail(dynamic::text("gives tensor '", name, "' an impossible shape"));
         count *= shape[k];
       }
+      if (count > UINT64_MAX / dynamic::element_size(t))
+        fail(dynamic::text("gives tensor '", name, "' an impossible shape"));
       const std::uint64_t bytes = count * dynamic::element_size(t);
       if (range[0] > range[1] || range[1] > data_size || range[1] - range[0] != bytes)
         fail(dynamic::text("gives tensor '", name, "' ", e.str(), " ", type, " the bytes [",
@@ -240,6 +256,8 @@ inline tensor_map load_safetensors(const std::string& path,
       var v = var::empty(e, t);
       if (bytes)
         std::memcpy(v.get().data->bytes, data + range[0], std::size_t(bytes));
+      if (t == dtype::bool_)
+        detail::normalise_bools(v);
       out[name] = v;
     } while (j.comma());
   j.expect('}');

@@ -9,18 +9,21 @@ FG_DIAGNOSTICS_BEGIN
 namespace fg::ops {
 
 struct add_op {
+  static constexpr bool integers = true;
   static constexpr bool cheap = true;
   static constexpr const char* name = "add";
   template <class V> FG_HD static V forward(V a, V b) { return a + b; }
   template <class V> FG_HD static fg::partials<V, 2> partials(V, V, V) { return {{V(1), V(1)}}; }
 };
 struct sub_op {
+  static constexpr bool integers = true;
   static constexpr bool cheap = true;
   static constexpr const char* name = "sub";
   template <class V> FG_HD static V forward(V a, V b) { return a - b; }
   template <class V> FG_HD static fg::partials<V, 2> partials(V, V, V) { return {{V(1), V(-1)}}; }
 };
 struct mul_op {
+  static constexpr bool integers = true;
   static constexpr bool cheap = true;
   static constexpr const char* name = "mul";
   template <class V> FG_HD static V forward(V a, V b) { return a * b; }
@@ -47,6 +50,7 @@ struct pow_op {
 };
 // Ties send the gradient to the first argument, as a subgradient must go somewhere once.
 struct min_op {
+  static constexpr bool integers = true;
   static constexpr bool cheap = true;
   static constexpr const char* name = "min";
   static constexpr bool smooth = false;
@@ -57,6 +61,7 @@ struct min_op {
   }
 };
 struct max_op {
+  static constexpr bool integers = true;
   static constexpr bool cheap = true;
   static constexpr const char* name = "max";
   static constexpr bool smooth = false;
@@ -69,6 +74,7 @@ struct max_op {
 
 // Comparisons are steps: value 1 or 0, zero derivative everywhere they are defined.
 struct step_op {
+  static constexpr bool integers = true;
   static constexpr bool cheap = true;
   static constexpr bool smooth = false;
   template <class V> FG_HD static fg::partials<V, 2> partials(V, V, V) { return {{V(0), V(0)}}; }
@@ -100,6 +106,7 @@ struct not_equal_op : step_op {
 
 // where(cond, a, b): a where cond is non-zero, else b; cond gets no gradient.
 struct where_op {
+  static constexpr bool integers = true;
   static constexpr bool cheap = true;
   static constexpr const char* name = "where";
   static constexpr bool smooth = false;

@@ -98,6 +98,15 @@ template <class Op> struct op_traits {
     else
       return false;
   }();
+  // Exact on integers too (forward only, on a wrapping int64): integer tensors compute it in
+  // their own dtype; an op without it promotes them to float32 first (as PyTorch's exp or
+  // true division do). Comparisons give bool whatever they compare.
+  static constexpr bool integers = [] {
+    if constexpr (requires { Op::integers; })
+      return bool(Op::integers);
+    else
+      return false;
+  }();
 };
 
 }  // namespace fg

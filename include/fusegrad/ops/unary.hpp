@@ -9,12 +9,14 @@ FG_DIAGNOSTICS_BEGIN
 namespace fg::ops {
 
 struct neg_op {
+  static constexpr bool integers = true;
   static constexpr bool cheap = true;
   static constexpr const char* name = "neg";
   template <class V> FG_HD static V forward(V x) { return -x; }
   template <class V> FG_HD static V derivative(V, V) { return V(-1); }
 };
 struct abs_op {
+  static constexpr bool integers = true;
   static constexpr bool cheap = true;
   static constexpr const char* name = "abs";
   static constexpr bool smooth = false;  // kink at 0; the table samples away from it
@@ -24,6 +26,7 @@ struct abs_op {
   }
 };
 struct square_op {
+  static constexpr bool integers = true;
   static constexpr bool cheap = true;
   static constexpr const char* name = "square";
   template <class V> FG_HD static V forward(V x) { return x * x; }
@@ -92,6 +95,7 @@ struct sigmoid_op {
   template <class V> FG_HD static V derivative(V, V y) { return y * (V(1) - y); }
 };
 struct relu_op {
+  static constexpr bool integers = true;
   static constexpr bool cheap = true;
   static constexpr const char* name = "relu";
   static constexpr bool smooth = false;

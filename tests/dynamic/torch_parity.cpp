@@ -1,0 +1,200 @@
+// The fusegrad side of the PyTorch parity test (tests/dynamic/torch_parity.py runs it): each case
+// prints one JSON line with its result's dtype, shape, values (and gradient, or printed text);
+// the script computes the same case in PyTorch and compares. Case names are the contract.
+#include <fusegrad/dynamic.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace fg;
+
+namespace {
+
+const dtype all_dtypes[] = {dtype::float32, dtype::float64, dtype::float16, dtype::bfloat16,
+                            dtype::int64,   dtype::int32,   dtype::uint8,   dtype::bool_};
+
+std::string number(long double v) {
+  if (std::isnan(v))
+    return "NaN";
+  if (std::isinf(v))
+    return v < 0 ? "-Infinity" : "Infinity";
+  char buf[64];
+  if (v == std::floor(v) && std::abs(v) < 1e19L)
+    std::snprintf(buf, sizeof buf, "%.0Lf", v);
+  else
+    std::snprintf(buf, sizeof buf, "%.17Lg", v);
+  return buf;
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s)
+    out += c == '\n' ? std::string("\\n") : c == '"' ? std::string("\\\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string values(const var& v) {
+  std::string s = "[";
+  for (index_t i = 0; i < v.size(); ++i)  // (appends: GCC 12 warns falsely on "," + string)
+    s.append(i ? "," : "").append(number(v.at<long double>(sindex_t(i))));
+  return s + "]";
+}
+
+std::string shape(const var& v) {
+  std::string s = "[";
+  for (std::size_t k = 0; k < v.rank(); ++k)
+    s.append(k ? "," : "").append(std::to_string(v.shape()[k]));
+  return s + "]";
+}
+
+// {"case": name, "dtype": ..., "shape": [...], "values": [...], "grad"?: {...}, "text"?: ...}
+void emit(const std::string& name, const var& y, const var* grad = nullptr,
+          bool with_text = false) {
+  std::string line = "{\"case\":" + json_string(name) + ",\"dtype\":\"" + dtype_name(y.dtype()) +
+                     "\",\"shape\":" + shape(y) + ",\"values\":" + values(y);
+  if (grad)
+    line += ",\"grad\":{\"dtype\":\"" + std::string(dtype_name(grad->dtype())) +
+            "\",\"values\":" + values(*grad) + "}";
+  if (with_text) {
+    std::ostringstream os;
+    os << y.detach();
+    line += ",\"text\":" + json_string(os.str());
+  }
+  std::printf("%s}\n", line.c_str());
+}
+
+// A case that must throw: its message is compared with PyTorch's refusal.
+void emit_error(const std::string& name, const std::function<void()>& f) {
+  try {
+    f();
+    std::printf("{\"case\":%s,\"error\":null}\n", json_string(name).c_str());
+  } catch (const std::exception& e) {
+    std::printf("{\"case\":%s,\"error\":%s}\n", json_string(name).c_str(),
+                json_string(e.what()).c_str());
+  }
+}
+
+var of(std::initializer_list<double> v, dtype t) {
+  return var::from(v, {index_t(v.size())}, t);
+}
+
+}  // namespace
+
+int main() {
+  // Promotion: every pair of dtypes through +, *, / and <; tensors with axes, then 0-d.
+  for (dtype a : all_dtypes)
+    for (dtype b : all_dtypes) {
+      const var x = of({1, 0, 3}, a), y = of({2, 1, 1}, b);
+      const std::string pair = std::string(dtype_name(a)) + "," + dtype_name(b);
+      emit("add:" + pair, x + y);
+      emit("mul:" + pair, x * y);
+      emit("div:" + pair, x / y);
+      emit("lt:" + pair, x < y);
+      emit("add0d:" + pair, x + var::scalar(2, b));
+    }
+  // Numbers: an int and a float with a tensor of each dtype.
+  for (dtype a : all_dtypes) {
+    const var x = of({1, 0, 3}, a);
+    emit(std::string("plus_int:") + dtype_name(a), x + 2);
+    emit(std::string("times_float:") + dtype_name(a), x * 2.5);
+  }
+
+  // Conversion.
+  const var floats = of({-2.7, -0.5, 0, 0.5, 2.7, 100.2, 65519, 1e-8, 0.1, 3e38}, dtype::float64);
+  for (dtype t : {dtype::float32, dtype::float16, dtype::bfloat16, dtype::bool_})
+    emit(std::string("to:float64,") + dtype_name(t), floats.to(t));
+  const var in_range = of({-2.7, -0.5, 0, 0.5, 2.7, 100.2, 65519}, dtype::float64);
+  emit("to:float64,int64", in_range.to(dtype::int64));
+  emit("to:float64,int32", in_range.to(dtype::int32));
+  emit("to:float64,uint8", of({0, 0.5, 2.7, 100.2, 255.9}, dtype::float64).to(dtype::uint8));
+  const var big = var::from(
+      std::vector<std::int64_t>{300, -1, 255, 2147483648LL, -2147483649LL, 65519, 70000}, {7});
+  for (dtype t : {dtype::uint8, dtype::int32, dtype::bool_, dtype::float16, dtype::float32})
+    emit(std::string("to:int64,") + dtype_name(t), big.to(t));
+  emit("to:bool,float32", of({1, 0}, dtype::bool_).to(dtype::float32));
+
+  // Integer arithmetic.
+  const std::int64_t top = INT64_MAX;
+  emit("int:overflow", var::from(std::vector<std::int64_t>{top, -top - 1}, {2}) + 1);
+  emit("int:uint8_wrap", of({250, 5}, dtype::uint8) + 10);
+  emit("int:int32_wrap", of({2147483647}, dtype::int32) * 2);
+  emit("int:true_div", of({7, -7, 3}, dtype::int64) / of({2, 2, -4}, dtype::int64));
+  emit("int:exp", exp(of({0, 1, 2}, dtype::int64)));
+  emit("int:sqrt_uint8", sqrt(of({9, 2}, dtype::uint8)));
+  emit("int:neg_abs", abs(-of({-3, 4}, dtype::int32)));
+  emit("int:max", maximum(of({1, 5}, dtype::int32), of({3, 2}, dtype::int64)));
+  emit("int:relu", relu(of({-3, 4}, dtype::int64)));
+  emit("int:cmp_float", of({1, 2, 3}, dtype::int64) >= 2.5);
+  emit("half:cmp", of({0.1, 0.2}, dtype::float16) == of({0.1, 0.3}, dtype::float16));
+  emit("half:mul", of({0.1, 1000}, dtype::float16) * of({3, 70}, dtype::float16));
+  emit("bf16:add", of({0.1, 1000}, dtype::bfloat16) + of({3, 0.5}, dtype::bfloat16));
+  emit_error("bool:sub", [] { (void)(of({1, 0}, dtype::bool_) - of({1, 1}, dtype::bool_)); });
+  emit_error("int:requires_grad", [] { of({1, 0}, dtype::int64).requires_grad(true); });
+  emit_error("int:mean", [] { (void)mean(of({1, 0}, dtype::int64)); });
+
+  // where: a bool condition, branches promoted.
+  const var cond = of({1, 0, 1}, dtype::bool_);
+  emit("where:int", where(cond, of({10, 20, 30}, dtype::int64), of({-1, -2, -3}, dtype::int32)));
+  emit("where:mixed",
+       where(cond, of({0.5, 1.5, 2.5}, dtype::float32), of({-1, -2, -3}, dtype::int64)));
+  {
+    var a = of({1, 2, 3}, dtype::float64).requires_grad(true);
+    var y = sum(where(cond, a * a, of({0, 0, 0}, dtype::int64)));
+    y.backward();
+    const var g = a.grad();
+    emit("where:grad", y, &g);
+  }
+
+  // Reductions of integers.
+  const var m = reshape(of({1, 2, 3, 4, 5, 6}, dtype::int32), {2, 3});
+  emit("red:sum", sum(m));
+  emit("red:sum_axis", sum(m, {1}));
+  emit("red:prod", prod(m));
+  emit("red:max_axis", max(m, {0}));
+  emit("red:min_keepdim", min(m, {1}, true));
+  emit("red:sum_bool", sum(of({1, 1, 0}, dtype::bool_)));
+  emit("red:sum_half", sum(of({0.5, 0.25, 1000}, dtype::float16)));
+
+  // Creation.
+  emit("arange:n", var::arange(5));
+  emit("arange:down", var::arange(10, 0, -3));
+  emit("arange:float", var::arange(0.0, 1.0, 0.1));
+  emit("arange:half_step", var::arange(1.0, 2.5, 0.5));
+  emit("linspace:5", var::linspace(-1, 1, 5));
+  emit("linspace:7", var::linspace(0, 1, 7));
+  emit("linspace:1", var::linspace(2, 3, 1));
+  emit("eye:2x3", var::eye(2, 3));
+  emit("eye:int", var::eye(3, dtype::int64));
+
+  // Gradients through conversion.
+  {
+    var w = of({1.5, -2, 3}, dtype::float32).requires_grad(true);
+    var y = sum(w.to(dtype::float64) * w.to(dtype::float64));
+    y.backward();
+    const var g = w.grad();
+    emit("to:grad", y, &g);
+    var h = of({0.5, 4}, dtype::float16).requires_grad(true);
+    var z = sum(h * h * 3.0);
+    z.backward();
+    const var gh = h.grad();
+    emit("to:grad_half", z, &gh);
+  }
+
+  // Printing.
+  emit("print:floats", of({0, 0.25, -1.5}, dtype::float32), nullptr, true);
+  emit("print:integral", of({1, 2, -30}, dtype::float64), nullptr, true);
+  emit("print:sci", of({1e-5, 1}, dtype::float32), nullptr, true);
+  emit("print:nan", of({NAN, 1.5, -INFINITY}, dtype::float32), nullptr, true);
+  emit("print:bool", of({1, 0}, dtype::bool_), nullptr, true);
+  emit("print:2d", reshape(var::arange(0, 1600), {40, 40}), nullptr, true);
+  emit("print:3d", reshape(var::arange(0, 3000), {10, 10, 30}), nullptr, true);
+  emit("print:long", var::arange(0, 2000), nullptr, true);
+  emit("print:wrap", var::arange(0.0, 30.0, 1.25), nullptr, true);
+  emit("print:scalar", var::scalar(2.5), nullptr, true);
+  return 0;
+}

@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""PyTorch parity of fg::var's dtypes, conversions, creation, integer ops and printing.
+
+Runs the fusegrad side (tests/dynamic/torch_parity.cpp, path in argv[1]), computes every case it
+printed in PyTorch, and compares dtype, shape and values (float32 and the half types to 1e-6
+relative, the rest exactly), gradients, errors (both must refuse) and printed text. Exits non-zero
+listing every case that differs, or one that either side lacks.
+"""
+import json
+import math
+import re
+import subprocess
+import sys
+
+import torch
+
+DTYPES = {
+    "float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
+    "bfloat16": torch.bfloat16, "int64": torch.int64, "int32": torch.int32,
+    "uint8": torch.uint8, "bool": torch.bool,
+}
+NAMES = {v: k for k, v in DTYPES.items()}
+
+
+def of(values, dtype):
+    return torch.tensor(values, dtype=torch.float64).to(dtype)
+
+
+def grad_case(f):
+    """f() returns (y, leaf): y.backward() and return both."""
+    y, leaf = f()
+    y.backward()
+    return y, leaf.grad
+
+
+def cases():
+    """name -> a function giving a tensor, (tensor, grad), or raising."""
+    c = {}
+    for a, ta in DTYPES.items():
+        for b, tb in DTYPES.items():
+            pair = f"{a},{b}"
+            x = lambda ta=ta: of([1, 0, 3], ta)
+            y = lambda tb=tb: of([2, 1, 1], tb)
+            c["add:" + pair] = lambda x=x, y=y: x() + y()
+            c["mul:" + pair] = lambda x=x, y=y: x() * y()
+            c["div:" + pair] = lambda x=x, y=y: x() / y()
+            c["lt:" + pair] = lambda x=x, y=y: x() < y()
+            c["add0d:" + pair] = lambda x=x, tb=tb: x() + torch.tensor(2, dtype=tb)
+    for a, ta in DTYPES.items():
+        c["plus_int:" + a] = lambda ta=ta: of([1, 0, 3], ta) + 2
+        c["times_float:" + a] = lambda ta=ta: of([1, 0, 3], ta) * 2.5
+
+    floats = [-2.7, -0.5, 0, 0.5, 2.7, 100.2, 65519, 1e-8, 0.1, 3e38]
+    for t in ["float32", "float16", "bfloat16", "bool"]:
+        c["to:float64," + t] = lambda t=t: of(floats, torch.float64).to(DTYPES[t])
+    in_range = [-2.7, -0.5, 0, 0.5, 2.7, 100.2, 65519]
+    c["to:float64,int64"] = lambda: of(in_range, torch.float64).to(torch.int64)
+    c["to:float64,int32"] = lambda: of(in_range, torch.float64).to(torch.int32)
+    c["to:float64,uint8"] = lambda: of([0, 0.5, 2.7, 100.2, 255.9], torch.float64).to(torch.uint8)
+    big = [300, -1, 255, 2147483648, -2147483649, 65519, 70000]
+    for t in ["uint8", "int32", "bool", "float16", "float32"]:
+        c["to:int64," + t] = lambda t=t: torch.tensor(big, dtype=torch.int64).to(DTYPES[t])
+    c["to:bool,float32"] = lambda: of([1, 0], torch.bool).to(torch.float32)
+
+    top = 2**63 - 1
+    c["int:overflow"] = lambda: torch.tensor([top, -top - 1], dtype=torch.int64) + 1
+    c["int:uint8_wrap"] = lambda: of([250, 5], torch.uint8) + 10
+    c["int:int32_wrap"] = lambda: of([2147483647], torch.int32) * 2
+    c["int:true_div"] = lambda: of([7, -7, 3], torch.int64) / of([2, 2, -4], torch.int64)
+    c["int:exp"] = lambda: torch.exp(of([0, 1, 2], torch.int64))
+    c["int:sqrt_uint8"] = lambda: torch.sqrt(of([9, 2], torch.uint8))
+    c["int:neg_abs"] = lambda: torch.abs(-of([-3, 4], torch.int32))
+    c["int:max"] = lambda: torch.maximum(of([1, 5], torch.int32), of([3, 2], torch.int64))
+    c["int:relu"] = lambda: torch.relu(of([-3, 4], torch.int64))
+    c["int:cmp_float"] = lambda: of([1, 2, 3], torch.int64) >= 2.5
+    c["half:cmp"] = lambda: of([0.1, 0.2], torch.float16) == of([0.1, 0.3], torch.float16)
+    c["half:mul"] = lambda: of([0.1, 1000], torch.float16) * of([3, 70], torch.float16)
+    c["bf16:add"] = lambda: of([0.1, 1000], torch.bfloat16) + of([3, 0.5], torch.bfloat16)
+    c["bool:sub"] = lambda: of([1, 0], torch.bool) - of([1, 1], torch.bool)
+    c["int:requires_grad"] = lambda: of([1, 0], torch.int64).requires_grad_(True)
+    c["int:mean"] = lambda: torch.mean(of([1, 0], torch.int64))
+
+    cond = lambda: of([1, 0, 1], torch.bool)
+    c["where:int"] = lambda: torch.where(cond(), of([10, 20, 30], torch.int64),
+                                         of([-1, -2, -3], torch.int32))
+    c["where:mixed"] = lambda: torch.where(cond(), of([0.5, 1.5, 2.5], torch.float32),
+                                           of([-1, -2, -3], torch.int64))
+
+    def where_grad():
+        a = of([1, 2, 3], torch.float64).requires_grad_(True)
+        return torch.where(cond(), a * a, of([0, 0, 0], torch.int64)).sum(), a
+    c["where:grad"] = lambda: grad_case(where_grad)
+
+    m = lambda: of([1, 2, 3, 4, 5, 6], torch.int32).reshape(2, 3)
+    c["red:sum"] = lambda: m().sum()
+    c["red:sum_axis"] = lambda: m().sum(1)
+    c["red:prod"] = lambda: m().prod()
+    c["red:max_axis"] = lambda: m().amax(0)
+    c["red:min_keepdim"] = lambda: m().amin(1, keepdim=True)
+    c["red:sum_bool"] = lambda: of([1, 1, 0], torch.bool).sum()
+    c["red:sum_half"] = lambda: of([0.5, 0.25, 1000], torch.float16).sum()
+
+    c["arange:n"] = lambda: torch.arange(5)
+    c["arange:down"] = lambda: torch.arange(10, 0, -3)
+    c["arange:float"] = lambda: torch.arange(0.0, 1.0, 0.1)
+    c["arange:half_step"] = lambda: torch.arange(1.0, 2.5, 0.5)
+    c["linspace:5"] = lambda: torch.linspace(-1, 1, 5)
+    c["linspace:7"] = lambda: torch.linspace(0, 1, 7)
+    c["linspace:1"] = lambda: torch.linspace(2, 3, 1)
+    c["eye:2x3"] = lambda: torch.eye(2, 3)
+    c["eye:int"] = lambda: torch.eye(3, dtype=torch.int64)
+
+    def to_grad():
+        w = of([1.5, -2, 3], torch.float32).requires_grad_(True)
+        return (w.to(torch.float64) * w.to(torch.float64)).sum(), w
+    c["to:grad"] = lambda: grad_case(to_grad)
+
+    def to_grad_half():
+        h = of([0.5, 4], torch.float16).requires_grad_(True)
+        return (h * h * 3.0).sum(), h
+    c["to:grad_half"] = lambda: grad_case(to_grad_half)
+
+    c["print:floats"] = lambda: of([0, 0.25, -1.5], torch.float32)
+    c["print:integral"] = lambda: of([1, 2, -30], torch.float64)
+    c["print:sci"] = lambda: of([1e-5, 1], torch.float32)
+    c["print:nan"] = lambda: of([math.nan, 1.5, -math.inf], torch.float32)
+    c["print:bool"] = lambda: of([1, 0], torch.bool)
+    c["print:2d"] = lambda: torch.arange(1600).reshape(40, 40)
+    c["print:3d"] = lambda: torch.arange(3000).reshape(10, 10, 30)
+    c["print:long"] = lambda: torch.arange(2000)
+    c["print:wrap"] = lambda: torch.arange(0.0, 30.0, 1.25)
+    c["print:scalar"] = lambda: torch.tensor(2.5)
+    return c
+
+
+def body_of_torch(text):
+    """The bracketed part of torch's repr, indented as under 'var(' (3 columns less)."""
+    text = re.sub(r"(, dtype=torch\.\w+)?\)$", "", text[len("tensor("):])
+    lines = text.split("\n")
+    return "\n".join([lines[0]] + [l[3:] if l.strip() else l for l in lines[1:]])
+
+
+def body_of_ours(text):
+    return re.sub(r", shape=\[[^\]]*\], \w+(, op=\w+|, requires_grad)?\)$", "", text[len("var("):])
+
+
+def close(ours, theirs, dtype):
+    if len(ours) != len(theirs):
+        return False
+    tol = 1e-6 if dtype in ("float32", "float16", "bfloat16") else 0.0
+    for a, b in zip(ours, theirs):
+        if isinstance(a, float) and math.isnan(a) or isinstance(b, float) and math.isnan(b):
+            if not (isinstance(a, float) and math.isnan(a) and isinstance(b, float)
+                    and math.isnan(b)):
+                return False
+        elif a != b and abs(a - b) > tol * max(abs(a), abs(b)):
+            return False
+    return True
+
+
+def flat(t):
+    return [v if not isinstance(v, bool) else int(v) for v in t.detach().reshape(-1).double().tolist()] \
+        if t.dtype != torch.int64 else t.reshape(-1).tolist()
+
+
+def main():
+    out = subprocess.run([sys.argv[1]], check=True, capture_output=True, text=True).stdout
+    ours = {}
+    for line in out.splitlines():
+        r = json.loads(line)
+        ours[r["case"]] = r
+    theirs = cases()
+    bad = []
+    for name in sorted(set(ours) | set(theirs)):
+        if name not in ours or name not in theirs:
+            bad.append(f"{name}: only on the {'fusegrad' if name in ours else 'PyTorch'} side")
+            continue
+        r = ours[name]
+        try:
+            t = theirs[name]()
+            error = None
+        except Exception as e:  # PyTorch refuses: so must we
+            error = str(e).split("\n")[0]
+        if "error" in r or error is not None:
+            if r.get("error") is None or error is None:
+                bad.append(f"{name}: fusegrad error {r.get('error')!r}, PyTorch error {error!r}")
+            continue
+        grad = None
+        if isinstance(t, tuple):
+            t, grad = t
+        if r["dtype"] != NAMES[t.dtype] or r["shape"] != list(t.shape):
+            bad.append(f"{name}: fusegrad {r['dtype']} {r['shape']}, "
+                       f"PyTorch {NAMES[t.dtype]} {list(t.shape)}")
+        elif not close(r["values"], flat(t), r["dtype"]):
+            bad.append(f"{name}: fusegrad {r['values']}, PyTorch {flat(t)}")
+        if grad is not None and (r["grad"]["dtype"] != NAMES[grad.dtype] or
+                                 not close(r["grad"]["values"], flat(grad), r["grad"]["dtype"])):
+            bad.append(f"{name}: gradient fusegrad {r['grad']}, PyTorch "
+                       f"{NAMES[grad.dtype]} {flat(grad)}")
+        if "text" in r and body_of_ours(r["text"]) != body_of_torch(repr(t)):
+            bad.append(f"{name}: printed\n{body_of_ours(r['text'])}\nPyTorch prints\n"
+                       f"{body_of_torch(repr(t))}")
+    for b in bad:
+        print("MISMATCH", b)
+    print(f"{len(ours)} cases, {len(bad)} mismatches (PyTorch {torch.__version__})")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
