@@ -49,9 +49,9 @@ fg::var inputs(const fg::extents& e) {
   return x;
 }
 fg::var labels(fg::index_t n, fg::index_t classes) {
-  fg::var y = fg::var::empty({n});
+  fg::var y = fg::var::empty({n}, fg::int64);
   for (fg::index_t i = 0; i < n; ++i)
-    y.data<float>()[i] = float((i * 7 + 3) % classes);
+    y.data<std::int64_t>()[i] = std::int64_t((i * 7 + 3) % classes);
   return y;
 }
 
@@ -89,8 +89,11 @@ void BM_W3_fusegrad(benchmark::State& state, bool blas) {
 }
 
 #if FUSEGRAD_HAVE_LIBTORCH
-torch::Tensor to_torch(const fg::var& v) {
+torch::Tensor to_torch(const fg::var& v) {  // float32 values, int64 class labels
   std::vector<std::int64_t> shape(v.shape().begin(), v.shape().end());
+  if (v.dtype() == fg::int64)
+    return torch::from_blob(const_cast<std::int64_t*>(v.data<std::int64_t>()), shape, torch::kInt64)
+        .clone();
   return torch::from_blob(const_cast<float*>(v.data<float>()), shape, torch::kFloat32).clone();
 }
 // Copies fusegrad's parameters into the torch module's of the same names.
@@ -120,7 +123,7 @@ void BM_classifier_libtorch(benchmark::State& state, const workload* w,
   torch::nn::Sequential m = make();
   copy_weights(ours, *m);
   const fg::var fx = inputs(w->input), fy = labels(w->input[0], w->classes);
-  const torch::Tensor x = to_torch(fx), y = to_torch(fy).to(torch::kLong);
+  const torch::Tensor x = to_torch(fx), y = to_torch(fy);
   torch::optim::SGD opt(m->parameters(), torch::optim::SGDOptions(0.01));
   auto run = [&] {
     opt.zero_grad();

@@ -29,7 +29,7 @@ const std::string data_dir = "/usr/share/datasets/fashion-mnist";
 
 nn::batch load(const char* part) {
   fg::var x = fg::io::read_idx(data_dir + "/" + part + "-images-idx3-ubyte.gz");
-  fg::var y = fg::io::read_idx(data_dir + "/" + part + "-labels-idx1-ubyte.gz");
+  fg::var y = fg::io::read_idx(data_dir + "/" + part + "-labels-idx1-ubyte.gz", fg::int64);
   const fg::index_t n = x.shape()[0];
   return {fg::reshape((x * (1.0 / 255.0) - 0.2860) * (1.0 / 0.3530), {n, 1, 28, 28}), y};
 }
@@ -77,8 +77,11 @@ void BM_W8_fusegrad(benchmark::State& state, bool blas) {
 }
 
 #if FUSEGRAD_HAVE_LIBTORCH
-torch::Tensor to_torch(const fg::var& v) {
+torch::Tensor to_torch(const fg::var& v) {  // float32 values, int64 class labels
   std::vector<std::int64_t> shape(v.shape().begin(), v.shape().end());
+  if (v.dtype() == fg::int64)
+    return torch::from_blob(const_cast<std::int64_t*>(v.data<std::int64_t>()), shape, torch::kInt64)
+        .clone();
   return torch::from_blob(const_cast<float*>(v.data<float>()), shape, torch::kFloat32).clone();
 }
 
@@ -99,15 +102,14 @@ void BM_W8_libtorch(benchmark::State& state) {
   }
   torch::optim::Adam opt(m->parameters(), torch::optim::AdamOptions(2e-3));
   const nn::batch test = load("t10k");
-  const torch::Tensor tx = to_torch(test.inputs), ty = to_torch(test.targets).to(torch::kLong);
+  const torch::Tensor tx = to_torch(test.inputs), ty = to_torch(test.targets);
   run(
       state,
       [&](const fg::var& x, const fg::var& y, double lr) {
         for (auto& group : opt.param_groups())
           static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
         opt.zero_grad();
-        torch::nn::functional::cross_entropy(m->forward(to_torch(x)), to_torch(y).to(torch::kLong))
-            .backward();
+        torch::nn::functional::cross_entropy(m->forward(to_torch(x)), to_torch(y)).backward();
         opt.step();
       },
       [&] {

@@ -26,10 +26,10 @@ nn::Sequential make_model(fg::generator& g) {
 }
 
 // Images as [N, 1, 28, 28], standardised with the training set's mean and deviation of the
-// pixel values (0.2860 and 0.3530); labels as [N].
+// pixel values (0.2860 and 0.3530); labels as [N] int64.
 nn::batch load(const std::string& dir, const char* part) {
   fg::var x = fg::io::read_idx(dir + "/" + part + "-images-idx3-ubyte.gz");
-  fg::var y = fg::io::read_idx(dir + "/" + part + "-labels-idx1-ubyte.gz");
+  fg::var y = fg::io::read_idx(dir + "/" + part + "-labels-idx1-ubyte.gz", fg::int64);
   const fg::index_t n = x.shape()[0];
   return {fg::reshape((x * (1.0 / 255.0) - 0.2860) * (1.0 / 0.3530), {n, 1, 28, 28}), y};
 }

@@ -31,15 +31,15 @@ batch make_batch(fg::generator& g, fg::index_t size) {
     b.lengths.push_back(len);
     longest = std::max(longest, len);
   }
-  b.tokens = fg::var::zeros({longest, size});
-  b.labels = fg::var::zeros({size});
+  b.tokens = fg::var::zeros({longest, size}, fg::int64);
+  b.labels = fg::var::zeros({size}, fg::int64);
   for (fg::index_t i = 0; i < size; ++i) {
     int total = 0;
     for (std::size_t t = 0; t < seqs[i].size(); ++t) {
-      b.tokens.set(fg::index_t(t) * size + i, seqs[i][t]);
+      b.tokens.set({fg::sindex_t(t), fg::sindex_t(i)}, seqs[i][t]);
       total += seqs[i][t];
     }
-    b.labels.set(i, double(total) / double(seqs[i].size()) > 4.5 ? 1.0 : 0.0);
+    b.labels.set(fg::sindex_t(i), double(total) / double(seqs[i].size()) > 4.5 ? 1 : 0);
   }
   return b;
 }
@@ -81,7 +81,7 @@ int main() {
   const fg::var logits = model.classify(test);
   int right = 0;
   for (fg::index_t i = 0; i < 1000; ++i)
-    right += (logits.at(2 * i + 1) > logits.at(2 * i)) == (test.labels.at(i) == 1.0);
+    right += (logits(i, 1) > logits(i, 0)) == (test.labels.at<int>(fg::sindex_t(i)) == 1);
   std::printf("accuracy on 1000 new sequences: %.1f%%\n", right / 10.0);
   return right >= 900 ? 0 : 1;
 }

@@ -14,5 +14,8 @@
 #include "fusegrad/dynamic/matmul.hpp"
 #include "fusegrad/dynamic/print.hpp"
 #include "fusegrad/dynamic/reduce.hpp"
+#include "fusegrad/dynamic/sample.hpp"
+#include "fusegrad/dynamic/scan.hpp"
+#include "fusegrad/dynamic/sort.hpp"
 #include "fusegrad/dynamic/tape.hpp"
 #include "fusegrad/dynamic/var.hpp"

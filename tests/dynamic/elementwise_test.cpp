@@ -4,6 +4,8 @@
 #include "../ops/op_table.hpp"
 #include "dynamic_testing.hpp"
 
+#include <optional>
+
 using namespace fg;
 using fg::testing::check_var_gradient;
 using fg::testing::leaf;
@@ -106,4 +108,38 @@ TEST_CASE("dynamic / broadcast_to copies along the grown axes and sums the gradi
                        "fg::broadcast_to(): cannot broadcast shape [2, 1] to [2] (only its axes of "
                        "extent 1 can grow)",
                        shape_error);
+}
+
+TEST_CASE("dynamic / clamp: bounds included in the gradient, NaN kept, integers stay integers") {
+  var x = var::from({-2, -1, 0, 1, 2, NAN}, {6}, dtype::float64).requires_grad(true);
+  var y = clamp(x, -1, 1);
+  CHECK(y.at(0) == -1.0);
+  CHECK(y.at(4) == 1.0);
+  CHECK(std::isnan(y.at(5)));
+  sum(y * var::from({1, 2, 3, 4, 5, 6}, {6}, dtype::float64)).backward();
+  CHECK(x.grad().at(0) == 0.0);
+  CHECK(x.grad().at(1) == 2.0);  // at the bound: passes, as PyTorch's
+  CHECK(x.grad().at(3) == 4.0);
+  CHECK(x.grad().at(4) == 0.0);
+  const var i = clamp(var::from({-5, 3, 9}, {3}, dtype::int64), 0, 4);
+  CHECK(i.dtype() == dtype::int64);
+  CHECK(i.at<std::int64_t>(0) == 0);
+  CHECK(i.at<std::int64_t>(2) == 4);
+  CHECK(clamp(var::from({0, 5}, {2}), 3, 1).at(0) == 1.0);  // lo > hi: hi, as PyTorch
+  CHECK(clamp(var::from({1, 2}, {2}, dtype::float16), 0, 1.5).dtype() == dtype::float16);
+}
+
+TEST_CASE("dynamic / NaN != x is true in SIMD lanes and scalar tails alike") {
+  // 19 elements: whole AVX batches and a scalar tail, fused and op by op.
+  var x = var::full({19}, NAN, dtype::float64);
+  for (const bool fused : {true, false}) {
+    std::optional<no_fusion> off;
+    if (!fused)
+      off.emplace();
+    const var n = not_equal(x, 0.0), e = equal(x, x);
+    for (sindex_t i = 0; i < 19; ++i) {
+      CHECK(n.at<bool>(i));
+      CHECK(!e.at<bool>(i));
+    }
+  }
 }

@@ -21,7 +21,7 @@ TEST_CASE("layout / values") {
   CHECK(stack({x, x}, 1).shape() == extents{2, 2, 3});
   auto parts = split(x, {1, 2}, 1);
   CHECK(parts[1].shape() == extents{2, 2});
-  var idx = var::from({2, 0, 1, 1}, {2, 2});
+  var idx = var::from({2, 0, 1, 1}, {2, 2}, dtype::int64);
   var g = gather(x, 1, idx);
   CHECK(g.at(0) == 2.0);
   CHECK(g.at(3) == 40.0);
@@ -41,7 +41,7 @@ TEST_CASE("layout / gradients against finite differences") {
         return sum(p[0] * 3.0) + sum(cos(p[1]));
       },
       {x});
-  var idx = var::from({0, 3, 3, 1, 2, 2}, {3, 2}, dtype::float64);
+  var idx = var::from({0, 3, 3, 1, 2, 2}, {3, 2}, dtype::int32);
   check_var_gradient([&](const auto& v) { return sum(exp(gather(v[0], 1, idx))); }, {x});
 }
 
@@ -55,7 +55,21 @@ TEST_CASE("layout / errors name the shapes") {
   CHECK_THROWS_WITH_AS(concat({x, var::zeros({3, 3})}, 1),
                        "fg::concat(): along axis 1, shapes [2, 3] [3, 3] do not fit together",
                        fg::shape_error);
-  CHECK_THROWS_WITH_AS(gather(x, 1, var::from({0, 7}, {2, 1})),
-                       "fg::gather(): index value 7.000000 is not an element of axis 1 of [2, 3]",
-                       fg::shape_error);
+  CHECK_THROWS_WITH_AS(gather(x, 1, var::from({0, 7}, {2, 1}, dtype::int64)),
+                       "fg::gather(): index 7 is out of range for axis 1 of [2, 3] of size 3",
+                       fg::index_error);
+  CHECK_THROWS_WITH_AS(gather(x, 1, var::from({0, 1}, {2, 1})),
+                       "fg::gather(): the indices are float32; indices must be an integer tensor "
+                       "(convert them with .to(fg::int64))",
+                       fg::dtype_error);
+}
+
+TEST_CASE("layout / nonzero: the indices of non-zero elements, row-major") {
+  const var n = nonzero(var::from({0, 3, 0, 0, -1, 2}, {2, 3}));
+  CHECK(n.dtype() == dtype::int64);
+  CHECK(n.shape() == extents{3, 2});
+  CHECK(n.at<std::int64_t>({0, 1}) == 1);
+  CHECK(n.at<std::int64_t>({1, 0}) == 1);
+  CHECK(n.at<std::int64_t>({2, 1}) == 2);
+  CHECK(nonzero(var::zeros({4})).shape() == extents{0, 1});
 }

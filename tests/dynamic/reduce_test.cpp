@@ -39,3 +39,17 @@ TEST_CASE("dynamic / max shares its gradient among ties") {
   CHECK(x.grad().at(1) == 0.5);
   CHECK(x.grad().at(2) == 0.5);
 }
+
+TEST_CASE("reduce / count_nonzero, any and all, over every element or axes") {
+  const var x = var::from({0, 1, 2, 0, 0, 0}, {2, 3});
+  CHECK(count_nonzero(x).dtype() == dtype::int64);
+  CHECK(count_nonzero(x).item<std::int64_t>() == 2);
+  CHECK(count_nonzero(x, {0}).at<std::int64_t>(1) == 1);
+  CHECK(any(x).dtype() == dtype::bool_);
+  CHECK(any(x).item<bool>());
+  CHECK(!all(x).item<bool>());
+  CHECK(any(x, {1}).at<bool>(0));
+  CHECK(!any(x, {1}).at<bool>(1));
+  CHECK(all(var::from({1, 2}, {2}, dtype::int32)).item<bool>());
+  CHECK(all(x, {0}, true).shape() == extents{1, 3});
+}

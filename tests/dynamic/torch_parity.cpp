@@ -2,6 +2,7 @@
 // prints one JSON line with its result's dtype, shape, values (and gradient, or printed text);
 // the script computes the same case in PyTorch and compares. Case names are the contract.
 #include <fusegrad/dynamic.hpp>
+#include <fusegrad/dynamic/sort.hpp>
 
 #include <cmath>
 #include <cstdint>
@@ -170,6 +171,51 @@ int main() {
   emit("linspace:1", var::linspace(2, 3, 1));
   emit("eye:2x3", var::eye(2, 3));
   emit("eye:int", var::eye(3, dtype::int64));
+
+  // Selection and sorting (ties and a NaN included; indices int64).
+  const var s = reshape(of({2, 1, 2, NAN, 1, 0, 5, 5, -3, 4, 4, 0}, dtype::float32), {2, 6});
+  emit("argmax:flat", argmax(s));
+  emit("argmax:dim1", argmax(s, 1));
+  emit("argmin:dim0_keep", argmin(s, 0, true));
+  emit("argmax:int", argmax(of({3, 9, 9, 1}, dtype::int64)));
+  emit("sort:values", sort(s, 1).values);
+  emit("sort:indices", sort(s, 1).indices);
+  emit("sort:desc_indices", sort(s, 1, true).indices);
+  emit("argsort:dim0", argsort(s, 0));
+  emit("topk:values", topk(s, 3).values);
+  emit("topk:indices", topk(s, 3).indices);
+  emit("topk:smallest", topk(s, 2, 1, false).indices);
+
+  // Scans, clamp, counting, nonzero; multinomial's refusals (its draws are checked by
+  // frequency in tests/dynamic/sample_test.cpp: the streams differ).
+  emit("cumsum:dim1", cumsum(s, 1));
+  emit("cumsum:int", cumsum(of({1, 2, 3}, dtype::int32), 0));
+  emit("cumprod:dim0", cumprod(reshape(of({1, 2, 0, 4, 5, 6}, dtype::float64), {3, 2}), 0));
+  {
+    var z = of({2, 0, 3, 4}, dtype::float64).requires_grad(true);
+    var y = sum(cumprod(z, 0));
+    y.backward();
+    const var g = z.grad();
+    emit("cumprod:grad_zero", y, &g);
+  }
+  emit("clamp:float", clamp(s, -1, 2.5));
+  emit("clamp:int", clamp(of({-5, 3, 9}, dtype::int64), 0, 4));
+  emit("clamp:empty_range", clamp(of({0, 5}, dtype::float32), 3, 1));
+  {
+    var x = of({-2, -1, 0, 1, 2}, dtype::float64).requires_grad(true);
+    var y = sum(clamp(x, -1, 1) * of({1, 2, 3, 4, 5}, dtype::float64));
+    y.backward();
+    const var g = x.grad();
+    emit("clamp:grad", y, &g);
+  }
+  emit("count_nonzero:all", count_nonzero(s));
+  emit("count_nonzero:dim0", count_nonzero(s, {0}));
+  emit("any:dim1", any(reshape(of({0, 0, 1, 0}, dtype::int64), {2, 2}), {1}));
+  emit("all:all", all(of({1, 2, 0}, dtype::float32)));
+  emit("nonzero", nonzero(reshape(of({0, 3, 0, 0, -1, 2}, dtype::float32), {2, 3})));
+  emit_error("multinomial:negative", [] {
+    (void)multinomial(of({1, -1}, dtype::float32), 1, true);
+  });
 
   // Gradients through conversion.
   {

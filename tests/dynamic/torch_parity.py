@@ -110,6 +110,43 @@ def cases():
     c["eye:2x3"] = lambda: torch.eye(2, 3)
     c["eye:int"] = lambda: torch.eye(3, dtype=torch.int64)
 
+    s = lambda: of([2, 1, 2, math.nan, 1, 0, 5, 5, -3, 4, 4, 0], torch.float32).reshape(2, 6)
+    c["argmax:flat"] = lambda: torch.argmax(s())
+    c["argmax:dim1"] = lambda: torch.argmax(s(), 1)
+    c["argmin:dim0_keep"] = lambda: torch.argmin(s(), 0, keepdim=True)
+    c["argmax:int"] = lambda: torch.argmax(of([3, 9, 9, 1], torch.int64))
+    c["sort:values"] = lambda: torch.sort(s(), dim=1, stable=True).values
+    c["sort:indices"] = lambda: torch.sort(s(), dim=1, stable=True).indices
+    c["sort:desc_indices"] = lambda: torch.sort(s(), dim=1, descending=True, stable=True).indices
+    c["argsort:dim0"] = lambda: torch.sort(s(), dim=0, stable=True).indices
+    # topk's ties are the stable sort's (torch.topk leaves their order unspecified)
+    c["topk:values"] = lambda: torch.topk(s(), 3).values
+    c["topk:indices"] = lambda: torch.sort(s(), dim=1, descending=True, stable=True).indices[:, :3]
+    c["topk:smallest"] = lambda: torch.sort(s(), dim=1, stable=True).indices[:, :2]
+
+    c["cumsum:dim1"] = lambda: torch.cumsum(s(), 1)
+    c["cumsum:int"] = lambda: torch.cumsum(of([1, 2, 3], torch.int32), 0)
+    c["cumprod:dim0"] = lambda: torch.cumprod(of([1, 2, 0, 4, 5, 6], torch.float64).reshape(3, 2), 0)
+
+    def cumprod_grad():
+        z = of([2, 0, 3, 4], torch.float64).requires_grad_(True)
+        return torch.cumprod(z, 0).sum(), z
+    c["cumprod:grad_zero"] = lambda: grad_case(cumprod_grad)
+    c["clamp:float"] = lambda: torch.clamp(s(), -1, 2.5)
+    c["clamp:int"] = lambda: torch.clamp(of([-5, 3, 9], torch.int64), 0, 4)
+    c["clamp:empty_range"] = lambda: torch.clamp(of([0, 5], torch.float32), 3, 1)
+
+    def clamp_grad():
+        x = of([-2, -1, 0, 1, 2], torch.float64).requires_grad_(True)
+        return (torch.clamp(x, -1, 1) * of([1, 2, 3, 4, 5], torch.float64)).sum(), x
+    c["clamp:grad"] = lambda: grad_case(clamp_grad)
+    c["count_nonzero:all"] = lambda: torch.count_nonzero(s())
+    c["count_nonzero:dim0"] = lambda: torch.count_nonzero(s(), 0)
+    c["any:dim1"] = lambda: torch.any(of([0, 0, 1, 0], torch.int64).reshape(2, 2), 1)
+    c["all:all"] = lambda: torch.all(of([1, 2, 0], torch.float32))
+    c["nonzero"] = lambda: torch.nonzero(of([0, 3, 0, 0, -1, 2], torch.float32).reshape(2, 3))
+    c["multinomial:negative"] = lambda: torch.multinomial(of([1, -1], torch.float32), 1, True)
+
     def to_grad():
         w = of([1.5, -2, 3], torch.float32).requires_grad_(True)
         return (w.to(torch.float64) * w.to(torch.float64)).sum(), w

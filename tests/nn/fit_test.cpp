@@ -13,11 +13,11 @@ using namespace fg;
 namespace {
 struct problem {  // two classes of points, split by the sign of x0 + x1
   var x, y;
-  problem() : x(var::empty({64, 2})), y(var::empty({64})) {
+  problem() : x(var::empty({64, 2})), y(var::empty({64}, dtype::int64)) {
     generator g(1);
     x = var::randn({64, 2}, g);
     for (index_t i = 0; i < 64; ++i)
-      y.set(i, x.at(2 * i) + x.at(2 * i + 1) > 0 ? 1.0 : 0.0);
+      y.set(sindex_t(i), x.at(2 * i) + x.at(2 * i + 1) > 0 ? 1 : 0);
   }
 };
 nn::Sequential model(std::uint64_t seed) {

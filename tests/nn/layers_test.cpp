@@ -200,7 +200,7 @@ TEST_CASE(
 TEST_CASE("nn / embedding: rows by index, gradients added per row") {
   generator g(2);
   nn::Embedding emb(5, 3, g, dtype::float64);
-  var idx = var::from({4, 1, 4}, {3});
+  var idx = var::from({4, 1, 4}, {3}, dtype::int64);
   var y = emb(idx);
   CHECK(y.shape() == extents{3, 3});
   for (index_t d = 0; d < 3; ++d) {
@@ -211,9 +211,15 @@ TEST_CASE("nn / embedding: rows by index, gradients added per row") {
   sum(y * w).backward();
   CHECK(emb.weight.grad().at(12) == doctest::Approx(w.at(0) + w.at(6)));  // row 4, used twice
   CHECK(emb.weight.grad().at(0) == 0.0);
-  CHECK(emb(var::from({1, 2, 3, 0}, {2, 2})).shape() == extents{2, 2, 3});
-  CHECK_THROWS_WITH_AS(emb(var::from({5}, {1})),
-                       "fg::nn::embedding(): index 5.000000 is not a row of [5, 3]", shape_error);
+  CHECK(emb(var::from({1, 2, 3, 0}, {2, 2}, dtype::int32)).shape() == extents{2, 2, 3});
+  CHECK_THROWS_WITH_AS(emb(var::from({5}, {1}, dtype::int64)),
+                       "fg::nn::embedding(): index 5 is out of range for the rows of the weight "
+                       "[5, 3] of size 5",
+                       index_error);
+  CHECK_THROWS_WITH_AS(emb(var::from({1}, {1})),
+                       "fg::nn::embedding(): the indices are float32; indices must be an integer "
+                       "tensor (convert them with .to(fg::int64))",
+                       dtype_error);
 }
 
 #ifdef FUSEGRAD_USE_CBLAS

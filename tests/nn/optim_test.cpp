@@ -98,7 +98,7 @@ std::vector<double> train_tiny(std::uint64_t seed, int steps) {
   nn::Sequential net(nn::Conv2d(1, 4, 3, g, 1, 1), nn::ReLU(), nn::AvgPool2d(2), nn::Flatten(),
                      nn::Linear(4 * 3 * 3, 8, g), nn::GELU(), nn::Linear(8, 3, g));
   var x = var::randn({6, 1, 6, 6}, g);
-  var y = var::from({0, 1, 2, 2, 1, 0}, {6});
+  var y = var::from({0, 1, 2, 2, 1, 0}, {6}, dtype::int64);
   nn::Adam opt(net.parameters(), {.lr = 0.02});
   std::vector<double> losses;
   for (int i = 0; i < steps; ++i) {

@@ -60,8 +60,9 @@ template <class V> FG_HD FG_INLINE V le(V a, V b) {
 template <class V> FG_HD FG_INLINE V eq(V a, V b) {
   return simd::from_mask<V>(a == b);
 }
+// (not `a != b`: AVX's ordered compare says NaN != 0 is false, where C++ and PyTorch say true)
 template <class V> FG_HD FG_INLINE V ne(V a, V b) {
-  return simd::from_mask<V>(a != b);
+  return V(1) - math::eq(a, b);
 }
 template <class V> FG_HD FG_INLINE V select(V mask, V a, V b) {
   return simd::select_nonzero(mask, a, b);

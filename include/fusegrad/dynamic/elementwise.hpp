@@ -430,6 +430,32 @@ inline var where(const var& cond, const var& a, const var& b) {
   return apply<ops::where_op>(cond.to(c), a.to(c), b.to(c)).to(t);
 }
 
+namespace dynamic {
+// max(x, lo) then min(., hi) by selection: lo > hi gives hi everywhere, as PyTorch's.
+inline var clamp_between(const var& x, const var& lo, const var& hi) {
+  const var t = where(x < lo, lo, x);
+  return where(t > hi, hi, t);
+}
+}  // namespace dynamic
+
+// x limited to [lo, hi], as torch.clamp: the gradient passes where lo <= x <= hi (bounds
+// included) and is 0 outside; NaN stays NaN; lo > hi gives hi. Integers stay integers with
+// integral bounds.
+inline var clamp(const var& x, double lo, double hi) {
+  if (!is_floating(x.dtype()) && (lo != std::floor(lo) || hi != std::floor(hi)))
+    return clamp(x.to(dtype::float32), lo, hi);
+  if (!is_floating(x.dtype()))
+    return dynamic::clamp_between(x, var::scalar(lo, x.dtype()), var::scalar(hi, x.dtype()));
+  const dtype c = dynamic::compute_dtype(x.dtype());
+  // (apply_computed keeps the masks in the chain: one fused pass)
+  const var xc = x.to(c), l = dynamic::constant(lo, c), h = dynamic::constant(hi, c);
+  const var t =
+      dynamic::apply_computed<ops::where_op>(dynamic::apply_computed<ops::less_op>(xc, l), l, xc);
+  return dynamic::apply_computed<ops::where_op>(dynamic::apply_computed<ops::greater_op>(t, h), h,
+                                                t)
+      .to(x.dtype());
+}
+
 }  // namespace fg
 
 FG_DIAGNOSTICS_END

@@ -27,6 +27,28 @@ inline std::size_t normalize_axis(const char* op, int axis, std::size_t rank) {
   return std::size_t(k);
 }
 
+// The values of an index tensor, each checked to be in [0, bound): how gather, embedding and the
+// losses read indices. They must be of an integer dtype (PyTorch wants int64; any integer dtype
+// is taken); a float or bool tensor is refused with the conversion to make. `of` names what the
+// indices pick from, for the range error.
+inline std::vector<index_t> index_values(const char* op, const var& index, index_t bound,
+                                         const std::string& of) {
+  if (is_floating(index.dtype()) || index.dtype() == dtype::bool_)
+    throw dtype_error(text("fg::", op, "(): the indices are ", dtype_name(index.dtype()),
+                           "; indices must be an integer tensor (convert them with "
+                           ".to(fg::int64))"));
+  const var i64 = index.to(dtype::int64);
+  const std::int64_t* p = i64.data<std::int64_t>();
+  std::vector<index_t> out(std::size_t(index.size()));
+  for (std::size_t e = 0; e < out.size(); ++e) {
+    if (p[e] < 0 || p[e] >= std::int64_t(bound))
+      throw index_error(
+          text("fg::", op, "(): index ", p[e], " is out of range for ", of, " of size ", bound));
+    out[e] = index_t(p[e]);
+  }
+  return out;
+}
+
 // x seen as [outer, extent along axis, inner].
 struct axis_view {
   index_t outer = 1, len = 1, inner = 1;
@@ -238,7 +260,7 @@ inline std::vector<var> split(const var& x, const std::vector<index_t>& sizes, i
 }
 
 // out[..., j, ...] = x[..., index[..., j, ...], ...] along `axis` (torch.gather): index has
-// x's rank, holds integral values, and is at most x's extent on every other axis.
+// x's rank, an integer dtype, and is at most x's extent on every other axis.
 inline var gather(const var& x, int axis, const var& index) {
   const std::size_t k = dynamic::normalize_axis("gather", axis, x.rank());
   bool ok = index.rank() == x.rank();
@@ -249,17 +271,15 @@ inline var gather(const var& x, int axis, const var& index) {
                                     x.shape().str(), " along axis ", k));
   const extents out = index.shape();
   const dynamic::strides xs = dynamic::broadcast_strides(x.shape(), x.shape());
+  const std::vector<index_t> at = dynamic::index_values(
+      "gather", index, x.shape()[k], dynamic::text("axis ", k, " of ", x.shape().str()));
   std::vector<std::ptrdiff_t> src(out.size());  // x's element behind each output element
   {
     std::array<index_t, max_rank> idx{};
     for (index_t e = 0; e < out.size(); ++e) {
-      const double v = index.at(e);
-      if (v < 0 || v >= double(x.shape()[k]) || v != std::floor(v))
-        throw shape_error(dynamic::text("fg::gather(): index value ", v,
-                                        " is not an element of axis ", k, " of ", x.shape().str()));
       std::ptrdiff_t off = 0;
       for (std::size_t a = 0; a < out.rank(); ++a)
-        off += xs[a] * std::ptrdiff_t(a == k ? index_t(v) : idx[a]);
+        off += xs[a] * std::ptrdiff_t(a == k ? at[e] : idx[a]);
       src[e] = off;
       for (std::size_t a = out.rank(); a-- > 0;) {
         if (++idx[a] < out[a])
@@ -269,7 +289,7 @@ inline var gather(const var& x, int axis, const var& index) {
     }
   }
   var y = var::empty(out, x.dtype());
-  dispatch(x.dtype(), [&](auto z) {
+  dispatch_any(x.dtype(), [&](auto z) {  // (any dtype: sort and topk gather their values)
     using T = decltype(z);
     for (index_t e = 0; e < out.size(); ++e)
       y.data<T>()[e] = x.data<T>()[src[e]];
@@ -286,6 +306,30 @@ inline var gather(const var& x, int axis, const var& index) {
     };
   });
   return y;
+}
+
+// The indices of x's non-zero elements, as torch.nonzero: int64 [count, rank], in row-major
+// order.
+inline var nonzero(const var& x) {
+  const var b = x.to(dtype::bool_);
+  const bool* p = b.data<bool>();
+  index_t count = 0;
+  for (index_t i = 0; i < x.size(); ++i)
+    count += p[i];
+  var out = var::empty({count, index_t(x.rank())}, dtype::int64);
+  std::int64_t* dst = out.data<std::int64_t>();
+  std::array<index_t, max_rank> idx{};
+  for (index_t i = 0; i < x.size(); ++i) {
+    if (p[i])
+      for (std::size_t a = 0; a < x.rank(); ++a)
+        *dst++ = std::int64_t(idx[a]);
+    for (std::size_t a = x.rank(); a-- > 0;) {  // next index: odometer
+      if (++idx[a] < x.shape()[a])
+        break;
+      idx[a] = 0;
+    }
+  }
+  return out;
 }
 
 }  // namespace fg

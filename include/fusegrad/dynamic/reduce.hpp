@@ -277,6 +277,18 @@ FG_DYNAMIC_REDUCTION(min, min_red)
 FG_DYNAMIC_REDUCTION(logsumexp, logsumexp_red)
 #undef FG_DYNAMIC_REDUCTION
 
+// The number of non-zero elements over `axes` (none: all), int64; whether any (every) element
+// is non-zero, bool: torch.count_nonzero, any and all.
+inline var count_nonzero(const var& x, std::initializer_list<int> axes = {}) {
+  return sum(x != 0, axes);
+}
+inline var any(const var& x, std::initializer_list<int> axes = {}, bool keepdim = false) {
+  return sum(x != 0, axes, keepdim) > 0;
+}
+inline var all(const var& x, std::initializer_list<int> axes = {}, bool keepdim = false) {
+  return sum(x == 0, axes, keepdim) == 0;
+}
+
 }  // namespace fg
 
 FG_DIAGNOSTICS_END

@@ -65,7 +65,7 @@ inline std::vector<unsigned char> read_all(const std::string& path) {
 
 // An IDX array: magic 0 0 <type> <rank>, the extents as big-endian 32-bit integers, then the
 // elements, big-endian. Returned as a var of dtype `t` holding the element values (bytes stay
-// 0..255: scale them yourself).
+// 0..255: scale them yourself; class labels: read them as fg::int64).
 inline var read_idx(const std::string& path, dtype t = dtype::float32) {
   const std::vector<unsigned char> b = detail::read_all(path);
   auto fail = [&](const std::string& why) {
@@ -104,29 +104,29 @@ inline var read_idx(const std::string& path, dtype t = dtype::float32) {
     fail(dynamic::text("holds ", b.size() - start, " bytes of elements; its header ", e.str(),
                        " says ", count * width));
   var v = var::empty(e, t);
-  dispatch(t, [&](auto z) {
+  dispatch_any(t, [&](auto z) {
     using T = decltype(z);
     T* p = v.data<T>();
     for (std::size_t i = 0; i < count; ++i) {
       const std::uint64_t raw = be(start + i * width, width);
       switch (type) {
         case 0x08:
-          p[i] = T(std::uint8_t(raw));
+          p[i] = convert_element<T>(std::uint8_t(raw));
           break;
         case 0x09:
-          p[i] = T(std::int8_t(raw));
+          p[i] = convert_element<T>(std::int8_t(raw));
           break;
         case 0x0B:
-          p[i] = T(std::int16_t(raw));
+          p[i] = convert_element<T>(std::int16_t(raw));
           break;
         case 0x0C:
-          p[i] = T(std::int32_t(raw));
+          p[i] = convert_element<T>(std::int32_t(raw));
           break;
         case 0x0D:
-          p[i] = T(std::bit_cast<float>(std::uint32_t(raw)));
+          p[i] = convert_element<T>(std::bit_cast<float>(std::uint32_t(raw)));
           break;
         default:
-          p[i] = T(std::bit_cast<double>(raw));
+          p[i] = convert_element<T>(std::bit_cast<double>(raw));
           break;
       }
     }

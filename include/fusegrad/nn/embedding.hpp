@@ -3,6 +3,7 @@
 #pragma once
 
 #include "fusegrad/dynamic/elementwise.hpp"
+#include "fusegrad/dynamic/layout.hpp"
 #include "fusegrad/nn/init.hpp"
 #include "fusegrad/nn/module.hpp"
 
@@ -14,21 +15,16 @@ FG_DIAGNOSTICS_BEGIN
 
 namespace fg::nn {
 
-// weight [num, dim] at indices [...] (integral values, any dtype): [..., dim]. The gradient
+// weight [num, dim] at indices [...] (an integer tensor): [..., dim]. The gradient
 // adds each output row back into the row it came from.
 inline var embedding(const var& weight, const var& indices) {
   if (weight.rank() != 2)
     throw shape_error(dynamic::text("fg::nn::embedding(): the weight is ", weight.shape().str(),
                                     "; it must be [num, dim]"));
   const index_t num = weight.shape()[0], dim = weight.shape()[1];
-  auto rows = std::make_shared<std::vector<index_t>>(std::size_t(indices.size()));
-  for (index_t i = 0; i < indices.size(); ++i) {
-    const double v = indices.at(i);
-    if (!(v >= 0 && v < double(num)) || v != index_t(v))
-      throw shape_error(dynamic::text("fg::nn::embedding(): index ", v, " is not a row of ",
-                                      weight.shape().str()));
-    (*rows)[std::size_t(i)] = index_t(v);
-  }
+  auto rows = std::make_shared<std::vector<index_t>>(
+      dynamic::index_values("nn::embedding", indices, num,
+                            dynamic::text("the rows of the weight ", weight.shape().str())));
   extents out = extents::of_rank(indices.rank() + 1);
   for (std::size_t a = 0; a < indices.rank(); ++a)
     out[a] = indices.shape()[a];

@@ -17,10 +17,13 @@ inline void check_targets(const char* loss, const var& scores, const var& target
     throw shape_error(dynamic::text("fg::nn::", loss, "(): scores are ", scores.shape().str(),
                                     ", targets ", targets.shape().str(),
                                     "; expected [N, classes] and [N] class indices"));
+  dynamic::index_values(dynamic::text("nn::", loss).c_str(), targets, scores.shape()[1],
+                        "the classes");
 }
 }  // namespace detail
 
-// -mean(logp[i, target_i]) for log-probabilities [N, classes] and class indices [N] (any dtype).
+// -mean(logp[i, target_i]) for log-probabilities [N, classes] and class indices [N] (an
+// integer tensor: a float one is refused, as in PyTorch).
 inline var nll_loss(const var& logp, const var& targets) {
   detail::check_targets("nll_loss", logp, targets);
   return -mean(gather(logp, 1, reshape(targets, {targets.shape()[0], 1})));
