@@ -9,6 +9,7 @@
 #include "fusegrad/dynamic/convert.hpp"
 #include "fusegrad/dynamic/dot.hpp"
 #include "fusegrad/dynamic/elementwise.hpp"
+#include "fusegrad/dynamic/indexing.hpp"
 #include "fusegrad/dynamic/kernel.hpp"
 #include "fusegrad/dynamic/layout.hpp"
 #include "fusegrad/dynamic/matmul.hpp"

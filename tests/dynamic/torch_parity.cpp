@@ -217,6 +217,34 @@ int main() {
     (void)multinomial(of({1, -1}, dtype::float32), 1, true);
   });
 
+  // Indexing.
+  const var g = reshape(var::arange(0, 24, 1, dtype::float32), {2, 3, 4});
+  emit("slice:step", slice(g, 2, 1, 4, 2));
+  emit("slice:negative", slice(g, 1, -2, 100, 1));
+  emit("narrow", narrow(g, 2, -3, 2));
+  emit("index_select", index_select(g, 1, of({2, 0, 2}, dtype::int64)));
+  emit("flip", flip(g, {0, 2}));
+  emit("permute", permute(g, {2, 0, 1}));
+  emit("squeeze", squeeze(reshape(g, {1, 24, 1})));
+  emit("unsqueeze", unsqueeze(g, -2));
+  emit("repeat", repeat(of({1, 2}, dtype::int64), {2, 2, 3}));
+  emit("expand", expand(reshape(of({1, 2, 3}, dtype::float32), {3, 1}), {2, -1, 4}));
+  emit("pad:constant", pad(g, {1, 2, 0, 1}, pad_mode::constant, -1));
+  emit("pad:reflect", pad(g, {3, 2}, pad_mode::reflect));
+  emit("pad:replicate", pad(g, {2, 0, 1, 1}, pad_mode::replicate));
+  emit("masked_fill", masked_fill(g, of({1, 0, 0, 1}, dtype::bool_), 9.5));
+  emit("masked_select", masked_select(g, g > 17.0));
+  emit("chunk:last", chunk(var::arange(0, 7, 1, dtype::int64), 3)[2]);
+  {
+    var x =
+        reshape(of({0.5, -1, 2, 3, -0.25, 4}, dtype::float64), {1, 1, 2, 3}).requires_grad(true);
+    var y = sum(sin(pad(x, {2, 2, 1, 0}, pad_mode::reflect)) *
+                reshape(var::arange(0, 21, 1, dtype::float64), {1, 1, 3, 7}));
+    y.backward();
+    const var gx = x.grad();
+    emit("pad:reflect_grad", y, &gx);
+  }
+
   // Gradients through conversion.
   {
     var w = of({1.5, -2, 3}, dtype::float32).requires_grad(true);

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""PyTorch parity of fg::var's dtypes, conversions, creation, integer ops and printing.
+"""PyTorch parity of fg::var: dtypes, conversion, creation, integer ops, selection, sorting,
+indexing and printing.
 
 Runs the fusegrad side (tests/dynamic/torch_parity.cpp, path in argv[1]), computes every case it
 printed in PyTorch, and compares dtype, shape and values (float32 and the half types to 1e-6
-relative, the rest exactly), gradients, errors (both must refuse) and printed text. Exits non-zero
-listing every case that differs, or one that either side lacks.
+relative, float64 to 1e-12 as sums may run in another order, integers and bools exactly),
+gradients, errors (both must refuse) and printed text. Exits non-zero listing every case that
+differs, or one that either side lacks.
 """
 import json
 import math
@@ -147,6 +149,31 @@ def cases():
     c["nonzero"] = lambda: torch.nonzero(of([0, 3, 0, 0, -1, 2], torch.float32).reshape(2, 3))
     c["multinomial:negative"] = lambda: torch.multinomial(of([1, -1], torch.float32), 1, True)
 
+    import torch.nn.functional as F
+    g = lambda: torch.arange(24, dtype=torch.float32).reshape(2, 3, 4)
+    c["slice:step"] = lambda: g()[:, :, 1:4:2]
+    c["slice:negative"] = lambda: g()[:, -2:100]
+    c["narrow"] = lambda: torch.narrow(g(), 2, -3, 2)
+    c["index_select"] = lambda: torch.index_select(g(), 1, torch.tensor([2, 0, 2]))
+    c["flip"] = lambda: torch.flip(g(), [0, 2])
+    c["permute"] = lambda: g().permute(2, 0, 1)
+    c["squeeze"] = lambda: g().reshape(1, 24, 1).squeeze()
+    c["unsqueeze"] = lambda: g().unsqueeze(-2)
+    c["repeat"] = lambda: torch.tensor([1, 2]).repeat(2, 2, 3)
+    c["expand"] = lambda: torch.tensor([1.0, 2, 3]).reshape(3, 1).expand(2, -1, 4).contiguous()
+    c["pad:constant"] = lambda: F.pad(g(), (1, 2, 0, 1), "constant", -1)
+    c["pad:reflect"] = lambda: F.pad(g(), (3, 2), "reflect")
+    c["pad:replicate"] = lambda: F.pad(g(), (2, 0, 1, 1), "replicate")
+    c["masked_fill"] = lambda: g().masked_fill(torch.tensor([True, False, False, True]), 9.5)
+    c["masked_select"] = lambda: torch.masked_select(g(), g() > 17)
+    c["chunk:last"] = lambda: torch.chunk(torch.arange(7), 3)[2]
+
+    def pad_grad():
+        x = torch.tensor([[[[0.5, -1, 2], [3, -0.25, 4]]]], dtype=torch.float64, requires_grad=True)
+        w = torch.arange(21, dtype=torch.float64).reshape(1, 1, 3, 7)
+        return (torch.sin(F.pad(x, (2, 2, 1, 0), "reflect")) * w).sum(), x
+    c["pad:reflect_grad"] = lambda: grad_case(pad_grad)
+
     def to_grad():
         w = of([1.5, -2, 3], torch.float32).requires_grad_(True)
         return (w.to(torch.float64) * w.to(torch.float64)).sum(), w
@@ -184,7 +211,7 @@ def body_of_ours(text):
 def close(ours, theirs, dtype):
     if len(ours) != len(theirs):
         return False
-    tol = 1e-6 if dtype in ("float32", "float16", "bfloat16") else 0.0
+    tol = {"float32": 1e-6, "float16": 1e-6, "bfloat16": 1e-6, "float64": 1e-12}.get(dtype, 0.0)
     for a, b in zip(ours, theirs):
         if isinstance(a, float) and math.isnan(a) or isinstance(b, float) and math.isnan(b):
             if not (isinstance(a, float) and math.isnan(a) and isinstance(b, float)

@@ -5,9 +5,11 @@
 
 #include "fusegrad/dynamic/elementwise.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 FG_DIAGNOSTICS_BEGIN
@@ -66,8 +68,13 @@ void copy_rows(const T* src, const axis_view& s, index_t begin, index_t count, T
   for (index_t o = 0; o < s.outer; ++o) {
     const T* from = src + (o * s.len + begin) * s.inner;
     T* to = dst + (o * dst_len + at) * s.inner;
-    for (index_t i = 0; i < count * s.inner; ++i)
-      to[i] = add ? to[i] + from[i] : from[i];
+    if constexpr (std::is_floating_point_v<T>)  // (gradients: the only rows added)
+      if (add) {
+        for (index_t i = 0; i < count * s.inner; ++i)
+          to[i] += from[i];
+        continue;
+      }
+    std::copy_n(from, count * s.inner, to);
   }
 }
 
@@ -117,7 +124,7 @@ inline var transpose(const var& x, int a, int b) {
   dynamic::strides st = dynamic::broadcast_strides(x.shape(), x.shape());
   std::swap(st[i], st[j]);
   var y = var::empty(out, x.dtype());
-  dispatch(x.dtype(), [&](auto z) {
+  dispatch_any(x.dtype(), [&](auto z) {
     using T = decltype(z);
     const T* src = x.data<T>();
     T* dst = y.data<T>();
@@ -150,7 +157,7 @@ inline var slice(const var& x, int axis, index_t begin, index_t end) {
   out[k] = end - begin;
   var y = var::empty(out, x.dtype());
   const dynamic::axis_view v(x.shape(), k);
-  dispatch(x.dtype(), [&](auto z) {
+  dispatch_any(x.dtype(), [&](auto z) {
     using T = decltype(z);
     dynamic::copy_rows(x.data<T>(), v, begin, end - begin, y.data<T>(), end - begin, 0, false);
   });
@@ -182,9 +189,9 @@ inline var concat(const std::vector<var>& xs, int axis) {
   out[k] = 0;
   for (const var& x : xs) {
     if (x.dtype() != xs[0].dtype())
-      throw autograd_error(dynamic::text("fg::concat(): mixed dtypes ", dtype_name(xs[0].dtype()),
-                                         " ", dtype_name(x.dtype()),
-                                         "; convert one of them first"));
+      throw dtype_error(dynamic::text("fg::concat(): mixed dtypes ", dtype_name(xs[0].dtype()), " ",
+                                      dtype_name(x.dtype()),
+                                      "; convert one of them first, e.g. x.to(fg::float32)"));
     bool ok = x.rank() == out.rank();
     for (std::size_t a = 0; ok && a < out.rank(); ++a)
       ok = a == k || x.shape()[a] == xs[0].shape()[a];
@@ -198,7 +205,7 @@ inline var concat(const std::vector<var>& xs, int axis) {
   }
   var y = var::empty(out, xs[0].dtype());
   std::vector<index_t> at;
-  dispatch(y.dtype(), [&](auto z) {
+  dispatch_any(y.dtype(), [&](auto z) {
     using T = decltype(z);
     index_t pos = 0;
     for (const var& x : xs) {
