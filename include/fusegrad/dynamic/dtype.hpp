@@ -72,26 +72,19 @@ template <class T>
 requires detail::has_dtype<T>
 inline constexpr dtype dtype_of = detail::dtype_of_t<T>::value;
 
+namespace detail {
+// Each dtype's name and element size, in the enum's order.
+struct dtype_info {
+  const char* name;
+  std::size_t size;
+};
+inline constexpr dtype_info dtype_infos[] = {{"float32", 4},  {"float64", 8}, {"float16", 2},
+                                             {"bfloat16", 2}, {"int64", 8},   {"int32", 4},
+                                             {"uint8", 1},    {"bool", 1}};
+}  // namespace detail
+
 inline const char* dtype_name(dtype t) {
-  switch (t) {
-    case dtype::float32:
-      return "float32";
-    case dtype::float64:
-      return "float64";
-    case dtype::float16:
-      return "float16";
-    case dtype::bfloat16:
-      return "bfloat16";
-    case dtype::int64:
-      return "int64";
-    case dtype::int32:
-      return "int32";
-    case dtype::uint8:
-      return "uint8";
-    case dtype::bool_:
-      return "bool";
-  }
-  return "?";
+  return detail::dtype_infos[std::size_t(t)].name;
 }
 inline constexpr bool is_floating(dtype t) {
   return t == dtype::float32 || t == dtype::float64 || t == dtype::float16 || t == dtype::bfloat16;
@@ -99,21 +92,7 @@ inline constexpr bool is_floating(dtype t) {
 
 namespace dynamic {
 inline std::size_t element_size(dtype t) {
-  switch (t) {
-    case dtype::float64:
-    case dtype::int64:
-      return 8;
-    case dtype::float32:
-    case dtype::int32:
-      return 4;
-    case dtype::float16:
-    case dtype::bfloat16:
-      return 2;
-    case dtype::uint8:
-    case dtype::bool_:
-      return 1;
-  }
-  return 1;
+  return fg::detail::dtype_infos[std::size_t(t)].size;
 }
 // The dtype arithmetic on t runs in: float16 and bfloat16 in float32.
 inline constexpr dtype compute_dtype(dtype t) {

@@ -46,30 +46,7 @@ inline var map_axes(const char* name, const var& x, const axis_maps& maps, doubl
       }
     }
   }
-  var y = var::empty(out, x.dtype());
-  dispatch_any(x.dtype(), [&](auto z) {
-    using T = decltype(z);
-    const T* px = x.data<T>();
-    T* py = y.data<T>();
-    const T f = convert_element<T>(fill);
-    for (std::size_t e = 0; e < src->size(); ++e)
-      py[e] = (*src)[e] < 0 ? f : px[(*src)[e]];
-  });
-  record(y, name, {x}, [&](node&) {
-    return [shape = x.shape(), src](const var& g) {
-      var gx = var::zeros(shape, g.dtype());
-      dispatch(g.dtype(), [&](auto z) {
-        using T = decltype(z);
-        const T* pg = g.data<T>();
-        T* d = gx.data<T>();
-        for (std::size_t e = 0; e < src->size(); ++e)
-          if ((*src)[e] >= 0)
-            d[(*src)[e]] += pg[e];
-      });
-      return var_list{gx};
-    };
-  });
-  return y;
+  return take(name, x, out, std::move(src), fill);
 }
 
 // The identity map of every axis of x.
@@ -81,17 +58,12 @@ inline axis_maps identity_maps(const var& x) {
   return m;
 }
 
-// A dim as PyTorch takes it (negative from the end), for a tensor of rank r.
-inline std::size_t dim_of(const char* op, sindex_t dim, std::size_t r) {
-  return normalize_axis(op, int(dim), r);
-}
-
 }  // namespace dynamic
 
 // Elements start, start + step, ... before stop along `dim` (Python's x[start:stop:step] with
 // step > 0; negative start and stop count from the end, and both are clamped to the extent).
 inline var slice(const var& x, int dim, sindex_t start, sindex_t stop, sindex_t step) {
-  const std::size_t k = dynamic::dim_of("slice", dim, x.rank());
+  const std::size_t k = dynamic::normalize_axis("slice", dim, x.rank());
   if (step <= 0)
     throw std::invalid_argument(
         dynamic::text("fg::slice(): step ", step, " must be positive (as in PyTorch)"));
@@ -105,7 +77,7 @@ inline var slice(const var& x, int dim, sindex_t start, sindex_t stop, sindex_t 
 }
 // `length` elements from `start` along `dim` (negative start: from the end).
 inline var narrow(const var& x, int dim, sindex_t start, index_t length) {
-  const std::size_t k = dynamic::dim_of("narrow", dim, x.rank());
+  const std::size_t k = dynamic::normalize_axis("narrow", dim, x.rank());
   const auto n = sindex_t(x.shape()[k]);
   const sindex_t s = start < 0 ? start + n : start;
   if (s < 0 || s + sindex_t(length) > n)
@@ -116,7 +88,7 @@ inline var narrow(const var& x, int dim, sindex_t start, index_t length) {
 }
 // The elements at `index` (an integer tensor of rank 0 or 1) along `dim`, in its order.
 inline var index_select(const var& x, int dim, const var& index) {
-  const std::size_t k = dynamic::dim_of("index_select", dim, x.rank());
+  const std::size_t k = dynamic::normalize_axis("index_select", dim, x.rank());
   if (index.rank() > 1)
     throw shape_error(dynamic::text("fg::index_select(): the index is ", index.shape().str(),
                                     "; it must be 0-d or 1-d"));
@@ -131,8 +103,8 @@ inline var index_select(const var& x, int dim, const var& index) {
 inline var flip(const var& x, std::initializer_list<int> dims) {
   dynamic::axis_maps m = dynamic::identity_maps(x);
   for (int d : dims)
-    std::reverse(m[dynamic::dim_of("flip", d, x.rank())].begin(),
-                 m[dynamic::dim_of("flip", d, x.rank())].end());
+    std::reverse(m[dynamic::normalize_axis("flip", d, x.rank())].begin(),
+                 m[dynamic::normalize_axis("flip", d, x.rank())].end());
   return dynamic::map_axes("flip", x, m);
 }
 // x's axes in the order `dims` (a permutation of 0 .. rank - 1), as torch.permute (a copy).
@@ -141,7 +113,7 @@ inline var permute(const var& x, std::initializer_list<int> dims) {
   std::vector<std::size_t> order;
   std::vector<bool> seen(r);
   for (int d : dims) {
-    const std::size_t a = dynamic::dim_of("permute", d, r);
+    const std::size_t a = dynamic::normalize_axis("permute", d, r);
     if (seen[a] || dims.size() != r)
       throw shape_error(dynamic::text("fg::permute(): the dims given are not a permutation of the ",
                                       r, " axes of ", x.shape().str()));
@@ -175,7 +147,7 @@ inline var squeeze(const var& x) {
   return reshape(x, e);
 }
 inline var squeeze(const var& x, int dim) {
-  const std::size_t k = dynamic::dim_of("squeeze", dim, x.rank());
+  const std::size_t k = dynamic::normalize_axis("squeeze", dim, x.rank());
   if (x.shape()[k] != 1)
     return x;
   extents e = extents::of_rank(x.rank() - 1);
@@ -188,7 +160,7 @@ inline var unsqueeze(const var& x, int dim) {
   if (x.rank() >= max_rank)
     throw shape_error(dynamic::text("fg::unsqueeze(): a rank-", x.rank(),
                                     " tensor cannot take another axis (fg::max_rank)"));
-  const std::size_t k = dynamic::dim_of("unsqueeze", dim, x.rank() + 1);
+  const std::size_t k = dynamic::normalize_axis("unsqueeze", dim, x.rank() + 1);
   extents e = extents::of_rank(x.rank() + 1);
   for (std::size_t a = 0, b = 0; a < e.rank(); ++a)
     e[a] = a == k ? 1 : x.shape()[b++];
@@ -295,7 +267,7 @@ inline var masked_select(const var& x, const var& mask) {
 // x cut into `chunks` pieces along `dim`, each ceil(n / chunks) long but the last, as
 // torch.chunk (fewer pieces when n is small).
 inline std::vector<var> chunk(const var& x, index_t chunks, int dim = 0) {
-  const std::size_t k = dynamic::dim_of("chunk", dim, x.rank());
+  const std::size_t k = dynamic::normalize_axis("chunk", dim, x.rank());
   if (chunks == 0)
     throw std::invalid_argument("fg::chunk(): chunks must be at least 1");
   const index_t n = x.shape()[k], size = (n + chunks - 1) / chunks;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -49,6 +50,37 @@ inline std::vector<index_t> index_values(const char* op, const var& index, index
     out[e] = index_t(p[e]);
   }
   return out;
+}
+
+// y[e] = x's element src[e] for every element e of extents `out` (src[e] < 0: `fill`), of any
+// dtype: gather, the losses and the index maps of indexing.hpp move elements through it. The
+// gradient adds g back into the elements read (read twice, added twice).
+inline var take(const char* name, const var& x, const extents& out,
+                std::shared_ptr<const std::vector<std::ptrdiff_t>> src, double fill = 0) {
+  var y = var::empty(out, x.dtype());
+  dispatch_any(x.dtype(), [&](auto z) {
+    using T = decltype(z);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    const T f = convert_element<T>(fill);
+    for (std::size_t e = 0; e < src->size(); ++e)
+      py[e] = (*src)[e] < 0 ? f : px[(*src)[e]];
+  });
+  record(y, name, {x}, [&](node&) {
+    return [shape = x.shape(), src](const var& g) {
+      var gx = var::zeros(shape, g.dtype());
+      dispatch(g.dtype(), [&](auto z) {
+        using T = decltype(z);
+        const T* pg = g.data<T>();
+        T* d = gx.data<T>();
+        for (std::size_t e = 0; e < src->size(); ++e)
+          if ((*src)[e] >= 0)
+            d[(*src)[e]] += pg[e];
+      });
+      return var_list{gx};
+    };
+  });
+  return y;
 }
 
 // x seen as [outer, extent along axis, inner].
@@ -280,39 +312,20 @@ inline var gather(const var& x, int axis, const var& index) {
   const dynamic::strides xs = dynamic::broadcast_strides(x.shape(), x.shape());
   const std::vector<index_t> at = dynamic::index_values(
       "gather", index, x.shape()[k], dynamic::text("axis ", k, " of ", x.shape().str()));
-  std::vector<std::ptrdiff_t> src(out.size());  // x's element behind each output element
-  {
-    std::array<index_t, max_rank> idx{};
-    for (index_t e = 0; e < out.size(); ++e) {
-      std::ptrdiff_t off = 0;
-      for (std::size_t a = 0; a < out.rank(); ++a)
-        off += xs[a] * std::ptrdiff_t(a == k ? at[e] : idx[a]);
-      src[e] = off;
-      for (std::size_t a = out.rank(); a-- > 0;) {
-        if (++idx[a] < out[a])
-          break;
-        idx[a] = 0;
-      }
+  auto src = std::make_shared<std::vector<std::ptrdiff_t>>(out.size());  // x's element behind
+  std::array<index_t, max_rank> idx{};                                   // each output element
+  for (index_t e = 0; e < out.size(); ++e) {
+    std::ptrdiff_t off = 0;
+    for (std::size_t a = 0; a < out.rank(); ++a)
+      off += xs[a] * std::ptrdiff_t(a == k ? at[e] : idx[a]);
+    (*src)[e] = off;
+    for (std::size_t a = out.rank(); a-- > 0;) {
+      if (++idx[a] < out[a])
+        break;
+      idx[a] = 0;
     }
   }
-  var y = var::empty(out, x.dtype());
-  dispatch_any(x.dtype(), [&](auto z) {  // (any dtype: sort and topk gather their values)
-    using T = decltype(z);
-    for (index_t e = 0; e < out.size(); ++e)
-      y.data<T>()[e] = x.data<T>()[src[e]];
-  });
-  dynamic::record(y, "gather", {x}, [&](dynamic::node&) {
-    return [shape = x.shape(), src](const var& g) {
-      var gx = var::zeros(shape, g.dtype());
-      dispatch(g.dtype(), [&](auto z) {
-        using T = decltype(z);
-        for (std::size_t e = 0; e < src.size(); ++e)
-          gx.data<T>()[src[e]] += g.data<T>()[e];
-      });
-      return dynamic::var_list{gx};
-    };
-  });
-  return y;
+  return dynamic::take("gather", x, out, std::move(src));
 }
 
 // The indices of x's non-zero elements, as torch.nonzero: int64 [count, rank], in row-major

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -111,16 +110,21 @@ inline std::vector<sindex_t> shown_indices(index_t n, bool summarise, index_t ed
 
 class var_printer {
  public:
-  var_printer(const var& v, const print_options& o) : v_(v), o_(o) {
-    const index_t n = v.size();
-    summarise_ = n > o.threshold;
+  var_printer(const var& v, const print_options& o)
+      : v_(v), o_(o), summarise_(v.size() > o.threshold) {
     std::vector<long double> shown;
     collect(0, 0, shown);
-    format_ = std::make_unique<element_format>(shown, v.dtype(), o.precision);
-    for (long double x : shown)
-      width_ = std::max(width_, (*format_)(x).size());
+    const element_format format(shown, v.dtype(), o.precision);
+    for (long double x : shown) {
+      cells_.push_back(format(x));
+      width_ = std::max(width_, cells_.back().size());
+    }
   }
-  void print(std::ostream& os, std::size_t indent) const { block(os, 0, 0, indent); }
+  // (block() visits the elements in collect()'s order: it takes the formatted cells in turn)
+  void print(std::ostream& os, std::size_t indent) {
+    next_ = 0;
+    block(os, 0, indent);
+  }
 
  private:
   // Every element shown, read as double (through the checked accessor's conversion).
@@ -134,10 +138,10 @@ class var_printer {
       if (i >= 0)
         collect(axis + 1, base * e[axis] + index_t(i), out);
   }
-  void block(std::ostream& os, std::size_t axis, index_t base, std::size_t indent) const {
+  void block(std::ostream& os, std::size_t axis, std::size_t indent) {
     const fg::extents& e = v_.shape();
     if (axis == e.rank()) {
-      os << pad((*format_)(v_.at<long double>(sindex_t(base))));
+      os << pad(cells_[next_++]);
       return;
     }
     const std::vector<sindex_t> idx = shown_indices(e[axis], summarise_, o_.edgeitems);
@@ -161,7 +165,7 @@ class var_printer {
       if (idx[k] < 0)
         os << (last ? " ..." : "...");  // (PyTorch's spacing)
       else
-        block(os, axis + 1, base * e[axis] + index_t(idx[k]), indent + 1);
+        block(os, axis + 1, indent + 1);
     }
     os << ']';
   }
@@ -171,8 +175,9 @@ class var_printer {
 
   const var& v_;
   const print_options& o_;
-  bool summarise_ = false;
-  std::unique_ptr<element_format> format_;
+  bool summarise_;
+  std::vector<std::string> cells_;  // the shown elements, formatted, in row-major order
+  std::size_t next_ = 0;
   std::size_t width_ = 0;
 };
 

@@ -635,14 +635,11 @@ class var {
       throw dtype_error(dynamic::text("fg::var::", fn, "(): ", dtype_name(t),
                                       " is not a floating dtype (integers: var::randint)"));
     var v = empty(e, t);
-    dispatch_any(t, [&](auto z) {
+    dispatch_floating(t, [&](auto z) {
       using T = decltype(z);
-      if constexpr (!std::is_integral_v<T>) {
-        using C = std::conditional_t<std::is_same_v<T, double>, double, float>;
-        T* d = v.data<T>();
-        for (index_t i = 0, n = v.size(); i < n; ++i)
-          d[i] = T(draw(C{}));
-      }
+      T* d = v.data<T>();
+      for (index_t i = 0, n = v.size(); i < n; ++i)
+        d[i] = T(draw(compute_t<T>{}));
     });
     return v;
   }

@@ -12,26 +12,34 @@ FG_DIAGNOSTICS_BEGIN
 namespace fg::nn {
 
 namespace detail {
-inline void check_targets(const char* loss, const var& scores, const var& targets) {
+// The class index of each row of scores [N, classes] from targets [N], checked (once per loss).
+inline std::vector<index_t> class_indices(const char* loss, const var& scores, const var& targets) {
   if (scores.rank() != 2 || targets.rank() != 1 || targets.shape()[0] != scores.shape()[0])
     throw shape_error(dynamic::text("fg::nn::", loss, "(): scores are ", scores.shape().str(),
                                     ", targets ", targets.shape().str(),
                                     "; expected [N, classes] and [N] class indices"));
-  dynamic::index_values(dynamic::text("nn::", loss).c_str(), targets, scores.shape()[1],
-                        "the classes");
+  return dynamic::index_values(dynamic::text("nn::", loss).c_str(), targets, scores.shape()[1],
+                               "the classes");
+}
+// -mean(logp[i, t[i]]): logp's element per row gathered (as gather(logp, 1, t) would).
+inline var nll(const var& logp, const std::vector<index_t>& t) {
+  const index_t n = logp.shape()[0], classes = logp.shape()[1];
+  auto src = std::make_shared<std::vector<std::ptrdiff_t>>(t.size());
+  for (index_t i = 0; i < n; ++i)
+    (*src)[i] = std::ptrdiff_t(i * classes + t[i]);
+  return -mean(dynamic::take("gather", logp, {n, 1}, std::move(src)));
 }
 }  // namespace detail
 
 // -mean(logp[i, target_i]) for log-probabilities [N, classes] and class indices [N] (an
 // integer tensor: a float one is refused, as in PyTorch).
 inline var nll_loss(const var& logp, const var& targets) {
-  detail::check_targets("nll_loss", logp, targets);
-  return -mean(gather(logp, 1, reshape(targets, {targets.shape()[0], 1})));
+  return detail::nll(logp, detail::class_indices("nll_loss", logp, targets));
 }
 // Softmax cross-entropy from logits [N, classes]: log_softmax then NLL, stable for any logits.
 inline var cross_entropy(const var& logits, const var& targets) {
-  detail::check_targets("cross_entropy", logits, targets);
-  return nll_loss(log_softmax(logits, 1), targets);
+  const std::vector<index_t> t = detail::class_indices("cross_entropy", logits, targets);
+  return detail::nll(log_softmax(logits, 1), t);
 }
 // mean((a - b)^2) over every element.
 inline var mse_loss(const var& a, const var& b) {
