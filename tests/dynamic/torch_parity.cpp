@@ -208,6 +208,50 @@ int main() {
     const var g = x.grad();
     emit("clamp:grad", y, &g);
   }
+  // Numerical conventions: special values and gradients where an op has no derivative.
+  {
+    const double inf = INFINITY, nan = NAN;
+    const std::vector<double> bases = {0, -0.0, 1, -1, 2, -2, 0.5, inf, -inf, nan};
+    const std::vector<double> exponents = {0, -0.0, 1, -1, 2, 3, 0.5, -0.5, inf, -inf, nan};
+    std::vector<double> pa, pb, kinks, ta, tb;
+    for (double x : bases)
+      for (double y : exponents) {
+        pa.push_back(x);
+        pb.push_back(y);
+      }
+    for (int rep = 0; rep < 2; ++rep)
+      kinks.insert(kinks.end(), {0, -0.0, nan, 1, -1, 2.5, -2.5, inf, -inf});
+    kinks.push_back(0);
+    for (int rep = 0; rep < 4; ++rep) {
+      ta.insert(ta.end(), {1, 2, 1, nan, 1});
+      tb.insert(tb.end(), {1, 1, 2, 1, nan});
+    }
+    // y = f(args) elementwise, and the gradient of sum(y) by argument k
+    auto sum_grad = [](const std::string& name, auto f, std::vector<std::vector<double>> args,
+                       std::size_t k, dtype t) {
+      std::vector<var> xs;
+      for (const auto& a : args)
+        xs.push_back(var::from(a, {index_t(a.size())}, t).requires_grad(true));
+      const var y = xs.size() == 1 ? f(xs[0], xs[0]) : f(xs[0], xs[1]);
+      sum(y).backward();
+      const var g = xs[k].grad();
+      emit(name, y, &g);
+    };
+    for (dtype t : {dtype::float32, dtype::float64}) {
+      const std::string name = dtype_name(t);
+      for (std::size_t k = 0; k < 2; ++k) {
+        const std::string which = std::to_string(k) + ":" + name;
+        sum_grad("conv:pow_grad" + which, [](var a, var b) { return pow(a, b); }, {pa, pb}, k, t);
+        sum_grad("conv:maximum_grad" + which, [](var a, var b) { return maximum(a, b); },
+                 {ta, tb}, k, t);
+        sum_grad("conv:minimum_grad" + which, [](var a, var b) { return minimum(a, b); },
+                 {ta, tb}, k, t);
+      }
+      sum_grad("conv:abs_grad:" + name, [](var a, var) { return abs(a); }, {kinks}, 0, t);
+      sum_grad("conv:relu_grad:" + name, [](var a, var) { return relu(a); }, {kinks}, 0, t);
+      sum_grad("conv:sqrt_grad:" + name, [](var a, var) { return sqrt(a); }, {kinks}, 0, t);
+    }
+  }
   emit("count_nonzero:all", count_nonzero(s));
   emit("count_nonzero:dim0", count_nonzero(s, {0}));
   emit("any:dim1", any(reshape(of({0, 0, 1, 0}, dtype::int64), {2, 2}), {1}));

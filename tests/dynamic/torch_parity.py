@@ -142,6 +142,31 @@ def cases():
         x = of([-2, -1, 0, 1, 2], torch.float64).requires_grad_(True)
         return (torch.clamp(x, -1, 1) * of([1, 2, 3, 4, 5], torch.float64)).sum(), x
     c["clamp:grad"] = lambda: grad_case(clamp_grad)
+
+    # Numerical conventions: special values and gradients where an op has no derivative.
+    inf, nan = math.inf, math.nan
+    bases = [0, -0.0, 1, -1, 2, -2, 0.5, inf, -inf, nan]
+    exponents = [0, -0.0, 1, -1, 2, 3, 0.5, -0.5, inf, -inf, nan]
+    pa = [x for x in bases for _ in exponents]
+    pb = [y for _ in bases for y in exponents]
+    kinks = [0, -0.0, nan, 1, -1, 2.5, -2.5, inf, -inf] * 2 + [0]
+    ta, tb = [1, 2, 1, nan, 1] * 4, [1, 1, 2, 1, nan] * 4
+
+    def sum_grad(f, args, k, t):
+        xs = [torch.tensor(a, dtype=t).requires_grad_(True) for a in args]
+        y = f(*xs)
+        y.sum().backward()
+        return y, xs[k].grad
+    for name, t in [("float32", torch.float32), ("float64", torch.float64)]:
+        for k in range(2):
+            c[f"conv:pow_grad{k}:{name}"] = lambda t=t, k=k: sum_grad(torch.pow, [pa, pb], k, t)
+            c[f"conv:maximum_grad{k}:{name}"] = \
+                lambda t=t, k=k: sum_grad(torch.maximum, [ta, tb], k, t)
+            c[f"conv:minimum_grad{k}:{name}"] = \
+                lambda t=t, k=k: sum_grad(torch.minimum, [ta, tb], k, t)
+        for op in ["abs", "relu", "sqrt"]:
+            c[f"conv:{op}_grad:{name}"] = \
+                lambda t=t, op=op: sum_grad(getattr(torch, op), [kinks], 0, t)
     c["count_nonzero:all"] = lambda: torch.count_nonzero(s())
     c["count_nonzero:dim0"] = lambda: torch.count_nonzero(s(), 0)
     c["any:dim1"] = lambda: torch.any(of([0, 0, 1, 0], torch.int64).reshape(2, 2), 1)
@@ -217,7 +242,7 @@ def close(ours, theirs, dtype):
             if not (isinstance(a, float) and math.isnan(a) and isinstance(b, float)
                     and math.isnan(b)):
                 return False
-        elif a != b and abs(a - b) > tol * max(abs(a), abs(b)):
+        elif a != b and (math.isinf(a) or math.isinf(b) or abs(a - b) > tol * max(abs(a), abs(b))):
             return False
     return True
 

@@ -40,8 +40,7 @@ template <class V> FG_HD FG_INLINE void sincos(V x, V& s, V& c) {
 }
 
 template <class V> FG_HD FG_INLINE V pow(V x, V y) {
-  using std::pow;
-  return pow(x, y);
+  return simd::pow(x, y);
 }
 template <class V> FG_HD FG_INLINE V min(V a, V b) {
   return simd::min(a, b);

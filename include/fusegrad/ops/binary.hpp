@@ -39,16 +39,20 @@ struct div_op {
     return {{inv, -y * inv}};
   }
 };
+// The partials follow PyTorch where x^y has no derivative: d/dx is 0 where y = 0 (not 0 * inf at
+// x = 0) and d/dy is 0 where x = 0 and y >= 0 (not 0 * log 0).
 struct pow_op {
   static constexpr const char* name = "pow";
   static constexpr interval domains[2] = {{0.5, 2.0}, {-2.0, 2.0}};
   template <class V> FG_HD static V forward(V a, V b) { return math::pow(a, b); }
   template <class V> FG_HD static fg::partials<V, 2> partials(V a, V b, V y) {
-    // b a^(b-1) written without dividing by a, so a = 0 gives 0 for b > 1; d/db needs a > 0.
-    return {{b * math::pow(a, b - V(1)), y * math::log(a)}};
+    // b a^(b-1) written without dividing by a, so a = 0 gives 0 for b > 1 and inf for b < 1.
+    return {{math::select(math::eq(b, V(0)), V(0), b * math::pow(a, b - V(1))),
+             math::select(math::eq(a, V(0)) * math::le(V(0), b), V(0), y * math::log(a))}};
   }
 };
-// Ties send the gradient to the first argument, as a subgradient must go somewhere once.
+// Equal arguments share the gradient half and half, and a NaN passes it to both, as PyTorch's
+// maximum/minimum: each argument gets it unless it lost the comparison outright.
 struct min_op {
   static constexpr bool integers = true;
   static constexpr bool cheap = true;
@@ -56,8 +60,8 @@ struct min_op {
   static constexpr bool smooth = false;
   template <class V> FG_HD static V forward(V a, V b) { return math::min(a, b); }
   template <class V> FG_HD static fg::partials<V, 2> partials(V a, V b, V) {
-    V first = math::le(a, b);
-    return {{first, V(1) - first}};
+    const V tie = V(0.5) * math::eq(a, b);
+    return {{V(1) - math::lt(b, a) - tie, V(1) - math::lt(a, b) - tie}};
   }
 };
 struct max_op {
@@ -67,8 +71,8 @@ struct max_op {
   static constexpr bool smooth = false;
   template <class V> FG_HD static V forward(V a, V b) { return math::max(a, b); }
   template <class V> FG_HD static fg::partials<V, 2> partials(V a, V b, V) {
-    V first = math::le(b, a);
-    return {{first, V(1) - first}};
+    const V tie = V(0.5) * math::eq(a, b);
+    return {{V(1) - math::lt(a, b) - tie, V(1) - math::lt(b, a) - tie}};
   }
 };
 

@@ -21,8 +21,9 @@ struct abs_op {
   static constexpr const char* name = "abs";
   static constexpr bool smooth = false;  // kink at 0; the table samples away from it
   template <class V> FG_HD static V forward(V x) { return math::abs(x); }
+  // sign(x), 0 at 0 and at NaN, as PyTorch's sgn
   template <class V> FG_HD static V derivative(V x, V) {
-    return math::select(math::lt(x, V(0)), V(-1), V(1));
+    return math::lt(V(0), x) - math::lt(x, V(0));
   }
 };
 struct square_op {
@@ -100,7 +101,8 @@ struct relu_op {
   static constexpr const char* name = "relu";
   static constexpr bool smooth = false;
   template <class V> FG_HD static V forward(V x) { return math::max(x, V(0)); }
-  template <class V> FG_HD static V derivative(V x, V) { return math::lt(V(0), x); }
+  // 0 where the output is <= 0, else 1 (so 1 at NaN), as PyTorch's threshold_backward
+  template <class V> FG_HD static V derivative(V, V y) { return V(1) - math::le(y, V(0)); }
 };
 // log(1 + e^x) without overflow: max(x, 0) + log1p(e^-|x|).
 struct softplus_op {
