@@ -241,15 +241,21 @@ int main() {
       const std::string name = dtype_name(t);
       for (std::size_t k = 0; k < 2; ++k) {
         const std::string which = std::to_string(k) + ":" + name;
-        sum_grad("conv:pow_grad" + which, [](var a, var b) { return pow(a, b); }, {pa, pb}, k, t);
-        sum_grad("conv:maximum_grad" + which, [](var a, var b) { return maximum(a, b); },
-                 {ta, tb}, k, t);
-        sum_grad("conv:minimum_grad" + which, [](var a, var b) { return minimum(a, b); },
-                 {ta, tb}, k, t);
+        sum_grad(
+            "conv:pow_grad" + which, [](var a, var b) { return pow(a, b); }, {pa, pb}, k, t);
+        sum_grad(
+            "conv:maximum_grad" + which, [](var a, var b) { return maximum(a, b); }, {ta, tb}, k,
+            t);
+        sum_grad(
+            "conv:minimum_grad" + which, [](var a, var b) { return minimum(a, b); }, {ta, tb}, k,
+            t);
       }
-      sum_grad("conv:abs_grad:" + name, [](var a, var) { return abs(a); }, {kinks}, 0, t);
-      sum_grad("conv:relu_grad:" + name, [](var a, var) { return relu(a); }, {kinks}, 0, t);
-      sum_grad("conv:sqrt_grad:" + name, [](var a, var) { return sqrt(a); }, {kinks}, 0, t);
+      sum_grad(
+          "conv:abs_grad:" + name, [](var a, var) { return abs(a); }, {kinks}, 0, t);
+      sum_grad(
+          "conv:relu_grad:" + name, [](var a, var) { return relu(a); }, {kinks}, 0, t);
+      sum_grad(
+          "conv:sqrt_grad:" + name, [](var a, var) { return sqrt(a); }, {kinks}, 0, t);
     }
   }
   emit("count_nonzero:all", count_nonzero(s));
@@ -279,6 +285,32 @@ int main() {
   emit("masked_fill", masked_fill(g, of({1, 0, 0, 1}, dtype::bool_), 9.5));
   emit("masked_select", masked_select(g, g > 17.0));
   emit("chunk:last", chunk(var::arange(0, 7, 1, dtype::int64), 3)[2]);
+  emit("split:int", split(g, 3, 2)[1]);
+  emit("split:sizes", split(g, {1, 2}, 1)[1]);
+  emit("cat", cat({g, g}, 1));
+  {
+    const var si = reshape(of({2, 0, 1, 1, 1, 0}, dtype::int64), {2, 3});
+    const var src = reshape(var::arange(10, 18, 1, dtype::float32), {2, 4});
+    emit("scatter:src", scatter(select(g, 0, 0), 1, slice(si, 1, 0, 2), src));
+    emit("scatter:value", scatter(select(g, 0, 0), 1, si, -1.5));
+    emit("scatter_add", scatter_add(select(g, 0, 0), 1, si, src));
+    emit("scatter_add:dim0", scatter_add(var::zeros({3, 4}, dtype::int64), 0,
+                                         reshape(of({2, 0, 2, 1}, dtype::int64), {1, 4}),
+                                         reshape(of({5, 6, 7, 8}, dtype::int64), {1, 4})));
+    emit_error("scatter:dtype", [&] { scatter(select(g, 0, 0), 1, si, src.to(dtype::float64)); });
+    for (bool add : {false, true})
+      for (std::size_t k = 0; k < 2; ++k) {
+        var x = reshape(of({0.5, -1, 2, 3, -0.25, 4, 1, 2}, dtype::float64), {2, 4});
+        var s = reshape(of({1, 2, 3, 4, 5, 6}, dtype::float64), {2, 3});
+        x.requires_grad(true);
+        s.requires_grad(true);
+        const var i = reshape(of({3, 0, 1, 2, add ? 2.0 : 1.0, 0}, dtype::int64), {2, 3});
+        const var y = add ? scatter_add(x, 1, i, s) : scatter(x, 1, i, s);
+        sum(sin(y) * reshape(var::arange(0, 8, 1, dtype::float64), {2, 4})).backward();
+        const var gk = k == 0 ? x.grad() : s.grad();
+        emit(std::string(add ? "scatter_add:grad" : "scatter:grad") + std::to_string(k), y, &gk);
+      }
+  }
   {
     var x =
         reshape(of({0.5, -1, 2, 3, -0.25, 4}, dtype::float64), {1, 1, 2, 3}).requires_grad(true);

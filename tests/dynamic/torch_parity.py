@@ -192,6 +192,28 @@ def cases():
     c["masked_fill"] = lambda: g().masked_fill(torch.tensor([True, False, False, True]), 9.5)
     c["masked_select"] = lambda: torch.masked_select(g(), g() > 17)
     c["chunk:last"] = lambda: torch.chunk(torch.arange(7), 3)[2]
+    c["split:int"] = lambda: torch.split(g(), 3, 2)[1]
+    c["split:sizes"] = lambda: torch.split(g(), [1, 2], 1)[1]
+    c["cat"] = lambda: torch.cat([g(), g()], 1)
+    si = lambda: torch.tensor([[2, 0, 1], [1, 1, 0]])  # [2, 3]; row 1 names place 1 twice
+    src = lambda: torch.arange(10, 18, dtype=torch.float32).reshape(2, 4)
+    c["scatter:src"] = lambda: g()[0].scatter(1, si()[:, :2], src())
+    c["scatter:value"] = lambda: g()[0].scatter(1, si(), -1.5)
+    c["scatter_add"] = lambda: g()[0].scatter_add(1, si(), src())
+    c["scatter_add:dim0"] = lambda: torch.zeros(3, 4, dtype=torch.int64).scatter_add(
+        0, torch.tensor([[2, 0, 2, 1]]), torch.tensor([[5, 6, 7, 8]]))
+    c["scatter:dtype"] = lambda: g()[0].scatter(1, si(), src().double())
+
+    def scatter_grad(k, add):
+        x = of([[0.5, -1, 2, 3], [-0.25, 4, 1, 2]], torch.float64).requires_grad_(True)
+        s = of([[1, 2, 3], [4, 5, 6]], torch.float64).requires_grad_(True)
+        i = torch.tensor([[3, 0, 1], [2, 2, 0]]) if add else torch.tensor([[3, 0, 1], [2, 1, 0]])
+        y = (x.scatter_add(1, i, s) if add else x.scatter(1, i, s))
+        (torch.sin(y) * torch.arange(8, dtype=torch.float64).reshape(2, 4)).sum().backward()
+        return y, [x, s][k].grad
+    for k in range(2):
+        c[f"scatter:grad{k}"] = lambda k=k: scatter_grad(k, False)
+        c[f"scatter_add:grad{k}"] = lambda k=k: scatter_grad(k, True)
 
     def pad_grad():
         x = torch.tensor([[[[0.5, -1, 2], [3, -0.25, 4]]]], dtype=torch.float64, requires_grad=True)

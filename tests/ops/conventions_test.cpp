@@ -26,7 +26,9 @@ struct run {
   std::vector<std::vector<double>> grad;
 };
 
-bool same(double a, double b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
+bool same(double a, double b) {
+  return (std::isnan(a) && std::isnan(b)) || a == b;
+}
 
 // Bitwise agreement (NaN with NaN), or within a relative tol where float32 rounds a result.
 void check_same(const run& got, const run& want, const std::string& path, double tol = 0) {
@@ -44,7 +46,8 @@ void check_same(const run& got, const run& want, const std::string& path, double
   }
 }
 
-template <index_t N, class T, class F> run on_static(F f, const std::vector<double>* in[], int args) {
+template <index_t N, class T, class F>
+run on_static(F f, const std::vector<double>* in[], int args) {
   using tensor_t = tensor<T, shape<N>>;
   tensor_t x[2];
   for (int k = 0; k < args; ++k)
@@ -64,8 +67,7 @@ template <index_t N, class T, class F> run on_static(F f, const std::vector<doub
   return r;
 }
 
-template <class F>
-run on_var(F f, const std::vector<double>* in[], int args, dtype t) {
+template <class F> run on_var(F f, const std::vector<double>* in[], int args, dtype t) {
   std::vector<var> x;
   for (int k = 0; k < args; ++k)
     x.push_back(var::from(*in[k], {index_t(in[k]->size())}, t).requires_grad(true));
@@ -124,12 +126,20 @@ TEST_CASE("conventions / pow's special values and partials, on every path") {
   struct expect {
     double x, y, value, dx, dy;  // PyTorch 1.13
   };
-  const expect cases[] = {
-      {0, -1, inf, -inf, -inf}, {0, 0, 1, 0, 0},     {0, 0.5, 0, inf, 0},
-      {0, 2, 0, 0, 0},          {0, 1, 0, 1, 0},     {-2, 2, 4, -4, qnan},
-      {-2, 0.5, qnan, qnan, qnan}, {-2, 3, -8, 12, qnan}, {-0.0, -1, -inf, -inf, inf},
-      {qnan, 0, 1, 0, qnan},      {1, qnan, 1, qnan, 0}, {-1, inf, 1, inf, qnan},
-      {inf, 0, 1, 0, inf},      {2, 0, 1, 0, std::log(2.0)}};
+  const expect cases[] = {{0, -1, inf, -inf, -inf},
+                          {0, 0, 1, 0, 0},
+                          {0, 0.5, 0, inf, 0},
+                          {0, 2, 0, 0, 0},
+                          {0, 1, 0, 1, 0},
+                          {-2, 2, 4, -4, qnan},
+                          {-2, 0.5, qnan, qnan, qnan},
+                          {-2, 3, -8, 12, qnan},
+                          {-0.0, -1, -inf, -inf, inf},
+                          {qnan, 0, 1, 0, qnan},
+                          {1, qnan, 1, qnan, 0},
+                          {-1, inf, 1, inf, qnan},
+                          {inf, 0, 1, 0, inf},
+                          {2, 0, 1, 0, std::log(2.0)}};
   for (const expect& e : cases) {
     const std::size_t i = at(e.x, e.y);
     INFO("pow(" << e.x << ", " << e.y << ")");
@@ -140,8 +150,9 @@ TEST_CASE("conventions / pow's special values and partials, on every path") {
 }
 
 TEST_CASE("conventions / abs, relu and sqrt at 0, -0 and NaN, on every path") {
-  const std::vector<double> x = {0, -0.0, qnan, 1, -1, 2.5, -2.5, inf, -inf, 0,
-                                 -0.0, qnan, 1, -1, 2.5, -2.5, inf, -inf, 0};  // lanes and a tail
+  const std::vector<double> x = {
+      0,    -0.0, qnan, 1,  -1,  2.5,  -2.5, inf,  -inf, 0,
+      -0.0, qnan, 1,    -1, 2.5, -2.5, inf,  -inf, 0};  // lanes and a tail
   const std::vector<double>* in[] = {&x};
   const run ab = every_path<19>([](const auto& v, const auto&) { return abs(v); }, in, 1);
   const run re = every_path<19>([](const auto& v, const auto&) { return relu(v); }, in, 1);

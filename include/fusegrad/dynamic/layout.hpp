@@ -260,6 +260,10 @@ inline var concat(const std::vector<var>& xs, int axis) {
   });
   return y;
 }
+// concat under PyTorch's name.
+inline var cat(const std::vector<var>& xs, int axis = 0) {
+  return concat(xs, axis);
+}
 // The inputs (all of one shape) stacked along a new axis.
 inline var stack(const std::vector<var>& xs, int axis) {
   if (xs.empty())
@@ -281,7 +285,7 @@ inline var stack(const std::vector<var>& xs, int axis) {
   return concat(lifted, int(k));
 }
 // x cut along `axis` into pieces of the given sizes (which must add up to its extent).
-inline std::vector<var> split(const var& x, const std::vector<index_t>& sizes, int axis) {
+inline std::vector<var> split(const var& x, const std::vector<index_t>& sizes, int axis = 0) {
   const std::size_t k = dynamic::normalize_axis("split", axis, x.rank());
   index_t total = 0;
   for (index_t s : sizes)
@@ -297,35 +301,154 @@ inline std::vector<var> split(const var& x, const std::vector<index_t>& sizes, i
   }
   return parts;
 }
+// x cut along `axis` into pieces of `size` elements, the last one smaller if the extent is not a
+// multiple (torch.split with an int).
+inline std::vector<var> split(const var& x, index_t size, int axis = 0) {
+  const std::size_t k = dynamic::normalize_axis("split", axis, x.rank());
+  if (size == 0)
+    throw shape_error(dynamic::text("fg::split(): pieces of size 0 cannot cut axis ", k, " of ",
+                                    x.shape().str()));
+  std::vector<index_t> sizes;
+  for (index_t pos = 0; pos < x.shape()[k]; pos += size)
+    sizes.push_back(std::min(size, x.shape()[k] - pos));
+  if (sizes.empty())
+    sizes.push_back(0);  // (an empty axis: one empty piece, as PyTorch)
+  return split(x, sizes, int(k));
+}
+
+namespace dynamic {
+// For each element of an index tensor of extents `index` (row-major): the offset, in a row-major
+// tensor of extents `into`, of that element's coordinates, the one on `axis` replaced by at[e]
+// when `at` is given. gather reads x there; scatter writes x there and reads src.
+inline std::vector<std::ptrdiff_t> offsets_along(const extents& index, const extents& into,
+                                                 std::size_t axis,
+                                                 const std::vector<index_t>* at = nullptr) {
+  const strides st = broadcast_strides(into, into);
+  std::vector<std::ptrdiff_t> out(std::size_t(index.size()));
+  std::array<index_t, max_rank> idx{};
+  for (std::size_t e = 0; e < out.size(); ++e) {
+    std::ptrdiff_t off = 0;
+    for (std::size_t a = 0; a < index.rank(); ++a)
+      off += st[a] * std::ptrdiff_t(at && a == axis ? (*at)[e] : idx[a]);
+    out[e] = off;
+    for (std::size_t a = index.rank(); a-- > 0;) {
+      if (++idx[a] < index[a])
+        break;
+      idx[a] = 0;
+    }
+  }
+  return out;
+}
+
+// The index of gather or scatter has x's rank and fits in x on every axis but `axis` (and in
+// src, for scatter, on every axis); its values are checked against x's extent along `axis`.
+inline std::vector<index_t> index_along(const char* op, const var& x, std::size_t axis,
+                                        const var& index, const var* src = nullptr) {
+  bool ok = index.rank() == x.rank() && (!src || src->rank() == x.rank());
+  for (std::size_t a = 0; ok && a < x.rank(); ++a)
+    ok = (a == axis || index.shape()[a] <= x.shape()[a]) &&
+         (!src || index.shape()[a] <= src->shape()[a]);
+  if (!ok)
+    throw shape_error(text("fg::", op, "(): index ", index.shape().str(), " does not fit x ",
+                           x.shape().str(), src ? text(" and src ", src->shape().str()) : "",
+                           " along axis ", axis));
+  return index_values(op, index, x.shape()[axis], text("axis ", axis, " of ", x.shape().str()));
+}
+
+// x with src's elements written (add = false) or added at the places index names along `axis`,
+// src null: `value` written. Of any dtype; integers add wrapping around, as PyTorch's; where
+// two index elements name one place, the later (row-major) write wins. Gradients as PyTorch's:
+// x's passes where nothing was written (everywhere for add), src's is g at its places.
+inline var scatter_into(const char* op, const var& x, int axis, const var& index, const var* src,
+                        double value, bool add) {
+  const std::size_t k = normalize_axis(op, axis, x.rank());
+  if (src && src->dtype() != x.dtype())
+    throw dtype_error(text("fg::", op, "(): src is ", dtype_name(src->dtype()), " and x is ",
+                           dtype_name(x.dtype()), "; convert src with .to(x.dtype())"));
+  if (add && (x.dtype() == dtype::float16 || x.dtype() == dtype::bfloat16)) {  // sums in float32
+    const var src32 = src->to(dtype::float32);
+    return scatter_into(op, x.to(dtype::float32), axis, index, &src32, 0, true).to(x.dtype());
+  }
+  const std::vector<index_t> at = index_along(op, x, k, index, src);
+  auto dst = std::make_shared<const std::vector<std::ptrdiff_t>>(
+      offsets_along(index.shape(), x.shape(), k, &at));
+  auto from = std::make_shared<const std::vector<std::ptrdiff_t>>(
+      src ? offsets_along(index.shape(), src->shape(), k) : std::vector<std::ptrdiff_t>{});
+  var y = var::empty(x.shape(), x.dtype());
+  dispatch_any(x.dtype(), [&](auto z) {
+    using T = decltype(z);
+    T* py = y.data<T>();
+    std::copy_n(x.data<T>(), x.size(), py);
+    const T v = convert_element<T>(value);
+    for (std::size_t e = 0; e < dst->size(); ++e) {
+      const T w = src ? src->data<T>()[(*from)[e]] : v;
+      T& d = py[(*dst)[e]];
+      if (!add)
+        d = w;
+      else if constexpr (std::is_same_v<T, bool>)
+        d = d || w;
+      else if constexpr (std::is_integral_v<T>)  // (unsigned: wraps without undefined behaviour)
+        d = T(std::make_unsigned_t<T>(d) + std::make_unsigned_t<T>(w));
+      else if constexpr (std::is_floating_point_v<T>)  // (the half types added in float32 above)
+        d = d + w;
+    }
+  });
+  std::vector<var> inputs{x};
+  if (src)
+    inputs.push_back(*src);
+  record(y, op, inputs, [&](node&) {
+    return [shape = x.shape(), src_shape = src ? src->shape() : extents{}, has_src = bool(src), dst,
+            from, add](const var& g) {
+      var_list grads;
+      if (add) {
+        grads.push_back(g);
+      } else {
+        auto keep = std::make_shared<std::vector<std::ptrdiff_t>>(std::size_t(g.size()));
+        for (std::size_t e = 0; e < keep->size(); ++e)
+          (*keep)[e] = std::ptrdiff_t(e);
+        for (std::ptrdiff_t d : *dst)
+          (*keep)[std::size_t(d)] = -1;  // overwritten: no gradient
+        grads.push_back(take("scatter", g, shape, std::move(keep)));
+      }
+      if (has_src) {
+        auto read =
+            std::make_shared<std::vector<std::ptrdiff_t>>(std::size_t(src_shape.size()), -1);
+        for (std::size_t e = 0; e < from->size(); ++e)
+          (*read)[std::size_t((*from)[e])] = (*dst)[e];
+        grads.push_back(take("scatter", g, src_shape, std::move(read)));
+      }
+      return grads;
+    };
+  });
+  return y;
+}
+}  // namespace dynamic
 
 // out[..., j, ...] = x[..., index[..., j, ...], ...] along `axis` (torch.gather): index has
 // x's rank, an integer dtype, and is at most x's extent on every other axis.
 inline var gather(const var& x, int axis, const var& index) {
   const std::size_t k = dynamic::normalize_axis("gather", axis, x.rank());
-  bool ok = index.rank() == x.rank();
-  for (std::size_t a = 0; ok && a < x.rank(); ++a)
-    ok = a == k || index.shape()[a] <= x.shape()[a];
-  if (!ok)
-    throw shape_error(dynamic::text("fg::gather(): index ", index.shape().str(), " does not fit x ",
-                                    x.shape().str(), " along axis ", k));
-  const extents out = index.shape();
-  const dynamic::strides xs = dynamic::broadcast_strides(x.shape(), x.shape());
-  const std::vector<index_t> at = dynamic::index_values(
-      "gather", index, x.shape()[k], dynamic::text("axis ", k, " of ", x.shape().str()));
-  auto src = std::make_shared<std::vector<std::ptrdiff_t>>(out.size());  // x's element behind
-  std::array<index_t, max_rank> idx{};                                   // each output element
-  for (index_t e = 0; e < out.size(); ++e) {
-    std::ptrdiff_t off = 0;
-    for (std::size_t a = 0; a < out.rank(); ++a)
-      off += xs[a] * std::ptrdiff_t(a == k ? at[e] : idx[a]);
-    (*src)[e] = off;
-    for (std::size_t a = out.rank(); a-- > 0;) {
-      if (++idx[a] < out[a])
-        break;
-      idx[a] = 0;
-    }
-  }
-  return dynamic::take("gather", x, out, std::move(src));
+  const std::vector<index_t> at = dynamic::index_along("gather", x, k, index);
+  return dynamic::take("gather", x, index.shape(),
+                       std::make_shared<std::vector<std::ptrdiff_t>>(
+                           dynamic::offsets_along(index.shape(), x.shape(), k, &at)));
+}
+
+// x with out[..., index[..., j, ...], ...] = src[..., j, ...] along `axis` (torch.scatter):
+// index has x's rank and an integer dtype, and fits in src on every axis and in x on every
+// other axis; src has x's dtype. Where two index elements name one place, the later one
+// (row-major) wins (PyTorch leaves it unspecified).
+inline var scatter(const var& x, int axis, const var& index, const var& src) {
+  return dynamic::scatter_into("scatter", x, axis, index, &src, 0, false);
+}
+// The same with one value written at every place index names.
+inline var scatter(const var& x, int axis, const var& index, double value) {
+  return dynamic::scatter_into("scatter", x, axis, index, nullptr, value, false);
+}
+// x with src's elements added at the places index names along `axis` (torch.scatter_add):
+// places named twice get both.
+inline var scatter_add(const var& x, int axis, const var& index, const var& src) {
+  return dynamic::scatter_into("scatter_add", x, axis, index, &src, 0, true);
 }
 
 // The indices of x's non-zero elements, as torch.nonzero: int64 [count, rank], in row-major
