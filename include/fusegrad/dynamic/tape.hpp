@@ -5,10 +5,14 @@
 #include "fusegrad/dynamic/var.hpp"
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cmath>
 #include <concepts>
+#include <cstdint>
 #include <iterator>
 #include <memory_resource>
+#include <mutex>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -122,9 +126,11 @@ struct node {
   std::size_t block_axis = 0;
   index_t block_begin = 0;
   bool freed = false;
-  // Used by backward() while it runs: the gradient arriving here, and a visit mark.
+  // Used by backward() while it runs: the gradient arriving here, and the walk that holds the
+  // node (0: none). A walk claims each node it visits and lets go when it ends, so a second
+  // walk through the node meanwhile (another thread's) is refused, not interleaved.
   std::shared_ptr<impl> grad_in;
-  unsigned long long mark = 0;
+  std::atomic<unsigned long long> walk{0};
 
   // Keeps v's value (not its graph: a detached handle on the same elements) for the backward.
   var save(const var& v) {
@@ -222,6 +228,14 @@ inline void check_finite_forward(const var& out, const char* name, const var* in
 
 // into += g, elementwise, same shape and dtype (gradient accumulation). A fresh gradient no one
 // else holds (`adopt`: made by a backward rule) is taken over instead of copied.
+// A leaf shared by graphs that two threads differentiate at once (a model's weights) receives
+// both gradients: its accumulation is serialised by one of a fixed set of locks, picked by the
+// leaf's address.
+inline std::mutex& leaf_lock(const void* leaf) {
+  static std::array<std::mutex, 64> locks;
+  return locks[(reinterpret_cast<std::uintptr_t>(leaf) >> 4) % locks.size()];
+}
+
 inline void accumulate(std::shared_ptr<impl>& into, const var& g, bool adopt = false) {
   if (!into && adopt && g.handle().use_count() == 1 && g.get().data.use_count() == 1 &&
       g.get().offset == 0) {
@@ -321,18 +335,30 @@ inline void var::backward(const var& seed, bool retain_graph) {
   }
   using dynamic::node;
   if (!get().grad_fn) {  // a leaf: its gradient is the seed
+    const std::lock_guard<std::mutex> lock(dynamic::leaf_lock(&get()));
     dynamic::accumulate(get().grad, seed);
     return;
   }
   // Nodes in reverse topological order (each after every node that consumes its output). Each
   // is reachable from this tensor until the walk unlinks it (below), so the lists hold plain
-  // pointers. Nodes are marked visited with a number no earlier walk on this thread used.
-  thread_local unsigned long long walks = 0;
+  // pointers. A walk's number is unique in the process: the node it claims (node::walk) says
+  // whether this walk, another one, or none holds it.
+  static std::atomic<unsigned long long> walks{0};
   const unsigned long long walk = ++walks;
   // The walk's lists are on the stack while they fit (a loss of a few nodes allocates nothing).
   std::array<std::byte, 2048> scratch;
   std::pmr::monotonic_buffer_resource arena(scratch.data(), scratch.size());
-  std::pmr::vector<node*> order(&arena);
+  // Freeing the graph as the walk goes may drop the last owner of a node still to be visited:
+  // the nodes reached through each unlinked input are held here until the walk ends.
+  std::pmr::vector<std::shared_ptr<node>> unlinked(&arena);
+  std::pmr::vector<node*> order(&arena), claimed(&arena);
+  struct release_claims {  // however the walk ends (the nodes are still held: see `unlinked`)
+    std::pmr::vector<node*>& claimed;
+    ~release_claims() {
+      for (node* n : claimed)
+        n->walk.store(0, std::memory_order_release);
+    }
+  } release{claimed};
   std::pmr::vector<std::pair<node*, bool>> stack(&arena);
   stack.push_back({get().grad_fn.get(), false});
   while (!stack.empty()) {
@@ -342,12 +368,20 @@ inline void var::backward(const var& seed, bool retain_graph) {
       order.push_back(n);
       continue;
     }
-    if (n->mark == walk)
-      continue;
-    n->mark = walk;
+    unsigned long long holder = 0;
+    if (!n->walk.compare_exchange_strong(holder, walk, std::memory_order_acq_rel)) {
+      if (holder == walk)
+        continue;
+      throw autograd_error(dynamic::text(
+          "fg::var::backward(): another thread is running backward() through '", n->name,
+          "' of this graph; one graph is differentiated by one thread at a time (graphs that "
+          "only share leaves, such as a model's weights, may run at once)"));
+    }
+    claimed.push_back(n);
     stack.push_back({n, true});  // emitted after the inputs pushed next (popped first)
     for (const var& in : n->inputs)
-      if (in.defined() && in.get().grad_fn && in.get().grad_fn->mark != walk)
+      if (in.defined() && in.get().grad_fn &&
+          in.get().grad_fn->walk.load(std::memory_order_acquire) != walk)
         stack.push_back({in.get().grad_fn.get(), false});
   }
   // Every check first, so that a refused backward changes nothing.
@@ -362,9 +396,6 @@ inline void var::backward(const var& seed, bool retain_graph) {
           dynamic::text("fg::var::backward(): a value saved by '", op,
                         "' was modified in place after it was used; its gradient would be wrong"));
   }
-  // Freeing the graph as the walk goes may drop the last owner of a node still to be visited:
-  // the nodes reached through each unlinked input are held here until the walk ends.
-  std::pmr::vector<std::shared_ptr<node>> unlinked(&arena);
   // Gradients wait in the nodes they flow into; none is left there if a rule throws.
   struct drop_pending {
     std::pmr::vector<node*>& order;
@@ -420,8 +451,10 @@ inline void var::backward(const var& seed, bool retain_graph) {
       n->freed = true;
     }
   }
-  for (auto& [leaf, g] : leaf_grads)
+  for (auto& [leaf, g] : leaf_grads) {
+    const std::lock_guard<std::mutex> lock(dynamic::leaf_lock(&leaf.get()));
     dynamic::accumulate(leaf.get().grad, g, true);
+  }
 }
 
 }  // namespace fg
