@@ -1,39 +1,173 @@
-// fusegrad/io/file.hpp — what the file formats share: atomic writes, raw element bytes, reading a
-// whole file
+// fusegrad/io/file.hpp — what the file formats share: durable atomic writes, raw element bytes,
+// reading a whole file
 // SPDX-License-Identifier: MIT
 #pragma once
 
 #include "fusegrad/dynamic/var.hpp"
 #include "fusegrad/io/format_error.hpp"
 
-#include <cstdio>
-#include <fstream>
-#include <iterator>
+#if !__has_include(<unistd.h>)
+#error "fusegrad/io: saving and loading files needs POSIX (open, fsync, rename, fstat)"
+#endif
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <ostream>
 #include <stdexcept>
+#include <streambuf>
 #include <string>
 #include <vector>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 FG_DIAGNOSTICS_BEGIN
 
 namespace fg::io::detail {
 
-// `write(out)` fills a temporary file beside `path`, which is then renamed over it: a crash
-// never leaves a half-written file under the name. `who` names the caller in errors.
+inline std::runtime_error os_error(const char* who, const std::string& what, int err) {
+  return std::runtime_error(dynamic::text(who, ": ", what, ": ", std::strerror(err)));
+}
+
+// An output stream buffer over a file descriptor. The first failed write(2) (ENOSPC, EFBIG,
+// EIO) is kept in `error` and fails the stream; large writes skip the buffer.
+class fd_streambuf : public std::streambuf {
+ public:
+  explicit fd_streambuf(int fd) : fd_(fd), buf_(std::size_t(1) << 16) {
+    setp(buf_.data(), buf_.data() + buf_.size());
+  }
+  int error = 0;
+
+ protected:
+  int_type overflow(int_type c) override {
+    if (!drain())
+      return traits_type::eof();
+    if (!traits_type::eq_int_type(c, traits_type::eof())) {
+      *pptr() = traits_type::to_char_type(c);
+      pbump(1);
+    }
+    return traits_type::not_eof(c);
+  }
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    if (n < std::streamsize(buf_.size()))
+      return std::streambuf::xsputn(s, n);
+    return drain() && write_all(s, std::size_t(n)) ? n : 0;
+  }
+  int sync() override { return drain() ? 0 : -1; }
+
+ private:
+  bool write_all(const char* p, std::size_t n) {
+    while (n > 0 && error == 0) {
+      const ssize_t w = ::write(fd_, p, n);
+      if (w < 0 && errno != EINTR)
+        error = errno;
+      else if (w > 0) {
+        p += w;
+        n -= std::size_t(w);
+      }
+    }
+    return error == 0;
+  }
+  bool drain() {
+    const bool ok = write_all(pbase(), std::size_t(pptr() - pbase()));
+    setp(buf_.data(), buf_.data() + buf_.size());
+    return ok;
+  }
+  int fd_;
+  std::vector<char> buf_;
+};
+
+// Temporaries are named ".<target>.<pid>.<unique>.tmp" beside the target: the pid tells a live
+// writer's from one a killed process left behind.
+inline std::string temporary_prefix(const std::string& target_name) {
+  return "." + target_name + ".";
+}
+
+// Removes the temporaries that writers to `target` killed before they renamed left in `dir`
+// (a process that no longer exists); a live writer's, this process's included, stay.
+inline void remove_abandoned_temporaries(const std::filesystem::path& dir,
+                                         const std::string& target_name) {
+  const std::string prefix = temporary_prefix(target_name), suffix = ".tmp";
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() <= prefix.size() + suffix.size() || name.compare(0, prefix.size(), prefix) ||
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix))
+      continue;
+    char* end = nullptr;
+    const long pid = std::strtol(name.c_str() + prefix.size(), &end, 10);
+    if (pid > 0 && *end == '.' && pid != long(::getpid()) && ::kill(pid_t(pid), 0) != 0 &&
+        errno == ESRCH)
+      ::unlink(entry.path().c_str());
+  }
+}
+
+// `write(out)` fills a new temporary file beside `path` (created exclusively, never through a
+// link, with the mode of a new file under the umask), which is then flushed to the disk
+// (fsync), renamed over `path`, and the directory flushed: after a crash or a power loss `path`
+// names the old file or the whole new one. Any failure removes the temporary and leaves `path`
+// as it was; of concurrent writers to one path the last rename wins, and readers see one whole
+// file. `who` names the caller in errors.
 template <class Write>
 void write_atomically(const std::string& path, const char* who, Write write) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out)
-      throw std::runtime_error(dynamic::text(who, ": cannot write '", tmp, "'"));
-    write(out);
-    out.flush();
-    if (!out)
-      throw std::runtime_error(dynamic::text(who, ": writing '", tmp, "' failed"));
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const std::string name = target.filename().string();
+  remove_abandoned_temporaries(dir, name);
+  static std::atomic<unsigned long> serial{0};
+  std::string tmp;
+  int fd = -1;
+  for (int attempt = 0; fd < 0; ++attempt) {
+    const auto tick = std::chrono::steady_clock::now().time_since_epoch().count();
+    tmp = (dir / (temporary_prefix(name) + std::to_string(::getpid()) + "." +
+                  std::to_string(++serial) + "-" + std::to_string(tick % 1000003) + ".tmp"))
+              .string();
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+    if (fd < 0 && (errno != EEXIST || attempt == 100))
+      throw os_error(who, dynamic::text("cannot create a temporary file in '", dir.string(), "'"),
+                     errno);
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error(dynamic::text(who, ": cannot rename '", tmp, "' to '", path, "'"));
+  struct cleanup {  // until the rename: close and remove the temporary, however we leave
+    int& fd;
+    const std::string& tmp;
+    bool renamed = false;
+    ~cleanup() {
+      if (fd >= 0)
+        ::close(fd);
+      if (!renamed)
+        ::unlink(tmp.c_str());
+    }
+  } guard{fd, tmp};
+  fd_streambuf buf(fd);
+  std::ostream out(&buf);
+  write(out);
+  out.flush();
+  if (buf.error || !out)
+    throw os_error(who, dynamic::text("writing '", path, "' failed"), buf.error ? buf.error : EIO);
+  if (::fsync(fd) != 0)
+    throw os_error(who, dynamic::text("flushing '", path, "' to the disk failed"), errno);
+  const int closed = ::close(fd);
+  fd = -1;
+  if (closed != 0)
+    throw os_error(who, dynamic::text("writing '", path, "' failed"), errno);
+  if (::rename(tmp.c_str(), path.c_str()) != 0)
+    throw os_error(who, dynamic::text("cannot rename '", tmp, "' to '", path, "'"), errno);
+  guard.renamed = true;
+  // The rename itself reaches the disk with the directory. (Some file systems cannot fsync a
+  // directory, EINVAL: nothing more can be done there.)
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    const int synced = ::fsync(dfd), err = errno;
+    ::close(dfd);
+    if (synced != 0 && err != EINVAL)
+      throw os_error(
+          who, dynamic::text("'", path, "' was written, but flushing its directory failed"), err);
   }
 }
 
@@ -53,11 +187,33 @@ inline void normalise_bools(var& v) {
     b[i] = b[i] != 0;
 }
 
+// The whole file, sized once from fstat and read with read(2) straight into the buffer.
 inline std::vector<char> read_file(const std::string& path, const char* who) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw std::runtime_error(dynamic::text(who, ": cannot open '", path, "'"));
-  return {std::istreambuf_iterator<char>(in), {}};
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    throw os_error(who, dynamic::text("cannot open '", path, "'"), errno);
+  struct closer {
+    int fd;
+    ~closer() { ::close(fd); }
+  } close_it{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0)
+    throw os_error(who, dynamic::text("cannot read '", path, "'"), errno);
+  if (!S_ISREG(st.st_mode))
+    throw std::runtime_error(dynamic::text(who, ": '", path, "' is not a regular file"));
+  std::vector<char> bytes(std::size_t(st.st_size));
+  std::size_t got = 0;
+  while (got < bytes.size()) {
+    const ssize_t r = ::read(fd, bytes.data() + got, bytes.size() - got);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0)
+      throw os_error(who, dynamic::text("cannot read '", path, "'"), errno);
+    if (r == 0)  // shorter than fstat said: changed while we read
+      throw std::runtime_error(dynamic::text(who, ": '", path, "' shrank while it was read"));
+    got += std::size_t(r);
+  }
+  return bytes;
 }
 
 }  // namespace fg::io::detail

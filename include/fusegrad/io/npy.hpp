@@ -45,7 +45,7 @@ inline void save_npy(const std::string& path, const var& v) {
   const std::size_t unpadded = 10 + dict.size() + 1;  // magic, version, length, dict, '\n'
   dict.append((64 - unpadded % 64) % 64, ' ');
   dict += '\n';
-  detail::write_atomically(path, "fg::io::save_npy()", [&](std::ofstream& out) {
+  detail::write_atomically(path, "fg::io::save_npy()", [&](std::ostream& out) {
     const std::uint16_t n = std::uint16_t(dict.size());
     out.write("\x93NUMPY\x01\x00", 8);
     out.write(reinterpret_cast<const char*>(&n), 2);

@@ -166,7 +166,7 @@ inline void save_safetensors(const std::string& path, const tensor_map& tensors,
   }
   header += "}";
   header.append((8 - header.size() % 8) % 8, ' ');  // the data starts 8-byte aligned
-  detail::write_atomically(path, "fg::io::save_safetensors()", [&](std::ofstream& out) {
+  detail::write_atomically(path, "fg::io::save_safetensors()", [&](std::ostream& out) {
     const std::uint64_t n = header.size();
     out.write(reinterpret_cast<const char*>(&n), 8);
     out.write(header.data(), std::streamsize(header.size()));
