@@ -6,8 +6,10 @@
 #include <fusegrad/dynamic.hpp>
 #include <fusegrad/io/npy.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -16,7 +18,58 @@ using fg::testing::slurp;
 using fg::testing::spit;
 using fg::testing::temp_path;
 
-namespace {}  // namespace
+namespace {
+// A version 1.0 .npy file with the header dict `dict` (padded as NumPy pads) and `data`.
+std::string npy_file(std::string dict, const std::string& data) {
+  dict.append((64 - (10 + dict.size() + 1) % 64) % 64, ' ');
+  dict += '\n';
+  std::string f = std::string("\x93NUMPY\x01\x00", 8);
+  f += char(dict.size() & 0xff);
+  f += char(dict.size() >> 8);
+  return f + dict + data;
+}
+template <class T> std::string bytes_of(std::initializer_list<T> values, bool big_endian = false) {
+  std::string out;
+  for (T v : values) {
+    char b[sizeof(T)];
+    std::memcpy(b, &v, sizeof(T));
+    if (big_endian)
+      std::reverse(b, b + sizeof(T));
+    out.append(b, sizeof(T));
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE(
+    "npy / any key order, Fortran order and big-endian elements are read as numpy reads "
+    "them") {
+  const std::string p = temp_path("fg_orders.npy");
+  // [[0, 1, 2], [3, 4, 5]] in Fortran order is 0 3 1 4 2 5; 'fortran_order' last (the case that
+  // once loaded transposed)
+  spit(p, npy_file("{\"shape\": (2, 3), 'descr': '<f4', 'fortran_order': True}",
+                   bytes_of<float>({0, 3, 1, 4, 2, 5})));
+  var v = io::load_npy(p);
+  CHECK(v.shape() == extents{2, 3});
+  for (sindex_t i = 0; i < 6; ++i)
+    CHECK(v.at(i) == double(i));
+  spit(p, npy_file("{'descr': '>f8', 'fortran_order': False, 'shape': (3,), }",
+                   bytes_of<double>({1.5, -2, 1e300}, true)));
+  v = io::load_npy(p);
+  CHECK(v.dtype() == dtype::float64);
+  CHECK(v.at(2) == 1e300);
+  CHECK(v.at(1) == -2.0);
+  spit(p, npy_file("{'descr': '>i4', 'fortran_order': True, 'shape': (2, 2, 2), }",
+                   bytes_of<std::int32_t>({0, 4, 2, 6, 1, 5, 3, -7}, true)));
+  v = io::load_npy(p);
+  CHECK(v.dtype() == dtype::int32);
+  for (sindex_t i = 0; i < 7; ++i)
+    CHECK(v.at<std::int64_t>(i) == i);
+  CHECK(v.at<std::int64_t>(7) == -7);
+  spit(p, npy_file("{'descr': '|u1', 'fortran_order': False, 'shape': ()}", "\x07"));
+  CHECK(io::load_npy(p).item<int>() == 7);
+  std::remove(p.c_str());
+}
 
 TEST_CASE("npy / round trip of float32 and float64 at ranks 0 to 3") {
   const std::string p = temp_path("fg_round.npy");
@@ -80,11 +133,25 @@ TEST_CASE("npy / damaged files give errors that say what is wrong") {
   std::string other = good;
   other.replace(other.find("<f4"), 3, "<c8");
   refused(other,
-          "holds elements of type  '<c8' (fusegrad reads '<f4', '<f8', '<f2', '<i8', "
-          "'<i4', '|u1' and '|b1')");
-  std::string fortran = good;
-  fortran.replace(fortran.find("False"), 5, "True ");
-  refused(fortran, "is in Fortran order");
+          "holds elements of type '<c8' (fusegrad reads f4, f8, f2, i8, i4 in either byte order, "
+          "u1 and b1)");
+  const std::string data = bytes_of<float>({1, 2});
+  refused(npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'extra': 1}", data),
+          "has the key 'extra' in its header (NumPy writes only 'descr', 'fortran_order' and "
+          "'shape')");
+  refused(npy_file("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (2,)}", data),
+          "names 'descr' twice in its header");
+  refused(npy_file("{'descr': '<f4', 'shape': (2,)}", data),
+          "has no 'fortran_order' in its header");
+  refused(npy_file("{'descr': '<f4', 'fortran_order': 1, 'shape': (2,)}", data),
+          "'fortran_order' must be True or False");
+  refused(npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': (-2,)}", data),
+          "'shape' must be a tuple of non-negative integers");
+  refused(
+      npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,)}", data),
+      "has an extent too large for any file in its 'shape'");
+  refused(npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': (2,)", data),
+          "'}' expected to close the dict");
   std::remove(p.c_str());
 }
 
@@ -117,6 +184,18 @@ TEST_CASE("npy / numpy loads ours and we load numpy's") {
     CHECK(back.dtype() == t);
     CHECK(back.at(0) == (t == dtype::bool_ ? 1.0 : 3.0));
   }
+  // numpy's own Fortran-order and big-endian files
+  const std::string orders =
+      std::string(FUSEGRAD_PYTHON_NUMPY) +
+      " -c \"import numpy as np, sys; "
+      "np.save(sys.argv[1], np.asfortranarray(np.arange(24.0).reshape(2, 3, 4)).astype('>f4'))\" " +
+      theirs;
+  REQUIRE(std::system(orders.c_str()) == 0);
+  const var f = io::load_npy(theirs);
+  CHECK(f.dtype() == dtype::float32);
+  CHECK(f.shape() == extents{2, 3, 4});
+  for (sindex_t i = 0; i < 24; ++i)
+    CHECK(f.at(i) == double(i));
   std::remove(ours.c_str());
   std::remove(theirs.c_str());
 }

@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -77,17 +78,22 @@ TEST_CASE("safetensors / damaged files give errors that say what is wrong") {
   const std::string good = slurp(p);
   auto refused = [&](const std::string& bytes, const char* says) {
     spit(p, bytes);
-    INFO("expected a message containing: " << says);
+    INFO("expected a message containing: " << std::string(says));
     try {
       io::load_safetensors(p);
       FAIL("loaded a damaged file");
     } catch (const io::format_error& e) {
+      INFO("got: " << std::string(e.what()));
       CHECK(std::string(e.what()).find(says) != std::string::npos);
       CHECK(std::string(e.what()).find(p) != std::string::npos);
     }
   };
   refused(good.substr(0, 5), "too short for a safetensors file");
   refused(good.substr(0, 20), "truncated or not safetensors");
+  std::string huge = good;
+  const std::uint64_t too_long = 100'000'001;
+  std::memcpy(huge.data(), &too_long, 8);
+  refused(huge, "says its header is 100000001 bytes; safetensors headers are at most 100000000");
   refused(good.substr(0, good.size() - 3), "wrong size or past the end (truncated?)");
   std::string bad = good;
   bad[9] = '[';
@@ -101,7 +107,7 @@ TEST_CASE("safetensors / damaged files give errors that say what is wrong") {
       "\"data_offsets\":[0,4]}}";
   refused(std::string(1, char(wraps.size())) + std::string(7, '\0') + wraps + "abcd",
           "gives tensor 'x' an impossible shape");
-  refused(std::string(8, '\xff') + "{}", "truncated or not safetensors");
+  refused(std::string(8, '\xff') + "{}", "safetensors headers are at most 100000000");
   CHECK_THROWS_AS(io::load_safetensors(temp_path("fg_no_such_file.safetensors")),
                   std::runtime_error);
   std::remove(p.c_str());

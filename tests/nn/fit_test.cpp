@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <vector>
 
 using namespace fg;
 
@@ -109,5 +111,63 @@ TEST_CASE("fit / a run resumed from its checkpoint ends where the uninterrupted 
   CHECK_THROWS_WITH_AS(nn::load_checkpoint(ckpt, resumed, opt),
                        doctest::Contains("no state for the model's generator '2.generator'"),
                        io::format_error);
+  std::remove(ckpt.c_str());
+}
+
+TEST_CASE("fit / a damaged checkpoint is refused before the model or the optimiser changes") {
+  const std::string ckpt = temp_path("fg_damaged.ckpt.safetensors");
+  {
+    nn::Sequential saved = model_with_dropout(7, 11);
+    nn::Adam opt(saved.parameters(), {.lr = 0.02});
+    nn::save_checkpoint(ckpt, saved, opt, 3);
+  }
+  const io::tensor_map good = io::load_safetensors(ckpt);
+  nn::Sequential target = model_with_dropout(99, 12);
+  nn::Adam opt(target.parameters(), {.lr = 0.5});
+  const nn::state_dict before = target.state_dict();
+  std::vector<double> weights;
+  for (const auto& [name, v] : before)
+    for (index_t i = 0; i < v.size(); ++i)
+      weights.push_back(v.at(sindex_t(i)));
+  auto refused = [&](const char* what, io::tensor_map file, const char* says) {
+    INFO(what);
+    io::save_safetensors(ckpt, file);
+    CHECK_THROWS_WITH(nn::load_checkpoint(ckpt, target, opt), doctest::Contains(says));
+    std::size_t k = 0;  // nothing changed
+    for (const auto& [name, v] : target.state_dict())
+      for (index_t i = 0; i < v.size(); ++i)
+        CHECK(v.at(sindex_t(i)) == weights[k++]);
+    CHECK(opt.lr == 0.5);
+    CHECK(opt.steps() == 0);
+  };
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  auto with = [&](const char* name, const var& v) {
+    io::tensor_map f = good;
+    f[name] = v;
+    return f;
+  };
+  refused("epoch NaN", with("epoch", var::scalar(nan, dtype::float64)),
+          "holds nan in 'epoch', which must be a whole number from 0 to");
+  refused("epoch 1e300", with("epoch", var::scalar(1e300, dtype::float64)), "in 'epoch'");
+  refused("steps NaN", with("optimizer.steps", var::scalar(nan, dtype::float64)),
+          "'steps' is nan; a step count is a whole number from 0 to 2^53");
+  refused("steps -1", with("optimizer.steps", var::scalar(-1, dtype::float64)), "'steps' is -1");
+  refused(
+      "lr inf",
+      with("optimizer.lr", var::scalar(std::numeric_limits<double>::infinity(), dtype::float64)),
+      "'lr' is inf");
+  refused("rng 1e300", with("rng.2.generator", var::from({1e300, 0}, {2}, dtype::float64)),
+          "in 'rng.2.generator'");
+  refused("rng 2.5", with("rng.2.generator", var::from({1, 2.5}, {2}, dtype::float64)),
+          "in 'rng.2.generator'");
+  refused("a weight of another shape", with("model.0.weight", var::zeros({3, 3})),
+          "'0.weight' is [3, 3] float32 in the state dict");
+  io::tensor_map no_moment = good;
+  no_moment.erase("optimizer.state.1.0");
+  refused("an optimiser state missing", no_moment, "'state.1.0' is missing");
+  // and the good one still loads
+  io::save_safetensors(ckpt, good);
+  CHECK(nn::load_checkpoint(ckpt, target, opt) == 3);
+  CHECK(opt.lr == 0.02);
   std::remove(ckpt.c_str());
 }

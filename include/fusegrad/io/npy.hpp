@@ -1,17 +1,19 @@
-// fusegrad/io/npy.hpp — one tensor in NumPy's .npy format (version 1.0, little-endian, any dtype
-// NumPy shares with fg::var, C order): numpy.load reads what save_npy writes, and load_npy reads
-// numpy.save's SPDX-License-Identifier: MIT
+// fusegrad/io/npy.hpp — one tensor in NumPy's .npy format (any dtype NumPy shares with fg::var):
+// numpy.load reads what save_npy writes (version 1.0, little-endian, C order), and load_npy reads
+// numpy.save's (versions 1 to 3, either byte order, C or Fortran order)
+// SPDX-License-Identifier: MIT
 #pragma once
 
 #include "fusegrad/dynamic/var.hpp"
 #include "fusegrad/io/file.hpp"
 
+#include <algorithm>
+#include <array>
 #include <bit>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <iterator>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -54,9 +56,110 @@ inline void save_npy(const std::string& path, const var& v) {
   });
 }
 
+namespace detail {
+// The header of a .npy file: a Python dict literal with exactly the keys 'descr' (a string),
+// 'fortran_order' (True or False) and 'shape' (a tuple of non-negative ints), in any order,
+// quoted with ' or ", with the spacing and trailing commas Python allows.
+struct npy_header {
+  std::string descr;
+  bool fortran_order = false;
+  std::vector<std::uint64_t> shape;
+};
+
+inline npy_header parse_npy_header(const std::string& h,
+                                   const std::function<void(std::string)>& fail) {
+  std::size_t i = 0;
+  auto skip = [&] {
+    while (i < h.size() && (h[i] == ' ' || h[i] == '\t' || h[i] == '\n' || h[i] == '\r'))
+      ++i;
+  };
+  auto expect = [&](char c, const char* where) {
+    skip();
+    if (i >= h.size() || h[i] != c)
+      fail(dynamic::text("has an unreadable header: '", std::string(1, c), "' expected ", where,
+                         " at byte ", i, " of the header"));
+    ++i;
+  };
+  auto is = [&](char c) {
+    skip();
+    return i < h.size() && h[i] == c;
+  };
+  auto string_literal = [&](const char* what) {
+    skip();
+    if (i >= h.size() || (h[i] != '\'' && h[i] != '"'))
+      fail(dynamic::text("has an unreadable header: a quoted string expected for ", what));
+    const char q = h[i++];
+    const std::size_t end = h.find(q, i);
+    if (end == std::string::npos)
+      fail(dynamic::text("has an unreadable header: a string for ", what, " is not closed"));
+    std::string out = h.substr(i, end - i);
+    i = end + 1;
+    return out;
+  };
+  npy_header r;
+  bool seen[3] = {false, false, false};
+  expect('{', "to open the dict");
+  while (!is('}')) {
+    const std::string key = string_literal("a key");
+    expect(':', dynamic::text("after the key '", key, "'").c_str());
+    const int k = key == "descr" ? 0 : key == "fortran_order" ? 1 : key == "shape" ? 2 : -1;
+    if (k < 0)
+      fail(dynamic::text("has the key '", key,
+                         "' in its header (NumPy writes only 'descr', 'fortran_order' and "
+                         "'shape')"));
+    if (seen[k])
+      fail(dynamic::text("names '", key, "' twice in its header"));
+    seen[k] = true;
+    skip();
+    if (k == 0) {
+      r.descr = string_literal("'descr'");
+    } else if (k == 1) {
+      if (h.compare(i, 4, "True") == 0)
+        r.fortran_order = true, i += 4;
+      else if (h.compare(i, 5, "False") == 0)
+        i += 5;
+      else
+        fail("has an unreadable header: 'fortran_order' must be True or False");
+    } else {
+      expect('(', "to open 'shape'");
+      while (!is(')')) {
+        skip();
+        const std::size_t from = i;
+        std::uint64_t d = 0;
+        for (; i < h.size() && h[i] >= '0' && h[i] <= '9'; ++i) {
+          if (d > (std::uint64_t(1) << 62) / 10)
+            fail("has an extent too large for any file in its 'shape'");
+          d = d * 10 + std::uint64_t(h[i] - '0');
+        }
+        if (i == from)
+          fail("has an unreadable header: 'shape' must be a tuple of non-negative integers");
+        r.shape.push_back(d);
+        if (!is(','))
+          break;
+        ++i;
+      }
+      expect(')', "to close 'shape'");
+    }
+    if (!is(','))
+      break;
+    ++i;
+  }
+  expect('}', "to close the dict");
+  if (!seen[0] || !seen[1] || !seen[2])
+    fail(dynamic::text("has no '",
+                       !seen[0]   ? "descr"
+                       : !seen[1] ? "fortran_order"
+                                  : "shape",
+                       "' in its header"));
+  return r;
+}
+}  // namespace detail
+
+// Reads any byte order ('<', '>', '=' or '|' in descr) and Fortran order (transposed into C
+// order as numpy.load does); the elements are checked to fill the file exactly.
 inline var load_npy(const std::string& path) {
   const std::vector<char> f = detail::read_file(path, "fg::io::load_npy()");
-  auto fail = [&](const std::string& why) {
+  const std::function<void(std::string)> fail = [&](const std::string& why) {
     throw format_error(dynamic::text("fg::io::load_npy(): '", path, "' ", why));
   };
   if (f.size() < 10 || std::memcmp(f.data(), "\x93NUMPY", 6) != 0)
@@ -75,66 +178,59 @@ inline var load_npy(const std::string& path) {
   }
   if (len > f.size() - start)
     fail("is truncated in its header");
-  const std::string h(f.data() + start, len);
-  auto field = [&](const char* key) -> std::string {
-    const std::size_t k = h.find(dynamic::text("'", key, "'"));
-    if (k == std::string::npos)
-      fail(dynamic::text("has no '", key, "' in its header"));
-    const std::size_t colon = h.find(':', k);
-    return colon == std::string::npos ? std::string() : h.substr(colon + 1);
-  };
-  const std::string descr = field("descr");
+  const detail::npy_header h = detail::parse_npy_header(std::string(f.data() + start, len), fail);
+  // descr: a byte order then a kind and width; one-byte kinds ignore the byte order
+  const std::string& d = h.descr;
   const char* found = nullptr;
   dtype t = dtype::float32;
-  for (const auto& [d, name] : detail::npy_dtypes) {
-    // (one-byte types may be written with '<' or '=' too: NumPy ignores their byte order)
-    const std::string quoted = dynamic::text("'", name, "'");
-    std::string alt = quoted;
-    if (name[0] == '|')
-      alt[1] = '<';
-    if (descr.find(quoted) < descr.find(',') || descr.find(alt) < descr.find(','))
-      found = name, t = d;
-  }
+  if (d.size() >= 3 && (d[0] == '<' || d[0] == '>' || d[0] == '=' || d[0] == '|'))
+    for (const auto& [type, name] : detail::npy_dtypes)
+      if (d.compare(1, std::string::npos, name + 1) == 0 && (name[0] == '|' || d[0] != '|'))
+        found = name, t = type;
   if (!found)
-    fail(dynamic::text("holds elements of type ", descr.substr(0, descr.find(',')),
-                       " (fusegrad reads '<f4', '<f8', '<f2', '<i8', '<i4', '|u1' and '|b1')"));
-  if (field("fortran_order").find("False") > field("fortran_order").find(','))
-    fail("is in Fortran order (fusegrad reads C order)");
-  const std::string shape = field("shape");
-  const std::size_t open = shape.find('('), close = shape.find(')');
-  if (open == std::string::npos || close == std::string::npos || close < open)
-    fail("has an unreadable shape in its header");
-  std::vector<index_t> dims;
-  for (std::size_t i = open + 1; i < close;) {
-    while (i < close && (shape[i] == ' ' || shape[i] == ','))
-      ++i;
-    if (i == close)
-      break;
-    index_t d = 0;
-    const std::size_t from = i;
-    while (i < close && shape[i] >= '0' && shape[i] <= '9')
-      d = d * 10 + index_t(shape[i++] - '0');
-    if (i == from)
-      fail("has an unreadable shape in its header");
-    dims.push_back(d);
-  }
-  if (dims.size() > max_rank)
-    fail(dynamic::text("has ", dims.size(), " axes (at most ", max_rank, ")"));
-  extents e = extents::of_rank(dims.size());
+    fail(dynamic::text("holds elements of type '", d,
+                       "' (fusegrad reads f4, f8, f2, i8, i4 in either byte order, u1 and b1)"));
+  const bool swap = d[0] == '>' && dynamic::element_size(t) > 1;
+  if (h.shape.size() > max_rank)
+    fail(dynamic::text("has ", h.shape.size(), " axes (at most ", max_rank, ")"));
+  extents e = extents::of_rank(h.shape.size());
   std::size_t count = 1;
-  for (std::size_t k = 0; k < dims.size(); ++k) {
-    e[k] = dims[k];
-    if (dims[k] && count > f.size() / std::size_t(dims[k]))  // more elements than bytes
+  for (std::size_t k = 0; k < h.shape.size(); ++k) {
+    e[k] = index_t(h.shape[k]);
+    if (h.shape[k] && count > f.size() / h.shape[k])  // more elements than bytes
       fail(dynamic::text("has a shape ", e.str(), " far larger than the file"));
-    count *= std::size_t(dims[k]);
+    count *= std::size_t(h.shape[k]);
   }
-  const std::size_t bytes = std::size_t(e.size()) * dynamic::element_size(t);
+  const std::size_t es = dynamic::element_size(t), bytes = count * es;
   if (f.size() - start - len != bytes)
     fail(dynamic::text("holds ", f.size() - start - len, " bytes of elements; its header ", e.str(),
-                       " ", found, " says ", bytes));
+                       " ", d, " says ", bytes));
   var v = var::empty(e, t);
-  if (bytes)
-    std::memcpy(v.get().data->bytes, f.data() + start + len, bytes);
+  char* out = static_cast<char*>(v.get().data->bytes);
+  const char* in = f.data() + start + len;
+  if (!h.fortran_order || e.rank() < 2) {
+    if (bytes)
+      std::memcpy(out, in, bytes);
+  } else {  // element (i0, ..., in-1) is at i0 + d0 (i1 + d1 (...)) in the file
+    std::array<index_t, max_rank> idx{};
+    std::array<std::size_t, max_rank> fstride{};
+    for (std::size_t k = 0, s = 1; k < e.rank(); s *= std::size_t(e[k]), ++k)
+      fstride[k] = s;
+    for (std::size_t c = 0; c < count; ++c) {
+      std::size_t at = 0;
+      for (std::size_t k = 0; k < e.rank(); ++k)
+        at += fstride[k] * std::size_t(idx[k]);
+      std::memcpy(out + c * es, in + at * es, es);
+      for (std::size_t k = e.rank(); k-- > 0;) {
+        if (++idx[k] < e[k])
+          break;
+        idx[k] = 0;
+      }
+    }
+  }
+  if (swap)
+    for (std::size_t c = 0; c < count; ++c)
+      std::reverse(out + c * es, out + (c + 1) * es);
   if (t == dtype::bool_)
     detail::normalise_bools(v);
   return v;

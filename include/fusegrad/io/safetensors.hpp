@@ -187,6 +187,9 @@ inline tensor_map load_safetensors(const std::string& path,
     fail(dynamic::text("is ", file.size(), " bytes long: too short for a safetensors file"));
   std::uint64_t n = 0;
   std::memcpy(&n, file.data(), 8);
+  if (n > 100'000'000)  // the reference reader's limit: no JSON of that size describes tensors
+    fail(dynamic::text("says its header is ", n,
+                       " bytes; safetensors headers are at most 100000000"));
   if (n > file.size() - 8)
     fail(dynamic::text("says its header is ", n, " bytes, but only ", file.size() - 8,
                        " follow: truncated or not safetensors"));

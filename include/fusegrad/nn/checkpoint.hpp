@@ -8,8 +8,12 @@
 #include "fusegrad/nn/module.hpp"
 #include "fusegrad/nn/optim.hpp"
 
+#include <cmath>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 FG_DIAGNOSTICS_BEGIN
 
@@ -36,8 +40,23 @@ inline void save_checkpoint(const std::string& path, const module& model, const 
   io::save_safetensors(path, all, {{"format", "fusegrad-checkpoint"}});
 }
 
-// Restores model and optimiser from `path`; returns the epochs completed. Give the data loader
-// that number (DataLoader::set_passes) to resume with the same batch orders.
+namespace detail {
+// The value of a checkpoint's 0-d or 1-element entry that must be a whole number in [0, max]:
+// anything else (NaN, 1e300, -1, 2.5) is refused before it is converted to an integer.
+inline std::uint64_t whole_number(const std::string& path, const std::string& entry, double v,
+                                  double max) {
+  if (!(v >= 0 && v <= max && v == std::floor(v)))
+    throw io::format_error(dynamic::text("fg::nn::load_checkpoint(): '", path, "' holds ", v,
+                                         " in '", entry,
+                                         "', which must be a whole number from 0 to ", max));
+  return std::uint64_t(v);
+}
+}  // namespace detail
+
+// Restores model, optimiser and the model's generators from `path`; returns the epochs
+// completed. Give the data loader that number (DataLoader::set_passes) to resume with the same
+// batch orders. All or nothing: everything is read and checked before anything is changed, so a
+// checkpoint that does not fit (or is damaged) leaves the model and the optimiser as they were.
 inline long load_checkpoint(const std::string& path, module& model, optimizer& opt) {
   const io::tensor_map all = io::load_safetensors(path);
   state_dict m, o;
@@ -48,11 +67,13 @@ inline long load_checkpoint(const std::string& path, module& model, optimizer& o
       o[name.substr(10)] = v;
   }
   auto epoch = all.find("epoch");
-  if (epoch == all.end())
-    throw io::format_error(dynamic::text("fg::nn::load_checkpoint(): '", path,
-                                         "' is not a checkpoint (no 'epoch' tensor)"));
-  model.load_state_dict(m);
-  opt.load_state_dict(o);
+  if (epoch == all.end() || epoch->second.size() != 1 || !is_floating(epoch->second.dtype()))
+    throw io::format_error(
+        dynamic::text("fg::nn::load_checkpoint(): '", path,
+                      "' is not a checkpoint (no 'epoch' tensor of one number)"));
+  const long epochs =
+      long(detail::whole_number(path, "epoch", epoch->second.item(), 9007199254740992.0));
+  std::vector<std::pair<std::shared_ptr<generator>, std::uint64_t>> states;
   for (const auto& [name, g] : model.named_generators()) {
     auto it = all.find("rng." + name);
     if (it == all.end() || !(it->second.shape() == extents{2}) ||
@@ -61,9 +82,17 @@ inline long load_checkpoint(const std::string& path, module& model, optimizer& o
                                            "' holds no state for the model's generator '", name,
                                            "' (a float64 tensor 'rng.", name, "' of 2 elements)"));
     const double* h = it->second.data<double>();
-    g->set_state((std::uint64_t(h[0]) << 32) | std::uint64_t(h[1]));
+    const std::string entry = "rng." + name;
+    states.emplace_back(g, detail::whole_number(path, entry, h[0], 4294967295.0) << 32 |
+                               detail::whole_number(path, entry, h[1], 4294967295.0));
   }
-  return long(epoch->second.item());
+  model.check_state_dict(m);
+  opt.check_state_dict(o);
+  model.load_state_dict(m);
+  opt.load_state_dict(o);
+  for (const auto& [g, state] : states)
+    g->set_state(state);
+  return epochs;
 }
 
 }  // namespace fg::nn

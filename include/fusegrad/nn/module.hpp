@@ -55,7 +55,15 @@ class module {
   }
   // Copies each tensor of `sd` into the one of that name. Every name must be present on both
   // sides with the same shape and dtype; the message names the first that is not.
+  // Copies every tensor of sd into the model's, all or nothing: a state dict that does not fit
+  // (check_state_dict throws) leaves the model as it was.
   void load_state_dict(const nn::state_dict& sd) {
+    check_state_dict(sd);
+    for (const auto& [name, dst] : state_dict())
+      var(dst).copy_from(sd.at(name));  // a handle on the model's elements
+  }
+  // Throws, naming the tensor, unless sd has exactly this model's tensors, shapes and dtypes.
+  void check_state_dict(const nn::state_dict& sd) const {
     const nn::state_dict mine = state_dict();
     for (const auto& [name, dst] : mine) {
       auto it = sd.find(name);
@@ -73,8 +81,6 @@ class module {
       if (!mine.count(name))
         throw std::invalid_argument(dynamic::text("fg::nn::module::load_state_dict(): '", name,
                                                   "' is not a tensor of this model"));
-    for (const auto& [name, dst] : mine)
-      var(dst).copy_from(sd.at(name));  // a handle on the model's elements
   }
 
   // Training mode (the default) or evaluation mode, for this module and every sub-module:

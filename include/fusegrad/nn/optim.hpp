@@ -52,9 +52,18 @@ class optimizer {
     sd["lr"] = var::scalar(lr, dtype::float64);
     return sd;
   }
+  // All or nothing: a state dict check_state_dict refuses leaves the optimiser as it was.
   void load_state_dict(const std::map<std::string, var>& sd) {
-    const auto mine = state_dict();
-    for (const auto& [name, v] : mine) {
+    check_state_dict(sd);
+    for (std::size_t i = 0; i < state_.size(); ++i)
+      state_[i].copy_from(sd.at(dynamic::text("state.", i / slots_, ".", i % slots_)));
+    steps_ = long(sd.at("steps").item());
+    lr = sd.at("lr").item();
+  }
+  // Throws, naming the entry, unless sd has this optimiser's tensors, shapes and dtypes, a step
+  // count that is a whole number in [0, 2^53] and a finite, non-negative lr.
+  void check_state_dict(const std::map<std::string, var>& sd) const {
+    for (const auto& [name, v] : state_dict()) {
       auto it = sd.find(name);
       if (it == sd.end() || !(it->second.shape() == v.shape()) || it->second.dtype() != v.dtype())
         throw std::invalid_argument(
@@ -62,10 +71,14 @@ class optimizer {
                           it == sd.end() ? "' is missing"
                                          : "' has another shape or dtype than this optimiser's"));
     }
-    for (std::size_t i = 0; i < state_.size(); ++i)
-      state_[i].copy_from(sd.at(dynamic::text("state.", i / slots_, ".", i % slots_)));
-    steps_ = long(sd.at("steps").item());
-    lr = sd.at("lr").item();
+    const double steps = sd.at("steps").item(), rate = sd.at("lr").item();
+    if (!(steps >= 0 && steps <= 9007199254740992.0 && steps == std::floor(steps)))
+      throw std::invalid_argument(dynamic::text("fg::nn::optimizer::load_state_dict(): 'steps' is ",
+                                                steps,
+                                                "; a step count is a whole number from 0 to 2^53"));
+    if (!(rate >= 0 && std::isfinite(rate)))
+      throw std::invalid_argument(dynamic::text("fg::nn::optimizer::load_state_dict(): 'lr' is ",
+                                                rate, "; a learning rate is finite and >= 0"));
   }
 
  protected:
