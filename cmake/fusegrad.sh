@@ -58,9 +58,10 @@ EMBEDDED_PKGS=(gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi
 # zlib reads the gzip IDX data sets; python3-numpy checks safetensors files against Python, and
 # python3-torch (1.13) is the reference of tests/dynamic/torch_parity.py; the
 # main job's test trains on Debian's Fashion-MNIST; libblas-dev is fg::nn's optional BLAS (its
-# products are tested against our own GEMM).
+# products are tested against our own GEMM); clang checks the headers a second time and, with
+# its libFuzzer runtime (libclang-rt-14-dev), fuzzes the loaders (tests/fuzz).
 TEST_PKGS=("${BASE_PKGS[@]}" doctest-dev libbenchmark-dev libeigen3-dev zlib1g-dev python3-numpy
-  python3-torch dataset-fashion-mnist libblas-dev "${EMBEDDED_PKGS[@]}")
+  python3-torch dataset-fashion-mnist libblas-dev clang libclang-rt-14-dev "${EMBEDDED_PKGS[@]}")
 
 cmd_test() {
   ensure_packages "${TEST_PKGS[@]}"

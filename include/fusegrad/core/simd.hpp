@@ -79,6 +79,15 @@ template <class V, class T> FG_HD FG_INLINE void to_array(V v, T* out) {
   else
     *out = v;
 }
+// GCC 12's AVX-512 intrinsics (_mm512_extractf64x4_pd, _mm512_max_pd, ...) pass an undefined
+// __Y to themselves and -Wmaybe-uninitialized flags it wherever they inline (GCC bug 105593,
+// fixed in GCC 13): a false positive, silenced for the calls into xsimd below and nowhere else.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#define FG_GCC_AVX512_FALSE_POSITIVE 1
+#endif
 template <class V> FG_HD FG_INLINE scalar_t<V> hsum(V v) {
   if constexpr (is_batch_v<V>) {
 #if FG_HAS_XSIMD && XSIMD_VERSION_MAJOR < 9
@@ -176,6 +185,10 @@ template <class V> FG_HD FG_INLINE V pow(V x, V y) {
 template <class V> FG_HD FG_INLINE bool sincos_batch(V, V&, V&) {
   return false;
 }
+#endif
+#if FG_GCC_AVX512_FALSE_POSITIVE
+#pragma GCC diagnostic pop
+#undef FG_GCC_AVX512_FALSE_POSITIVE
 #endif
 
 }  // namespace fg::simd

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <memory>
 #include <stdexcept>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -66,8 +67,9 @@ inline std::vector<unsigned char> read_all(const std::string& path) {
 // An IDX array: magic 0 0 <type> <rank>, the extents as big-endian 32-bit integers, then the
 // elements, big-endian. Returned as a var of dtype `t` holding the element values (bytes stay
 // 0..255: scale them yourself; class labels: read them as fg::int64).
-inline var read_idx(const std::string& path, dtype t = dtype::float32) {
-  const std::vector<unsigned char> b = detail::read_all(path);
+// parse_idx reads one already in memory (gunzipped; `path` names it in errors).
+inline var parse_idx(std::span<const unsigned char> b, const std::string& path,
+                     dtype t = dtype::float32) {
   auto fail = [&](const std::string& why) {
     throw format_error(dynamic::text("fg::io::read_idx(): '", path, "' ", why));
   };
@@ -132,6 +134,9 @@ inline var read_idx(const std::string& path, dtype t = dtype::float32) {
     }
   });
   return v;
+}
+inline var read_idx(const std::string& path, dtype t = dtype::float32) {
+  return parse_idx(detail::read_all(path), path, t);
 }
 
 }  // namespace fg::io

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -156,9 +157,9 @@ inline npy_header parse_npy_header(const std::string& h,
 }  // namespace detail
 
 // Reads any byte order ('<', '>', '=' or '|' in descr) and Fortran order (transposed into C
-// order as numpy.load does); the elements are checked to fill the file exactly.
-inline var load_npy(const std::string& path) {
-  const std::vector<char> f = detail::read_file(path, "fg::io::load_npy()");
+// order as numpy.load does); the elements are checked to fill the file exactly. parse_npy reads
+// a file already in memory (`path` names it in errors).
+inline var parse_npy(std::span<const char> f, const std::string& path) {
   const std::function<void(std::string)> fail = [&](const std::string& why) {
     throw format_error(dynamic::text("fg::io::load_npy(): '", path, "' ", why));
   };
@@ -234,6 +235,9 @@ inline var load_npy(const std::string& path) {
   if (t == dtype::bool_)
     detail::normalise_bools(v);
   return v;
+}
+inline var load_npy(const std::string& path) {
+  return parse_npy(detail::read_file(path, "fg::io::load_npy()"), path);
 }
 
 }  // namespace fg::io

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -177,9 +178,10 @@ inline void save_safetensors(const std::string& path, const tensor_map& tensors,
 
 // Reads every tensor of a safetensors file (every dtype fg::var has). A truncated or corrupt file
 // throws format_error naming the file and the fault; nothing is read out of bounds.
-inline tensor_map load_safetensors(const std::string& path,
-                                   std::map<std::string, std::string>* metadata = nullptr) {
-  const std::vector<char> file = detail::read_file(path, "fg::io::load_safetensors()");
+// The tensors of a safetensors file already in memory; `path` names it in errors. (What
+// load_safetensors runs, and what tests/fuzz feeds with arbitrary bytes.)
+inline tensor_map parse_safetensors(std::span<const char> file, const std::string& path,
+                                    std::map<std::string, std::string>* metadata = nullptr) {
   auto fail = [&](const std::string& why) {
     throw format_error(dynamic::text("fg::io::load_safetensors(): '", path, "' ", why));
   };
@@ -266,6 +268,11 @@ inline tensor_map load_safetensors(const std::string& path,
   j.expect('}');
   j.end();
   return out;
+}
+
+inline tensor_map load_safetensors(const std::string& path,
+                                   std::map<std::string, std::string>* metadata = nullptr) {
+  return parse_safetensors(detail::read_file(path, "fg::io::load_safetensors()"), path, metadata);
 }
 
 }  // namespace fg::io

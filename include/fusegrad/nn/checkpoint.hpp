@@ -57,8 +57,9 @@ inline std::uint64_t whole_number(const std::string& path, const std::string& en
 // completed. Give the data loader that number (DataLoader::set_passes) to resume with the same
 // batch orders. All or nothing: everything is read and checked before anything is changed, so a
 // checkpoint that does not fit (or is damaged) leaves the model and the optimiser as they were.
-inline long load_checkpoint(const std::string& path, module& model, optimizer& opt) {
-  const io::tensor_map all = io::load_safetensors(path);
+// (This one takes the file's tensors already read; `path` names them in errors.)
+inline long load_checkpoint(const io::tensor_map& all, const std::string& path, module& model,
+                            optimizer& opt) {
   state_dict m, o;
   for (const auto& [name, v] : all) {
     if (name.rfind("model.", 0) == 0)
@@ -93,6 +94,9 @@ inline long load_checkpoint(const std::string& path, module& model, optimizer& o
   for (const auto& [g, state] : states)
     g->set_state(state);
   return epochs;
+}
+inline long load_checkpoint(const std::string& path, module& model, optimizer& opt) {
+  return load_checkpoint(io::load_safetensors(path), path, model, opt);
 }
 
 }  // namespace fg::nn
