@@ -2,7 +2,6 @@
 // no_grad/detach, non-scalar seeds, and one graph per thread.
 #include "dynamic_testing.hpp"
 
-#include <atomic>
 #include <memory_resource>
 #include <new>
 #include <optional>
@@ -177,61 +176,6 @@ TEST_CASE("tape / two threads with their own graphs give the results of one") {
   t2.join();
   CHECK(a == alone);
   CHECK(b == alone);
-}
-
-TEST_CASE("tape / a graph retained on one thread and differentiated again on another") {
-  // Walk numbers were per thread: the second thread's first walk had the first thread's number,
-  // found every node already visited, and computed no gradient.
-  var x = var::from({0.5, -1.0}, {2}, dtype::float64).requires_grad(true);
-  var y = sum(square(x) * 3.0);  // dy/dx = 6x
-  y.backward(true);              // (computes y here)
-  x.zero_grad();
-  std::thread([&] { y.backward(); }).join();
-  CHECK(x.grad().at(0) == 3.0);
-  CHECK(x.grad().at(1) == -6.0);
-}
-
-TEST_CASE("tape / graphs sharing their leaves, differentiated on two threads at once") {
-  var w = var::from({0.25, -0.5, 2.0}, {3}, dtype::float64).requires_grad(true);
-  constexpr int steps = 300;
-  auto run = [&](double scale) {
-    for (int i = 0; i < steps; ++i)
-      sum(w * w * scale).backward();  // each backward adds 2 w scale into w.grad
-  };
-  std::thread t1(run, 1.0), t2(run, 2.0);
-  t1.join();
-  t2.join();
-  for (sindex_t i = 0; i < 3; ++i)  // small integers times w: exact in any order
-    CHECK(w.grad().at(i) == 2 * w.at(i) * 3 * steps);
-}
-
-TEST_CASE("tape / one graph differentiated by two threads at once is refused") {
-  // A node whose first backward waits until the other thread has tried the same graph.
-  std::atomic<int> stage{0};
-  var x = var::from({1.0, 2.0}, {2}, dtype::float64).requires_grad(true);
-  var y = var::from({1.0, 2.0}, {2}, dtype::float64);
-  dynamic::record(y, "wait_here", {x}, [&](dynamic::node&) {
-    return [&stage](const var& g) {
-      int first = 0;
-      if (stage.compare_exchange_strong(first, 1))  // the first walk only
-        while (stage != 2)
-          std::this_thread::yield();
-      return dynamic::var_list{g};
-    };
-  });
-  var loss = sum(y * 2.0);
-  loss.item();  // computed here (a pending op is computed by the thread that made it)
-  std::thread first([&] { loss.backward(true); });
-  while (stage != 1)
-    std::this_thread::yield();
-  CHECK_THROWS_WITH_AS(loss.backward(true),
-                       doctest::Contains("another thread is running backward() through"),
-                       autograd_error);
-  stage = 2;
-  first.join();
-  CHECK(x.grad().at(0) == 2.0);  // the first walk's gradient, once
-  loss.backward();               // and with the first walk over, the graph is free again
-  CHECK(x.grad().at(1) == 4.0);
 }
 
 TEST_CASE("var / creation, item and printing") {
