@@ -5,20 +5,26 @@
 
 #include <fusegrad/nn.hpp>
 
+#include <bit>
+#include <cstdint>
 #include <cstdlib>
 #include <vector>
 
 namespace {
-std::vector<double> snapshot(const fg::nn::module& m, const fg::nn::optimizer& opt) {
-  std::vector<double> out;
+// Every weight, optimiser state and generator state, as bits (a NaN loaded by an earlier input
+// must compare equal to itself).
+std::vector<std::uint64_t> snapshot(const fg::nn::module& m, const fg::nn::optimizer& opt) {
+  std::vector<std::uint64_t> out;
+  auto add = [&](const fg::var& v) {
+    for (fg::index_t i = 0; i < v.size(); ++i)
+      out.push_back(std::bit_cast<std::uint64_t>(v.at(fg::sindex_t(i))));
+  };
   for (const auto& [name, v] : m.state_dict())
-    for (fg::index_t i = 0; i < v.size(); ++i)
-      out.push_back(v.at(fg::sindex_t(i)));
+    add(v);
   for (const auto& [name, v] : opt.state_dict())
-    for (fg::index_t i = 0; i < v.size(); ++i)
-      out.push_back(v.at(fg::sindex_t(i)));
+    add(v);
   for (const auto& [name, g] : m.named_generators())
-    out.push_back(double(g->state()));
+    out.push_back(g->state());
   return out;
 }
 
@@ -35,7 +41,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static target t;
   fg::nn::Sequential& model = t.model;
   fg::nn::Adam& opt = t.opt;
-  const std::vector<double> before = snapshot(model, opt);
+  const std::vector<std::uint64_t> before = snapshot(model, opt);
   const double lr = opt.lr;
   const long steps = opt.steps();
   bool loaded = false;
