@@ -3,6 +3,7 @@
 // on another, graphs sharing their leaves differentiated at once, one graph refused to a second
 // thread, and a threaded training run (two models trained at once, and one model whose
 // gradients two threads compute together).
+#include "../nn/nn_testing.hpp"
 #include "dynamic_testing.hpp"
 
 #include <fusegrad/nn.hpp>
@@ -12,6 +13,8 @@
 #include <vector>
 
 using namespace fg;
+using fg::testing::small_mlp;
+using fg::testing::two_blobs;
 
 TEST_CASE("tape / a graph retained on one thread and differentiated again on another") {
   // Walk numbers were per thread: the second thread's first walk had the first thread's number,
@@ -69,21 +72,8 @@ TEST_CASE("tape / one graph differentiated by two threads at once is refused") {
 }
 
 namespace {
-struct blobs {  // two classes of points, split by the sign of x0 + x1
-  var x, y;
-  explicit blobs(std::uint64_t seed) : x(var::empty({64, 2})), y(var::empty({64}, dtype::int64)) {
-    generator g(seed);
-    x = var::randn({64, 2}, g);
-    for (index_t i = 0; i < 64; ++i)
-      y.set(sindex_t(i), x.at(2 * i) + x.at(2 * i + 1) > 0 ? 1 : 0);
-  }
-};
-nn::Sequential small_model(std::uint64_t seed) {
-  generator g(seed);
-  return nn::Sequential(nn::Linear(2, 8, g), nn::Tanh(), nn::Linear(8, 2, g));
-}
 // Trains `m` for `steps` full-batch Adam steps; returns the last loss.
-double train(nn::Sequential& m, const blobs& data, int steps) {
+double train(nn::Sequential& m, const two_blobs& data, int steps) {
   nn::Adam opt(m.parameters(), {.lr = 0.05});
   double loss = 0;
   for (int i = 0; i < steps; ++i) {
@@ -98,10 +88,10 @@ double train(nn::Sequential& m, const blobs& data, int steps) {
 }  // namespace
 
 TEST_CASE("threads / two models trained at once end as each does alone") {
-  const blobs a(1), b(2);
-  nn::Sequential alone_a = small_model(3), alone_b = small_model(4);
+  const two_blobs a(1), b(2);
+  nn::Sequential alone_a = small_mlp(3), alone_b = small_mlp(4);
   const double la = train(alone_a, a, 40), lb = train(alone_b, b, 40);
-  nn::Sequential ma = small_model(3), mb = small_model(4);
+  nn::Sequential ma = small_mlp(3), mb = small_mlp(4);
   double ta = 0, tb = 0;
   std::thread t1([&] { ta = train(ma, a, 40); }), t2([&] { tb = train(mb, b, 40); });
   t1.join();
@@ -112,8 +102,8 @@ TEST_CASE("threads / two models trained at once end as each does alone") {
 }
 
 TEST_CASE("threads / one model's gradient computed by two threads on halves of a batch") {
-  const blobs data(5);
-  nn::Sequential m = small_model(6);
+  const two_blobs data(5);
+  nn::Sequential m = small_mlp(6);
   const var top = slice(data.x, 0, 0, 32), bottom = slice(data.x, 0, 32, 64);
   const var ytop = slice(data.y, 0, 0, 32), ybottom = slice(data.y, 0, 32, 64);
   // one thread: the sum of both halves' losses

@@ -1,6 +1,7 @@
 // fit(): history, plain progress lines off a terminal, early stopping, checkpoints, and a resumed
 // run that ends where the uninterrupted one does.
 #include "../testing.hpp"
+#include "nn_testing.hpp"
 
 #include <fusegrad/nn.hpp>
 
@@ -11,21 +12,10 @@
 #include <vector>
 
 using namespace fg;
+using fg::testing::small_mlp;
+using problem = fg::testing::two_blobs;
 
 namespace {
-struct problem {  // two classes of points, split by the sign of x0 + x1
-  var x, y;
-  problem() : x(var::empty({64, 2})), y(var::empty({64}, dtype::int64)) {
-    generator g(1);
-    x = var::randn({64, 2}, g);
-    for (index_t i = 0; i < 64; ++i)
-      y.set(sindex_t(i), x.at(2 * i) + x.at(2 * i + 1) > 0 ? 1 : 0);
-  }
-};
-nn::Sequential model(std::uint64_t seed) {
-  generator g(seed);
-  return nn::Sequential(nn::Linear(2, 8, g), nn::Tanh(), nn::Linear(8, 2, g));
-}
 // With Dropout: a resumed run must also draw the masks the uninterrupted one draws.
 nn::Sequential model_with_dropout(std::uint64_t seed, std::uint64_t mask_seed) {
   generator g(seed);
@@ -39,7 +29,7 @@ std::string temp_path(const char* name) {
 
 TEST_CASE("fit / trains, reports each epoch as a plain line off a terminal, validates") {
   problem p;
-  nn::Sequential m = model(2);
+  nn::Sequential m = small_mlp(2);
   nn::Adam opt(m.parameters(), {.lr = 0.05});
   nn::DataLoader train(p.x, p.y, 16, true, 3), val(p.x, p.y, 64, false);
   const std::string log = temp_path("fg_fit.log");
@@ -63,7 +53,7 @@ TEST_CASE("fit / trains, reports each epoch as a plain line off a terminal, vali
 
 TEST_CASE("fit / early stopping ends a run whose loss stops improving") {
   problem p;
-  nn::Sequential m = model(2);
+  nn::Sequential m = small_mlp(2);
   nn::SGD still(m.parameters(), {.lr = 0.0});  // the loss never moves
   nn::DataLoader train(p.x, p.y, 64, false);
   nn::EarlyStopping stop(3);
