@@ -58,6 +58,24 @@ TEST_CASE("idx / damaged files give errors that name the file and the fault") {
   says(std::string("\0\0\x07\x01\0\0\0\x01\0", 9), "has an unknown element type code 7");
   says(ubytes.substr(0, 10), "is truncated in its header");
   says(ubytes.substr(0, 16), "holds 4 bytes of elements; its header [2, 3] says 6");
+  says(ubytes + "xy", "holds more bytes than its header announces (18): stopped reading");
+  // A gzip bomb: a header of 6 elements, then 64 MiB of zeros in about 64 KiB of file. Reading
+  // stops at the first 64 KiB chunk, past the 18 bytes the header announces.
+  const std::string gz = temp_path("fg_bomb.idx.gz");
+  gzFile f = gzopen(gz.c_str(), "wb9");
+  REQUIRE(f);
+  gzwrite(f, ubytes.data(), unsigned(ubytes.size()));
+  const std::string zeros(1 << 20, '\0');
+  for (int i = 0; i < 64; ++i)
+    gzwrite(f, zeros.data(), unsigned(zeros.size()));
+  gzclose(f);
+  CHECK(std::filesystem::file_size(gz) < 1 << 20);
+  CHECK_THROWS_WITH_AS(io::read_idx(gz),
+                       ("fg::io::read_idx(): '" + gz +
+                        "' holds more bytes than its header announces (18): stopped reading")
+                           .c_str(),
+                       io::format_error);
+  std::remove(gz.c_str());
   CHECK_THROWS_AS(io::read_idx(temp_path("fg_no_such.idx")), std::runtime_error);
   std::remove(p.c_str());
 }

@@ -10,8 +10,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <memory>
-#include <stdexcept>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -28,33 +28,68 @@ namespace fg::io {
 
 namespace detail {
 
-// Every byte of a file, gunzipped when it is gzip (zlib reads plain files as they are).
+// The size an IDX file of these first bytes has in all (header and elements), once they hold
+// the whole header; 0 while they do not, or when the header is not IDX (the parser says why).
+inline std::size_t idx_size_from_header(std::span<const unsigned char> b) {
+  if (b.size() < 4 || b[0] != 0 || b[1] != 0 || b.size() < 4 + 4 * std::size_t(b[3]))
+    return 0;
+  const unsigned type = b[2];
+  std::size_t total = type == 0x08 || type == 0x09   ? 1
+                      : type == 0x0B                 ? 2
+                      : type == 0x0C || type == 0x0D ? 4
+                      : type == 0x0E                 ? 8
+                                                     : 0;
+  for (std::size_t i = 0; i < b[3] && total; ++i) {
+    const std::size_t d = std::size_t(b[4 + 4 * i]) << 24 | std::size_t(b[5 + 4 * i]) << 16 |
+                          std::size_t(b[6 + 4 * i]) << 8 | std::size_t(b[7 + 4 * i]);
+    if (d && total > (std::size_t(1) << 62) / d)
+      return 0;
+    total *= d;
+  }
+  return total ? total + 4 + 4 * std::size_t(b[3]) : 0;
+}
+
+// Every byte of an IDX file, gunzipped when it is gzip (zlib reads plain files as they are).
+// Reading stops as soon as the bytes pass the size the header announces: a small compressed file
+// that inflates without end (a gzip bomb) is refused at that size, not when memory runs out.
 inline std::vector<unsigned char> read_all(const std::string& path) {
   std::vector<unsigned char> out;
   unsigned char chunk[1 << 16];
+  auto too_long = [&] {
+    const std::size_t announced = idx_size_from_header(out);
+    if (announced && out.size() > announced)
+      throw format_error(dynamic::text("fg::io::read_idx(): '", path,
+                                       "' holds more bytes than its header announces (", announced,
+                                       "): stopped reading"));
+  };
 #if FUSEGRAD_HAVE_ZLIB
   gzFile f = gzopen(path.c_str(), "rb");
   if (!f)
     throw std::runtime_error(dynamic::text("fg::io: cannot open '", path, "'"));
+  struct closer {
+    gzFile f;
+    ~closer() { gzclose(f); }
+  } close_it{f};
   for (;;) {
     const int n = gzread(f, chunk, sizeof chunk);
     if (n < 0) {
       int code = 0;
       const std::string why = gzerror(f, &code);
-      gzclose(f);
       throw format_error(dynamic::text("fg::io: '", path, "' is not valid gzip (", why, ")"));
     }
     if (n == 0)
       break;
     out.insert(out.end(), chunk, chunk + n);
+    too_long();
   }
-  gzclose(f);
 #else
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), std::fclose);
   if (!f)
     throw std::runtime_error(dynamic::text("fg::io: cannot open '", path, "'"));
-  for (std::size_t n; (n = std::fread(chunk, 1, sizeof chunk, f.get())) > 0;)
+  for (std::size_t n; (n = std::fread(chunk, 1, sizeof chunk, f.get())) > 0;) {
     out.insert(out.end(), chunk, chunk + n);
+    too_long();
+  }
   if (out.size() >= 2 && out[0] == 0x1f && out[1] == 0x8b)
     throw format_error(dynamic::text("fg::io: '", path,
                                      "' is gzip-compressed and fusegrad was built without zlib"));
