@@ -134,11 +134,8 @@ inline var reshape(const var& x, const extents& e) {
   if (e.size() != x.size())
     throw shape_error(dynamic::text("fg::reshape(): cannot view ", x.shape().str(), " (", x.size(),
                                     " elements) as ", e.str()));
-  auto p = dynamic::make_pooled<dynamic::impl>(x.ready());
+  auto p = dynamic::make_pooled<dynamic::impl>(dynamic::impl::same_elements{}, x.ready());
   p->shape = e;
-  p->grad.reset();
-  p->grad_fn.reset();
-  p->requires_grad = false;
   var y(std::move(p));
   dynamic::record(y, "reshape", {x}, [&](dynamic::node&) {
     return [from = x.shape()](const var& g) { return dynamic::var_list{reshape(g, from)}; };

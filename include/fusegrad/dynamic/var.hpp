@@ -250,7 +250,12 @@ struct impl {
   void* first_byte() const { return static_cast<char*>(data->bytes) + offset * element_size(type); }
 
   impl() = default;
-  impl(const impl& o) = default;  // (of computed tensors only: views, detach)
+  // A new header over the elements of `o` (computed): views and detach. Nothing of o's autograd
+  // state is read, so one thread may take a view of a weight while another adds to its gradient.
+  struct same_elements {};
+  impl(same_elements, const impl& o)
+      : type(o.type), shape(o.shape), data(o.data), offset(o.offset) {}
+  impl(const impl&) = delete;
   impl& operator=(const impl&) = delete;
   ~impl() {
     if (owner)
@@ -542,11 +547,7 @@ class var {
   void zero_grad() { get().grad.reset(); }
   // A tensor sharing this one's elements, cut from the tape.
   var detach() const {
-    auto p = dynamic::make_pooled<dynamic::impl>(ready());
-    p->requires_grad = false;
-    p->grad.reset();
-    p->grad_fn.reset();
-    return var(std::move(p));
+    return var(dynamic::make_pooled<dynamic::impl>(dynamic::impl::same_elements{}, ready()));
   }
   // The op that produced this value ("" for a leaf).
   const char* op_name() const;
