@@ -29,23 +29,16 @@ inline var map_axes(const char* name, const var& x, const axis_maps& maps, doubl
     out[a] = index_t(maps[a].size());
   const strides xs = broadcast_strides(x.shape(), x.shape());
   // The source element of every result element (-1: the fill), in row-major order.
-  auto src = std::make_shared<std::vector<std::ptrdiff_t>>(std::size_t(out.size()));
-  {
-    std::array<index_t, max_rank> idx{};
-    for (std::size_t e = 0; e < src->size(); ++e) {
-      std::ptrdiff_t off = 0;
-      for (std::size_t a = 0; a < r && off >= 0; ++a) {
-        const sindex_t i = maps[a][std::size_t(idx[a])];
-        off = i < 0 ? -1 : off + xs[a] * std::ptrdiff_t(i);
-      }
-      (*src)[e] = off;
-      for (std::size_t a = r; a-- > 0;) {
-        if (++idx[a] < out[a])
-          break;
-        idx[a] = 0;
-      }
+  auto src = std::make_shared<std::vector<std::ptrdiff_t>>();
+  src->reserve(std::size_t(out.size()));
+  for_each_index(out, [&](const auto& idx) {
+    std::ptrdiff_t off = 0;
+    for (std::size_t a = 0; a < r && off >= 0; ++a) {
+      const sindex_t i = maps[a][std::size_t(idx[a])];
+      off = i < 0 ? -1 : off + xs[a] * std::ptrdiff_t(i);
     }
-  }
+    src->push_back(off);
+  });
   return take(name, x, out, std::move(src), fill);
 }
 

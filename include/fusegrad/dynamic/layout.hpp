@@ -321,19 +321,14 @@ inline std::vector<std::ptrdiff_t> offsets_along(const extents& index, const ext
                                                  std::size_t axis,
                                                  const std::vector<index_t>* at = nullptr) {
   const strides st = broadcast_strides(into, into);
-  std::vector<std::ptrdiff_t> out(std::size_t(index.size()));
-  std::array<index_t, max_rank> idx{};
-  for (std::size_t e = 0; e < out.size(); ++e) {
+  std::vector<std::ptrdiff_t> out;
+  out.reserve(std::size_t(index.size()));
+  for_each_index(index, [&](const auto& idx) {
     std::ptrdiff_t off = 0;
     for (std::size_t a = 0; a < index.rank(); ++a)
-      off += st[a] * std::ptrdiff_t(at && a == axis ? (*at)[e] : idx[a]);
-    out[e] = off;
-    for (std::size_t a = index.rank(); a-- > 0;) {
-      if (++idx[a] < index[a])
-        break;
-      idx[a] = 0;
-    }
-  }
+      off += st[a] * std::ptrdiff_t(at && a == axis ? (*at)[out.size()] : idx[a]);
+    out.push_back(off);
+  });
   return out;
 }
 
@@ -458,17 +453,11 @@ inline var nonzero(const var& x) {
     count += p[i];
   var out = var::empty({count, index_t(x.rank())}, dtype::int64);
   std::int64_t* dst = out.data<std::int64_t>();
-  std::array<index_t, max_rank> idx{};
-  for (index_t i = 0; i < x.size(); ++i) {
-    if (p[i])
+  dynamic::for_each_index(x.shape(), [&](const auto& idx) {
+    if (*p++)
       for (std::size_t a = 0; a < x.rank(); ++a)
         *dst++ = std::int64_t(idx[a]);
-    for (std::size_t a = x.rank(); a-- > 0;) {  // next index: odometer
-      if (++idx[a] < x.shape()[a])
-        break;
-      idx[a] = 0;
-    }
-  }
+  });
   return out;
 }
 

@@ -24,6 +24,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 FG_DIAGNOSTICS_BEGIN
@@ -121,6 +122,20 @@ template <class... P> std::string text(const P&... p) {
   std::string s;
   (put(s, p), ...);
   return s;
+}
+
+// Calls f(idx) for every element of extents e in row-major order, idx holding its coordinates:
+// the walk of the ops whose element map is not a stride (gather, scatter, index maps, nonzero).
+template <class F> void for_each_index(const fg::extents& e, F f) {
+  std::array<index_t, max_rank> idx{};
+  for (index_t n = 0, total = e.size(); n < total; ++n) {
+    f(std::as_const(idx));
+    for (std::size_t a = e.rank(); a-- > 0;) {
+      if (++idx[a] < e[a])
+        break;
+      idx[a] = 0;
+    }
+  }
 }
 
 struct node;

@@ -12,7 +12,6 @@
 
 #include <atomic>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <ostream>
@@ -33,6 +32,27 @@ namespace fg::io::detail {
 inline std::runtime_error os_error(const char* who, const std::string& what, int err) {
   return std::runtime_error(dynamic::text(who, ": ", what, ": ", std::strerror(err)));
 }
+
+// A file descriptor, closed when it goes out of scope; close() closes it sooner, checked.
+class unique_fd {
+ public:
+  explicit unique_fd(int fd) : fd_(fd) {}
+  unique_fd(const unique_fd&) = delete;
+  unique_fd& operator=(const unique_fd&) = delete;
+  ~unique_fd() {
+    if (fd_ >= 0)
+      ::close(fd_);
+  }
+  int get() const { return fd_; }
+  int close() {
+    const int r = ::close(fd_);
+    fd_ = -1;
+    return r;
+  }
+
+ private:
+  int fd_;
+};
 
 // An output stream buffer over a file descriptor. The first failed write(2) (ENOSPC, EFBIG,
 // EIO) is kept in `error` and fails the stream; large writes skip the buffer.
@@ -120,51 +140,47 @@ void write_atomically(const std::string& path, const char* who, Write write) {
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
   const std::string name = target.filename().string();
   remove_abandoned_temporaries(dir, name);
+  // Unique among live writers: this process's pid and a serial (a name that a dead process with
+  // this pid left behind is passed over by O_EXCL and the next serial).
   static std::atomic<unsigned long> serial{0};
   std::string tmp;
-  int fd = -1;
-  for (int attempt = 0; fd < 0; ++attempt) {
-    const auto tick = std::chrono::steady_clock::now().time_since_epoch().count();
+  int raw = -1;
+  for (int attempt = 0; raw < 0; ++attempt) {
     tmp = (dir / (temporary_prefix(name) + std::to_string(::getpid()) + "." +
-                  std::to_string(++serial) + "-" + std::to_string(tick % 1000003) + ".tmp"))
+                  std::to_string(++serial) + ".tmp"))
               .string();
-    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-    if (fd < 0 && (errno != EEXIST || attempt == 100))
+    raw = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+    if (raw < 0 && (errno != EEXIST || attempt == 100))
       throw os_error(who, dynamic::text("cannot create a temporary file in '", dir.string(), "'"),
                      errno);
   }
-  struct cleanup {  // until the rename: close and remove the temporary, however we leave
-    int& fd;
+  struct remove_unless_renamed {  // the temporary, however we leave before the rename
     const std::string& tmp;
     bool renamed = false;
-    ~cleanup() {
-      if (fd >= 0)
-        ::close(fd);
+    ~remove_unless_renamed() {
       if (!renamed)
         ::unlink(tmp.c_str());
     }
-  } guard{fd, tmp};
-  fd_streambuf buf(fd);
+  } guard{tmp};
+  unique_fd file(raw);
+  fd_streambuf buf(file.get());
   std::ostream out(&buf);
   write(out);
   out.flush();
   if (buf.error || !out)
     throw os_error(who, dynamic::text("writing '", path, "' failed"), buf.error ? buf.error : EIO);
-  if (::fsync(fd) != 0)
+  if (::fsync(file.get()) != 0)
     throw os_error(who, dynamic::text("flushing '", path, "' to the disk failed"), errno);
-  const int closed = ::close(fd);
-  fd = -1;
-  if (closed != 0)
+  if (file.close() != 0)
     throw os_error(who, dynamic::text("writing '", path, "' failed"), errno);
   if (::rename(tmp.c_str(), path.c_str()) != 0)
     throw os_error(who, dynamic::text("cannot rename '", tmp, "' to '", path, "'"), errno);
   guard.renamed = true;
   // The rename itself reaches the disk with the directory. (Some file systems cannot fsync a
   // directory, EINVAL: nothing more can be done there.)
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    const int synced = ::fsync(dfd), err = errno;
-    ::close(dfd);
+  const unique_fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (d.get() >= 0) {
+    const int synced = ::fsync(d.get()), err = errno;
     if (synced != 0 && err != EINVAL)
       throw os_error(
           who, dynamic::text("'", path, "' was written, but flushing its directory failed"), err);
@@ -189,13 +205,10 @@ inline void normalise_bools(var& v) {
 
 // The whole file, sized once from fstat and read with read(2) straight into the buffer.
 inline std::vector<char> read_file(const std::string& path, const char* who) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const unique_fd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  const int fd = file.get();
   if (fd < 0)
     throw os_error(who, dynamic::text("cannot open '", path, "'"), errno);
-  struct closer {
-    int fd;
-    ~closer() { ::close(fd); }
-  } close_it{fd};
   struct stat st {};
   if (::fstat(fd, &st) != 0)
     throw os_error(who, dynamic::text("cannot read '", path, "'"), errno);

@@ -28,20 +28,30 @@ namespace fg::io {
 
 namespace detail {
 
+// The bytes per element of IDX type code `type` (0: not an IDX type).
+inline std::size_t idx_width(unsigned type) {
+  return type == 0x08 || type == 0x09   ? 1
+         : type == 0x0B                 ? 2
+         : type == 0x0C || type == 0x0D ? 4
+         : type == 0x0E                 ? 8
+                                        : 0;
+}
+// The n bytes at b[at] as a big-endian unsigned integer.
+inline std::uint64_t big_endian(std::span<const unsigned char> b, std::size_t at, std::size_t n) {
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < n; ++i)
+    v = v << 8 | b[at + i];
+  return v;
+}
+
 // The size an IDX file of these first bytes has in all (header and elements), once they hold
 // the whole header; 0 while they do not, or when the header is not IDX (the parser says why).
 inline std::size_t idx_size_from_header(std::span<const unsigned char> b) {
   if (b.size() < 4 || b[0] != 0 || b[1] != 0 || b.size() < 4 + 4 * std::size_t(b[3]))
     return 0;
-  const unsigned type = b[2];
-  std::size_t total = type == 0x08 || type == 0x09   ? 1
-                      : type == 0x0B                 ? 2
-                      : type == 0x0C || type == 0x0D ? 4
-                      : type == 0x0E                 ? 8
-                                                     : 0;
+  std::size_t total = idx_width(b[2]);
   for (std::size_t i = 0; i < b[3] && total; ++i) {
-    const std::size_t d = std::size_t(b[4 + 4 * i]) << 24 | std::size_t(b[5 + 4 * i]) << 16 |
-                          std::size_t(b[6 + 4 * i]) << 8 | std::size_t(b[7 + 4 * i]);
+    const std::size_t d = big_endian(b, 4 + 4 * i, 4);
     if (d && total > (std::size_t(1) << 62) / d)
       return 0;
     total *= d;
@@ -111,23 +121,14 @@ inline var parse_idx(std::span<const unsigned char> b, const std::string& path,
   if (b.size() < 4 || b[0] != 0 || b[1] != 0)
     fail("is not an IDX file (its first two bytes must be 0)");
   const unsigned type = b[2], rank = b[3];
-  const std::size_t width = type == 0x08 || type == 0x09   ? 1
-                            : type == 0x0B                 ? 2
-                            : type == 0x0C || type == 0x0D ? 4
-                            : type == 0x0E                 ? 8
-                                                           : 0;
+  const std::size_t width = detail::idx_width(type);
   if (width == 0)
     fail(dynamic::text("has an unknown element type code ", type));
   if (rank == 0 || rank > max_rank)
     fail(dynamic::text("has rank ", rank, " (1 to ", max_rank, " supported)"));
   if (b.size() < 4 + 4 * std::size_t(rank))
     fail("is truncated in its header");
-  auto be = [&](std::size_t at, std::size_t n) {
-    std::uint64_t v = 0;
-    for (std::size_t i = 0; i < n; ++i)
-      v = v << 8 | b[at + i];
-    return v;
-  };
+  auto be = [&](std::size_t at, std::size_t n) { return detail::big_endian(b, at, n); };
   extents e = extents::of_rank(rank);
   std::size_t count = 1;
   for (unsigned i = 0; i < rank; ++i) {

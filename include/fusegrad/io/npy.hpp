@@ -70,23 +70,23 @@ struct npy_header {
 inline npy_header parse_npy_header(const std::string& h,
                                    const std::function<void(std::string)>& fail) {
   std::size_t i = 0;
-  auto skip = [&] {
+  auto skip_space = [&] {
     while (i < h.size() && (h[i] == ' ' || h[i] == '\t' || h[i] == '\n' || h[i] == '\r'))
       ++i;
   };
   auto expect = [&](char c, const char* where) {
-    skip();
+    skip_space();
     if (i >= h.size() || h[i] != c)
       fail(dynamic::text("has an unreadable header: '", std::string(1, c), "' expected ", where,
                          " at byte ", i, " of the header"));
     ++i;
   };
   auto is = [&](char c) {
-    skip();
+    skip_space();
     return i < h.size() && h[i] == c;
   };
   auto string_literal = [&](const char* what) {
-    skip();
+    skip_space();
     if (i >= h.size() || (h[i] != '\'' && h[i] != '"'))
       fail(dynamic::text("has an unreadable header: a quoted string expected for ", what));
     const char q = h[i++];
@@ -111,7 +111,7 @@ inline npy_header parse_npy_header(const std::string& h,
     if (seen[k])
       fail(dynamic::text("names '", key, "' twice in its header"));
     seen[k] = true;
-    skip();
+    skip_space();
     if (k == 0) {
       r.descr = string_literal("'descr'");
     } else if (k == 1) {
@@ -124,7 +124,7 @@ inline npy_header parse_npy_header(const std::string& h,
     } else {
       expect('(', "to open 'shape'");
       while (!is(')')) {
-        skip();
+        skip_space();
         const std::size_t from = i;
         std::uint64_t d = 0;
         for (; i < h.size() && h[i] >= '0' && h[i] <= '9'; ++i) {
@@ -213,21 +213,16 @@ inline var parse_npy(std::span<const char> f, const std::string& path) {
     if (bytes)
       std::memcpy(out, in, bytes);
   } else {  // element (i0, ..., in-1) is at i0 + d0 (i1 + d1 (...)) in the file
-    std::array<index_t, max_rank> idx{};
     std::array<std::size_t, max_rank> fstride{};
     for (std::size_t k = 0, s = 1; k < e.rank(); s *= std::size_t(e[k]), ++k)
       fstride[k] = s;
-    for (std::size_t c = 0; c < count; ++c) {
+    char* to = out;
+    dynamic::for_each_index(e, [&](const auto& idx) {
       std::size_t at = 0;
       for (std::size_t k = 0; k < e.rank(); ++k)
         at += fstride[k] * std::size_t(idx[k]);
-      std::memcpy(out + c * es, in + at * es, es);
-      for (std::size_t k = e.rank(); k-- > 0;) {
-        if (++idx[k] < e[k])
-          break;
-        idx[k] = 0;
-      }
-    }
+      to = std::copy_n(in + at * es, es, to);
+    });
   }
   if (swap)
     for (std::size_t c = 0; c < count; ++c)

@@ -73,7 +73,7 @@ inline long load_checkpoint(const io::tensor_map& all, const std::string& path, 
         dynamic::text("fg::nn::load_checkpoint(): '", path,
                       "' is not a checkpoint (no 'epoch' tensor of one number)"));
   const long epochs =
-      long(detail::whole_number(path, "epoch", epoch->second.item(), 9007199254740992.0));
+      long(detail::whole_number(path, "epoch", epoch->second.item(), detail::max_count));
   std::vector<std::pair<std::shared_ptr<generator>, std::uint64_t>> states;
   for (const auto& [name, g] : model.named_generators()) {
     auto it = all.find("rng." + name);

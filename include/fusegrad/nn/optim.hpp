@@ -21,6 +21,11 @@ FG_DIAGNOSTICS_BEGIN
 
 namespace fg::nn {
 
+namespace detail {
+// 2^53: the largest count a checkpoint's float64 entries hold with every smaller whole number.
+inline constexpr double max_count = 9007199254740992.0;
+}  // namespace detail
+
 class optimizer {
  public:
   virtual ~optimizer() = default;
@@ -72,7 +77,7 @@ class optimizer {
                                          : "' has another shape or dtype than this optimiser's"));
     }
     const double steps = sd.at("steps").item(), rate = sd.at("lr").item();
-    if (!(steps >= 0 && steps <= 9007199254740992.0 && steps == std::floor(steps)))
+    if (!(steps >= 0 && steps <= detail::max_count && steps == std::floor(steps)))
       throw std::invalid_argument(dynamic::text("fg::nn::optimizer::load_state_dict(): 'steps' is ",
                                                 steps,
                                                 "; a step count is a whole number from 0 to 2^53"));
