@@ -8,6 +8,9 @@
 #   bash cmake/fusegrad.sh bench [filter] [args] build (preset bench) and run every benchmark with
 #                                                --benchmark_filter=<filter> (default: all); extra
 #                                                arguments go to each benchmark binary
+#   bash cmake/fusegrad.sh safetensors_bench [args]  load a 1 GiB safetensors file, fusegrad
+#                                                against PyPI's safetensors (in a venv under
+#                                                build/), same rounds (benchmarks/safetensors_load.py)
 #
 # Each command first installs the Debian packages it needs and lacks (apt-get; sudo if not root).
 # Works from any directory.
@@ -20,7 +23,7 @@ step() { printf '\n==> %s\n' "$*"; }
 die() { printf 'fusegrad.sh: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 # ensure_packages PKG... : install the given Debian packages that `dpkg -s` says are missing.
@@ -51,7 +54,8 @@ ensure_packages() {
     apt-get install -y --no-install-recommends "${missing[@]}"
 }
 
-BASE_PKGS=(cmake g++ make libxsimd-dev xtl-dev)
+# nlohmann-json3-dev: the safetensors header's JSON (fg::io, fg::nn checkpoints).
+BASE_PKGS=(cmake g++ make libxsimd-dev xtl-dev nlohmann-json3-dev)
 # The Cortex-M cross toolchain and QEMU run the embedded example as firmware (tests/CMakeLists.txt).
 EMBEDDED_PKGS=(gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib
   qemu-system-arm)
@@ -119,6 +123,21 @@ cmd_bench() {
   step "ran $ran benchmark binaries"
 }
 
+cmd_safetensors_bench() {
+  ensure_packages "${TEST_PKGS[@]}" python3-venv
+  local venv="build/venv-bench"
+  if [[ ! -x $venv/bin/python ]] || ! "$venv/bin/python" -c "import safetensors, numpy" 2>/dev/null; then
+    step "python3 -m venv $venv && pip install safetensors numpy"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet safetensors numpy
+  fi
+  step "cmake --preset bench && build fusegrad_bench_safetensors_load"
+  cmake --preset bench
+  cmake --build --preset bench --target fusegrad_bench_safetensors_load
+  step "benchmarks/safetensors_load.py $*"
+  "$venv/bin/python" benchmarks/safetensors_load.py --bench build/bench/benchmarks/safetensors_load "$@"
+}
+
 main() {
   local cmd="${1:-}"
   (($# > 0)) && shift
@@ -127,10 +146,11 @@ main() {
     quickstart) cmd_quickstart "$@" ;;
     fashion_mnist) cmd_fashion_mnist "$@" ;;
     bench) cmd_bench "$@" ;;
+    safetensors_bench) cmd_safetensors_bench "$@" ;;
     -h | --help | help) usage ;;
     *)
       usage >&2
-      die "unknown command '${cmd}' (expected test, quickstart, fashion_mnist or bench)"
+      die "unknown command '${cmd}' (expected test, quickstart, fashion_mnist, bench or safetensors_bench)"
       ;;
   esac
 }

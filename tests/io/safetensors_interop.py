@@ -4,7 +4,8 @@ the `safetensors` package when installed, else numpy and the format's published 
     python3 safetensors_interop.py <written by fusegrad> <to write for fusegrad>
 
 The first must hold "w" = arange(6).reshape(2, 3) / 4 (float32), "b" = [-1.5, 2.0] (float64),
-"ids" = [7, -3] (int64) and "mask" = [True, False, True] (bool).
+"ids" = [7, -3] (int64), "mask" = [True, False, True] (bool) and, under a name with quotes, a
+backslash, a newline and a non-ASCII letter, the scalar 5.
 """
 import json
 import struct
@@ -63,6 +64,8 @@ assert np.array_equal(t["w"], np.arange(6, dtype=np.float32).reshape(2, 3) / 4),
 assert t["b"].dtype == np.float64 and np.array_equal(t["b"], [-1.5, 2.0]), t["b"]
 assert t["ids"].dtype == np.int64 and list(t["ids"]) == [7, -3], t["ids"]
 assert t["mask"].dtype == np.bool_ and list(t["mask"]) == [True, False, True], t["mask"]
+odd = 'say "hi"\\ \n \u00e9'
+assert t[odd] == 5, sorted(t)
 save(sys.argv[2], {"w2": (t["w"] * 2).astype(np.float32), "scalar": np.array(3.25),
-                   "ids2": t["ids"] * 2, "mask2": ~t["mask"]})
+                   "ids2": t["ids"] * 2, "mask2": ~t["mask"], odd + " (python)": t[odd] + 1})
 print("python read and wrote safetensors")

@@ -187,9 +187,9 @@ inline const device_backend*& cuda_backend() {
   return b;
 }
 
-// Element storage: SIMD-aligned bytes shared by a tensor and its views, in host memory or on a
-// device. `version` counts in-place writes, so the tape can tell a saved value was changed
-// under it.
+// Element storage: bytes shared by a tensor and its views, in host memory or on a device;
+// SIMD-aligned where fusegrad allocated them, element-aligned where they are a file's. `version`
+// counts in-place writes, so the tape can tell a saved value was changed under it.
 struct storage {
   // Up to this many bytes (a scalar, a loss, a small vector) are kept in the record itself:
   // one allocation less for each of the several small tensors every training step makes.
@@ -203,10 +203,14 @@ struct storage {
     if (n)
       bytes = on ? on->allocate(n) : n <= local_bytes ? local : pool_acquire(n);
   }
+  // Host bytes owned elsewhere (a file's mapping, io/safetensors.hpp): `keeper` keeps them alive
+  // while any tensor reads them, and they are never freed here.
+  storage(void* external, std::size_t n, std::shared_ptr<const void> keeper)
+      : bytes(external), size(n), owner(std::move(keeper)) {}
   storage(const storage&) = delete;
   storage& operator=(const storage&) = delete;
   ~storage() {
-    if (!bytes || bytes == local)
+    if (!bytes || bytes == local || owner)
       return;
     if (device)
       device->release(bytes);
@@ -215,6 +219,7 @@ struct storage {
   }
 
  private:
+  std::shared_ptr<const void> owner;
   alignas(simd::alignment) std::byte local[local_bytes];
 };
 

@@ -1,5 +1,5 @@
 // fusegrad/io/file.hpp — what the file formats share: durable atomic writes, raw element bytes,
-// reading a whole file
+// reading and mapping files
 // SPDX-License-Identifier: MIT
 #pragma once
 
@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <ostream>
@@ -22,6 +23,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -198,36 +200,90 @@ inline void write_elements(std::ostream& out, const var& v) {
 // A bool tensor read from a file holds its bytes as 0 or 1: any other byte, read as a C++ bool,
 // would be undefined behaviour.
 inline void normalise_bools(var& v) {
+  if (v.dtype() != dtype::bool_)
+    return;
   auto* b = static_cast<unsigned char*>(v.get().data->bytes) + v.get().offset;
   for (index_t i = 0, n = v.size(); i < n; ++i)
     b[i] = b[i] != 0;
 }
 
+// A regular file opened for reading, with its size from fstat.
+struct input_file {
+  unique_fd fd;
+  std::uint64_t size = 0;
+  input_file(const std::string& path, const char* who)
+      : fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+    if (fd.get() < 0)
+      throw os_error(who, dynamic::text("cannot open '", path, "'"), errno);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0)
+      throw os_error(who, dynamic::text("cannot read '", path, "'"), errno);
+    if (!S_ISREG(st.st_mode))
+      throw std::runtime_error(dynamic::text(who, ": '", path, "' is not a regular file"));
+    size = std::uint64_t(st.st_size);
+  }
+  // `n` bytes from `offset`, with pread(2) straight into `out`.
+  void read(void* out, std::size_t n, std::uint64_t offset, const std::string& path,
+            const char* who) const {
+    auto* to = static_cast<char*>(out);
+    while (n) {
+      const ssize_t r = ::pread(fd.get(), to, n, off_t(offset));
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r < 0)
+        throw os_error(who, dynamic::text("cannot read '", path, "'"), errno);
+      if (r == 0)  // shorter than fstat said: changed while we read
+        throw std::runtime_error(dynamic::text(who, ": '", path, "' shrank while it was read"));
+      to += r, n -= std::size_t(r), offset += std::uint64_t(r);
+    }
+  }
+};
+
+// A tensor over host bytes that `keeper` owns (a file's mapping), not a copy of them. The bytes
+// must be aligned to the element size.
+inline var over_bytes(void* bytes, const extents& e, dtype t, std::shared_ptr<const void> keeper) {
+  auto p = dynamic::make_pooled<dynamic::impl>();
+  p->type = t;
+  p->shape = e;
+  p->data = dynamic::make_pooled<dynamic::storage>(bytes, e.size() * dynamic::element_size(t),
+                                                   std::move(keeper));
+  return var(std::move(p));
+}
+
 // The whole file, sized once from fstat and read with read(2) straight into the buffer.
 inline std::vector<char> read_file(const std::string& path, const char* who) {
-  const unique_fd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  const int fd = file.get();
-  if (fd < 0)
-    throw os_error(who, dynamic::text("cannot open '", path, "'"), errno);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0)
-    throw os_error(who, dynamic::text("cannot read '", path, "'"), errno);
-  if (!S_ISREG(st.st_mode))
-    throw std::runtime_error(dynamic::text(who, ": '", path, "' is not a regular file"));
-  std::vector<char> bytes(std::size_t(st.st_size));
-  std::size_t got = 0;
-  while (got < bytes.size()) {
-    const ssize_t r = ::read(fd, bytes.data() + got, bytes.size() - got);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r < 0)
-      throw os_error(who, dynamic::text("cannot read '", path, "'"), errno);
-    if (r == 0)  // shorter than fstat said: changed while we read
-      throw std::runtime_error(dynamic::text(who, ": '", path, "' shrank while it was read"));
-    got += std::size_t(r);
-  }
+  const input_file file(path, who);
+  std::vector<char> bytes(std::size_t(file.size));
+  file.read(bytes.data(), bytes.size(), 0, path, who);
   return bytes;
 }
+
+// A whole file mapped copy-on-write: its pages are read when first touched, and a write to them
+// changes this process's copy only, never the file. Tensors that share these bytes hold the
+// mapping alive (dynamic::storage's keeper).
+class mapped_file {
+ public:
+  mapped_file(const input_file& file, const std::string& path, const char* who) : size_(file.size) {
+    if (!size_)
+      return;
+    void* p = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, file.fd.get(), 0);
+    if (p == MAP_FAILED)
+      throw os_error(who, dynamic::text("cannot map '", path, "'"), errno);
+    bytes_ = static_cast<char*>(p);
+  }
+  mapped_file(const mapped_file&) = delete;
+  mapped_file& operator=(const mapped_file&) = delete;
+  ~mapped_file() {
+    if (bytes_)
+      ::munmap(bytes_, size_);
+  }
+  char* data() const { return bytes_; }
+  std::size_t size() const { return size_; }
+
+ private:
+  char* bytes_ = nullptr;
+  std::size_t size_;
+};
 
 }  // namespace fg::io::detail
 

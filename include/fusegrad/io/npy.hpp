@@ -227,8 +227,7 @@ inline var parse_npy(std::span<const char> f, const std::string& path) {
   if (swap)
     for (std::size_t c = 0; c < count; ++c)
       std::reverse(out + c * es, out + (c + 1) * es);
-  if (t == dtype::bool_)
-    detail::normalise_bools(v);
+  detail::normalise_bools(v);
   return v;
 }
 inline var load_npy(const std::string& path) {
