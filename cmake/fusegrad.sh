@@ -96,7 +96,7 @@ cmd_fashion_mnist() {
 cmd_bench() {
   local filter="${1:-.}"
   (($# > 0)) && shift
-  ensure_packages "${TEST_PKGS[@]}" libadolc-dev libtorch-dev libopenblas0-openmp
+  ensure_packages "${TEST_PKGS[@]}" libadolc-dev libtorch-dev libopenblas0-openmp libtbb-dev
   step "cmake --preset bench"
   cmake --preset bench
   step "cmake --build --preset bench"

@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "fusegrad/core/parallel.hpp"
 #include "fusegrad/core/random.hpp"
 #include "fusegrad/core/tensor.hpp"
 #include "fusegrad/exec/assign.hpp"
