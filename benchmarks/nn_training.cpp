@@ -65,8 +65,10 @@ double step(nn::module& m, nn::optimizer& opt, const fg::var& x, const fg::var& 
 }
 
 // `blas`: the layers' products through the linked BLAS (fusegrad::blas) instead of our GEMM.
+// The argument: fusegrad's threads (fg::set_num_threads), as LibTorch's are torch's.
 void BM_classifier_fusegrad(benchmark::State& state, const workload* w, bool blas) {
   nn::blas_enabled() = blas;
+  fg::set_num_threads(int(state.range(0)));
   fg::generator g(1);
   nn::Sequential m = w->model(g);
   nn::SGD opt(m.parameters(), {.lr = 0.01});
@@ -77,6 +79,7 @@ void BM_classifier_fusegrad(benchmark::State& state, const workload* w, bool bla
 
 void BM_W3_fusegrad(benchmark::State& state, bool blas) {
   nn::blas_enabled() = blas;
+  fg::set_num_threads(int(state.range(0)));
   fg::generator g(1);
   nn::LSTM lstm(64, 128, g);
   const fg::var x = inputs({32, 16, 64});
@@ -177,10 +180,12 @@ void BM_W3_libtorch(benchmark::State& state) {
 const bool registered = [] {
   std::vector<benchmark::internal::Benchmark*> all{
       benchmark::RegisterBenchmark("BM_W2_fusegrad_dyn", BM_classifier_fusegrad, &W2, false)
-          ->Arg(1),
-      benchmark::RegisterBenchmark("BM_W3_fusegrad_dyn", BM_W3_fusegrad, false)->Arg(1),
+          ->Arg(1)
+          ->Arg(2),
+      benchmark::RegisterBenchmark("BM_W3_fusegrad_dyn", BM_W3_fusegrad, false)->Arg(1)->Arg(2),
       benchmark::RegisterBenchmark("BM_W4_fusegrad_dyn", BM_classifier_fusegrad, &W4, false)
-          ->Arg(1)};
+          ->Arg(1)
+          ->Arg(2)};
 #ifdef FUSEGRAD_USE_CBLAS  // threads: OpenBLAS's own (OMP_NUM_THREADS=1 for one)
   all.push_back(
       benchmark::RegisterBenchmark("BM_W2_fusegrad_dyn_blas", BM_classifier_fusegrad, &W2, true));

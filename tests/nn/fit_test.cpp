@@ -48,6 +48,9 @@ TEST_CASE("fit / trains, reports each epoch as a plain line off a terminal, vali
   CHECK(first.rfind("epoch 1/30: loss ", 0) == 0);
   CHECK(first.find(", validation accuracy ") != std::string::npos);
   CHECK(first.find('\r') == std::string::npos);  // no bar redrawn in a file
+  const int threads = fg::get_num_threads();  // the line says what the run used
+  CHECK(first.find(fg::dynamic::text(", ", threads, threads == 1 ? " thread)" : " threads)")) !=
+        std::string::npos);
   std::remove(log.c_str());
 }
 

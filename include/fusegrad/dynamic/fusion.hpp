@@ -4,6 +4,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "fusegrad/core/parallel.hpp"
 #include "fusegrad/dynamic/tape.hpp"
 #include "fusegrad/ops/op.hpp"
 
@@ -23,6 +24,10 @@ namespace dynamic {
 
 // Elements per pass through a chain: every intermediate of a chunk stays in L1.
 inline constexpr index_t fusion_chunk = 256;
+// Elements per block of a chain that one thread takes (fg::parallel_for): longer chains run on
+// several threads. Blocks are cut the same way whatever the thread count, and a sum's partials
+// are combined in block order, so values and gradients do not depend on it.
+inline constexpr index_t fusion_block = 64 * fusion_chunk;
 // Ops in one chain at most: a longer one is cut (its first part computed) so that what the
 // backward recomputes, and the scratch, stay small.
 inline constexpr unsigned fusion_limit = 32;
@@ -416,31 +421,52 @@ inline var_list fused_sweep(const fused_program& p, const var* g, const double* 
   dispatch(p.type, [&](auto z) {
     using T = decltype(z);
     constexpr index_t C = fused_pass<T>::C;
-    fused_pass<T> pass(p, backward);
     // A chain has at most this many leaves; only the first grads.size() entries are read.
     std::array<T*, 3 * fusion_limit> dst;
     for (std::size_t k = 0; k < grads.size(); ++k)
       dst[k] = grads[k].defined() ? grads[k].template data<T>() : nullptr;
-    T* constant = pass.seed_buffer();
-    if (seed)
-      std::fill_n(constant, pass.chunk(), T(*seed));
-    double sum = 0;  // chunk sums added in double: 1e7 floats lose no digits to the order
-    for (index_t i = 0; i < p.n; i += C) {
-      const index_t len = std::min(C, p.n - i);
-      const T* y = pass.forward(i, len);
-      if (total)
-        sum += double(sum_contiguous(y, len));
-      if (!backward)
-        continue;
-      pass.backward(i, len, g ? g->data<T>() + i : constant, dst.data());
-      for (std::size_t k = 0; k < grads.size(); ++k)
-        if (dst[k] && p.leaves[k].broadcast) {
-          const T* a = pass.broadcast_adjoint(k);
-          dst[k][0] = std::accumulate(a, a + len, dst[k][0]);
-        }
-    }
+    const T* gp = g ? g->data<T>() : nullptr;
+    // What a block adds: its values' sum (chunk sums added in double: 1e7 floats lose no digits
+    // to the order) and the adjoints of its broadcast leaves.
+    struct partial {
+      double sum = 0;
+      std::array<T, 3 * fusion_limit> adj{};
+    };
+    const partial all = parallel_reduce(
+        0, p.n, fusion_block, partial{},
+        [&](index_t lo, index_t hi) {
+          fused_pass<T> pass(p, backward);
+          T* constant = pass.seed_buffer();
+          if (seed)
+            std::fill_n(constant, pass.chunk(), T(*seed));
+          partial r;
+          for (index_t i = lo; i < hi; i += C) {
+            const index_t len = std::min(C, hi - i);
+            const T* y = pass.forward(i, len);
+            if (total)
+              r.sum += double(sum_contiguous(y, len));
+            if (!backward)
+              continue;
+            pass.backward(i, len, gp ? gp + i : constant, dst.data());
+            for (std::size_t k = 0; k < grads.size(); ++k)
+              if (dst[k] && p.leaves[k].broadcast) {
+                const T* a = pass.broadcast_adjoint(k);
+                r.adj[k] = std::accumulate(a, a + len, r.adj[k]);
+              }
+          }
+          return r;
+        },
+        [&](partial a, const partial& b) {
+          a.sum += b.sum;
+          for (std::size_t k = 0; k < grads.size(); ++k)
+            a.adj[k] += b.adj[k];
+          return a;
+        });
+    for (std::size_t k = 0; k < grads.size(); ++k)
+      if (dst[k] && p.leaves[k].broadcast)
+        dst[k][0] = all.adj[k];
     if (total)
-      *total = sum;
+      *total = all.sum;
   });
   return grads;
 }
@@ -495,10 +521,13 @@ inline void realise_fused(impl& root) {
   if (!dev) {
     dispatch(root.type, [&](auto z) {
       using T = decltype(z);
-      fused_pass<T> pass(*prog, false);
+      constexpr index_t C = fused_pass<T>::C;
       T* out = static_cast<T*>(root.data->bytes);
-      for (index_t i = 0; i < prog->n; i += fused_pass<T>::C)
-        pass.forward(i, std::min(fused_pass<T>::C, prog->n - i), out + i);
+      parallel_for(0, prog->n, fusion_block, [&](index_t lo, index_t hi) {
+        fused_pass<T> pass(*prog, false);
+        for (index_t i = lo; i < hi; i += C)
+          pass.forward(i, std::min(C, hi - i), out + i);
+      });
     });
   }
   if (!root.requires_grad)

@@ -3,6 +3,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "fusegrad/core/parallel.hpp"
 #include "fusegrad/nn/linear.hpp"
 
 #include <algorithm>
@@ -23,24 +24,34 @@ struct conv_geometry {
   index_t ckk() const { return c * kh * kw; }
 };
 
+// Elements of work below which a layer's loops stay on one thread (fg::parallel_for's grain).
+inline constexpr index_t conv_grain = 16384;
+// The grain for a loop over planes of `pixels` elements each.
+inline index_t planes_grain(index_t pixels) {
+  return std::max<index_t>(1, conv_grain / std::max<index_t>(1, pixels));
+}
+
 // For every (input channel, kernel row, kernel column) r and output pixel q of the batch:
 // cols[r][q] = x at the pixel's window position, 0 in the padding. With `add`, the reverse:
-// x (zeroed by the caller) += cols scattered back (the gradient of im2col).
+// x (zeroed by the caller) += cols scattered back (the gradient of im2col). Each (input channel,
+// image) pair touches only its own plane of x and its own part of cols, so the pairs run on
+// several threads, and a plane's sums keep their order.
 template <bool Add, class T>
 void im2col(const conv_geometry& g, std::conditional_t<Add, T, const T>* x, T* cols) {
   using sidx = std::ptrdiff_t;  // window positions in the padding are negative
   const index_t Q = g.q(), P = g.pixels();
   const sidx s = sidx(g.stride), H = sidx(g.h), W = sidx(g.w), wo = sidx(g.wo);
-  for (index_t ci = 0; ci < g.c; ++ci)
-    for (index_t i = 0; i < g.kh; ++i)
-      for (index_t j = 0; j < g.kw; ++j) {
-        T* row = cols + ((ci * g.kh + i) * g.kw + j) * Q;
-        // The output columns [lo, hi) whose input column xo s + dx lies inside the image.
-        const sidx dx = sidx(j) - sidx(g.pad);
-        const sidx lo = std::min(wo, dx >= 0 ? 0 : (-dx + s - 1) / s);
-        const sidx hi = std::max(lo, std::min(wo, W - dx > 0 ? (W - dx - 1) / s + 1 : 0));
-        for (index_t img = 0; img < g.n; ++img) {
-          auto* plane = x + (img * g.c + ci) * g.h * g.w;
+  parallel_for(0, g.c * g.n, planes_grain(g.kh * g.kw * P), [&](index_t p0, index_t p1) {
+    for (index_t pair = p0; pair < p1; ++pair) {
+      const index_t ci = pair / g.n, img = pair % g.n;
+      auto* plane = x + (img * g.c + ci) * g.h * g.w;
+      for (index_t i = 0; i < g.kh; ++i)
+        for (index_t j = 0; j < g.kw; ++j) {
+          T* row = cols + ((ci * g.kh + i) * g.kw + j) * Q;
+          // The output columns [lo, hi) whose input column xo s + dx lies inside the image.
+          const sidx dx = sidx(j) - sidx(g.pad);
+          const sidx lo = std::min(wo, dx >= 0 ? 0 : (-dx + s - 1) / s);
+          const sidx hi = std::max(lo, std::min(wo, W - dx > 0 ? (W - dx - 1) / s + 1 : 0));
           for (index_t y = 0; y < g.ho; ++y) {
             const sidx sy = sidx(y * g.stride + i) - sidx(g.pad);
             T* out = row + img * P + y * g.wo;
@@ -64,7 +75,8 @@ void im2col(const conv_geometry& g, std::conditional_t<Add, T, const T>* x, T* c
             }
           }
         }
-      }
+    }
+  });
 }
 
 }  // namespace detail
@@ -104,14 +116,17 @@ inline var conv2d(const var& x, const var& w, const var& b = var(), index_t stri
     var t = var::empty({g.o, Q}, x.dtype());  // W [O, R] cols [R, Q]
     detail::gemm<T>(g.o, Q, R, w.data<T>(), false, cols.data<T>(), false, t.data<T>());
     T* py = y.data<T>();
-    for (index_t img = 0; img < g.n; ++img)
-      for (index_t o = 0; o < g.o; ++o) {
-        const T bias = b.defined() ? b.data<T>()[o] : T(0);
-        const T* src = t.data<T>() + o * Q + img * P;
-        T* dst = py + (img * g.o + o) * P;
+    const T* pt = t.data<T>();
+    const T* pb = b.defined() ? b.data<T>() : nullptr;
+    parallel_for(0, g.n * g.o, detail::planes_grain(P), [&](index_t k0, index_t k1) {
+      for (index_t k = k0; k < k1; ++k) {  // plane k of y: image k / O, channel k % O
+        const index_t img = k / g.o, o = k % g.o;
+        const T bias = pb ? pb[o] : T(0);
+        const T* src = pt + o * Q + img * P;
         for (index_t p = 0; p < P; ++p)
-          dst[p] = src[p] + bias;
+          py[k * P + p] = src[p] + bias;
       }
+    });
   });
   std::vector<var> inputs{x, w};
   if (b.defined())
@@ -126,9 +141,10 @@ inline var conv2d(const var& x, const var& w, const var& b = var(), index_t stri
         var g2v = var::empty({g.o, Q}, gy.dtype());  // gy as [O, Q]
         T* g2 = g2v.data<T>();
         const T* pg = gy.data<T>();
-        for (index_t img = 0; img < g.n; ++img)
-          for (index_t o = 0; o < g.o; ++o)
-            std::copy_n(pg + (img * g.o + o) * P, P, g2 + o * Q + img * P);
+        parallel_for(0, g.n * g.o, detail::planes_grain(P), [&](index_t k0, index_t k1) {
+          for (index_t k = k0; k < k1; ++k)
+            std::copy_n(pg + k * P, P, g2 + (k % g.o) * Q + (k / g.o) * P);
+        });
         if (needs[0]) {  // dx = col2im(W^T g2)
           var dcols = var::empty({R, Q}, gy.dtype());
           detail::gemm<T>(R, Q, g.o, w.data<T>(), true, g2, false, dcols.data<T>());

@@ -3,6 +3,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "fusegrad/core/parallel.hpp"
 #include "fusegrad/nn/checkpoint.hpp"
 #include "fusegrad/nn/data.hpp"
 #include "fusegrad/nn/module.hpp"
@@ -140,6 +141,11 @@ inline std::string clock_text(double s) {
   return t >= 3600 ? dynamic::text(t / 3600, "h", (t / 60) % 60 < 10 ? "0" : "", (t / 60) % 60, "m")
                    : dynamic::text(t / 60, ":", t % 60 < 10 ? "0" : "", t % 60);
 }
+// "2 threads": what the run uses (fg::set_num_threads).
+inline std::string threads_text() {
+  const int n = get_num_threads();
+  return dynamic::text(n, n == 1 ? " thread" : " threads");
+}
 
 }  // namespace detail
 
@@ -206,18 +212,19 @@ std::vector<epoch_log> fit(module& model, DataLoader& train, Loss loss, optimize
       right += c;
       seen += n;
       ++b;
-      if (tty && o.out) {  // [=====>    ] 120/938 loss 0.4123 acc 85.2% 0:12 < 1:21
+      if (tty && o.out) {  // [=====>    ] 120/938 loss 0.4123 acc 85.2% 0:12 < 1:21, 2 threads
         const int width = 30, done = int(width * b / batches);
         const double el = seconds() - start;
         char acc[32] = "";
         if (scored)
           std::snprintf(acc, sizeof acc, " acc %.1f%%", 100.0 * double(right) / double(seen));
-        std::fprintf(o.out, "\repoch %ld/%ld [%s%s%s] %lld/%lld loss %.4f%s %s < %s  ", epoch,
+        std::fprintf(o.out, "\repoch %ld/%ld [%s%s%s] %lld/%lld loss %.4f%s %s < %s, %s  ", epoch,
                      o.epochs, std::string(std::size_t(done), '=').c_str(), done < width ? ">" : "",
                      std::string(std::size_t(width - done - (done < width)), ' ').c_str(),
                      (long long)b, (long long)batches, total / double(seen), acc,
                      detail::clock_text(el).c_str(),
-                     detail::clock_text(el / double(b) * double(batches - b)).c_str());
+                     detail::clock_text(el / double(b) * double(batches - b)).c_str(),
+                     detail::threads_text().c_str());
         std::fflush(o.out);
       }
     }
@@ -238,7 +245,8 @@ std::vector<epoch_log> fit(module& model, DataLoader& train, Loss loss, optimize
         if (!std::isnan(e.val_accuracy))
           std::fprintf(o.out, ", validation accuracy %.2f%%", 100 * e.val_accuracy);
       }
-      std::fprintf(o.out, " (%s)\n", detail::clock_text(e.seconds).c_str());
+      std::fprintf(o.out, " (%s, %s)\n", detail::clock_text(e.seconds).c_str(),
+                   detail::threads_text().c_str());
       std::fflush(o.out);
     }
     history.push_back(e);

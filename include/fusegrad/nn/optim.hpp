@@ -4,6 +4,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "fusegrad/core/parallel.hpp"
 #include "fusegrad/dynamic/tape.hpp"
 #include "fusegrad/dynamic/var.hpp"
 #include "fusegrad/ops/update.hpp"
@@ -112,15 +113,21 @@ class optimizer {
   long steps_ = 0;
 };
 
-// An optimiser whose rule is `Derived::apply<T>(i, p, g, n)` over the elements. The write is
-// tracked (version bumped): a backward through a graph that read the old values refuses to run.
+// An optimiser whose rule is `Derived::apply<T>(i, p, g, k0, k1)`, over elements [k0, k1) of
+// parameter i, its gradient and its state: large parameters are updated in blocks on several
+// threads (each element's update is the same). The write is tracked (version bumped): a
+// backward through a graph that read the old values refuses to run.
 template <class Derived> class optimizer_of : public optimizer {
  protected:
   using optimizer::optimizer;
   void update(std::size_t i, var& p, const var& g) override {
     dispatch(p.dtype(), [&](auto z) {
       using T = decltype(z);
-      static_cast<Derived*>(this)->apply(i, p.tracked_data<T>(), g.data<T>(), p.size());
+      T* pp = p.tracked_data<T>();
+      const T* gp = g.data<T>();
+      parallel_for(0, p.size(), 16384, [&](index_t k0, index_t k1) {
+        static_cast<Derived*>(this)->apply(i, pp, gp, k0, k1);
+      });
     });
   }
 };
@@ -138,10 +145,10 @@ class SGD : public optimizer_of<SGD> {
     if (o.nesterov && o.momentum == 0)
       throw std::invalid_argument("fg::nn::SGD: Nesterov needs a momentum");
   }
-  template <class T> void apply(std::size_t i, T* p, const T* g, index_t n) {
+  template <class T> void apply(std::size_t i, T* p, const T* g, index_t k0, index_t k1) {
     const T lr_ = T(lr), mu = T(o_.momentum), wd = T(o_.weight_decay);
     T* v = o_.momentum != 0 ? slot<T>(i, 0) : nullptr;
-    for (index_t k = 0; k < n; ++k) {
+    for (index_t k = k0; k < k1; ++k) {
       T d = update::decayed(g[k], p[k], wd);
       if (v) {
         v[k] = update::velocity(v[k], d, mu);
@@ -164,7 +171,7 @@ template <bool Decoupled> class adam_family : public optimizer_of<adam_family<De
  public:
   adam_family(std::vector<var> params, adam_options o)
       : optimizer_of<adam_family>(std::move(params), o.lr, 2), o_(o) {}
-  template <class T> void apply(std::size_t i, T* p, const T* g, index_t n) {
+  template <class T> void apply(std::size_t i, T* p, const T* g, index_t k0, index_t k1) {
     const double t = double(this->steps());
     const T lr_t = T(this->lr / (1 - std::pow(o_.beta1, t)));
     const T c2 = T(1 / (1 - std::pow(o_.beta2, t)));
@@ -173,7 +180,7 @@ template <bool Decoupled> class adam_family : public optimizer_of<adam_family<De
     T* m = this->template slot<T>(i, 0);
     T* s = this->template slot<T>(i, 1);
     auto root = [](T x) { return std::sqrt(x); };
-    for (index_t k = 0; k < n; ++k) {
+    for (index_t k = k0; k < k1; ++k) {
       const T gk = Decoupled ? g[k] : update::decayed(g[k], p[k], wd);
       m[k] = update::first_moment(m[k], gk, b1);
       s[k] = update::second_moment(s[k], gk, b2);
