@@ -109,7 +109,9 @@ class thread_pool {
     failed_.store(false, std::memory_order_relaxed);
     const unsigned gen = generation_.load(std::memory_order_relaxed) + 1;
     open_.store(gen, std::memory_order_release);
-    generation_.store(gen, std::memory_order_release);
+    // seq_cst on both sides (a worker counts itself in sleeping_ and then waits on generation_),
+    // so either it sees the new generation or this sees it asleep and wakes it.
+    generation_.store(gen, std::memory_order_seq_cst);
     if (sleeping_.load(std::memory_order_seq_cst))
       generation_.notify_all();
     in_job() = true;
