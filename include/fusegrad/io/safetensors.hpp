@@ -76,9 +76,7 @@ class safetensors_header_reader {
   std::vector<safetensors_entry> entries;
 
   bool start_object(std::size_t) {
-    if (depth_ == 1 && name_.empty())
-      refuse("an object");
-    if (depth_ > 1)
+    if (depth_ > 1 || (depth_ == 1 && name_.empty()))
       refuse("an object");
     if (++depth_ == 2)
       field_ = none, seen_ = 0, shape_.clear(), offsets_.clear();
@@ -128,11 +126,11 @@ class safetensors_header_reader {
   bool number_unsigned(std::uint64_t v) {
     if (depth_ != 3)
       refuse("a number");
-    auto& list = field_ == shape_field ? shape_ : offsets_;
-    if (list.size() == (field_ == shape_field ? max_rank : 2))
-      fail(dynamic::text("gives tensor '", name_, "' a ", field_name(), " of more than ",
-                         field_ == shape_field ? max_rank : 2,
-                         field_ == shape_field ? " axes" : " numbers"));
+    const bool shape = field_ == shape_field;
+    auto& list = shape ? shape_ : offsets_;
+    if (const std::size_t most = shape ? max_rank : 2; list.size() == most)
+      fail(dynamic::text("gives tensor '", name_, "' a ", field_name(), " of more than ", most,
+                         shape ? " axes" : " numbers"));
     list.push_back(v);
     return true;
   }
