@@ -21,6 +21,12 @@
 //                           backward(), grads zeroed each step
 //   BM_W1_eigen             FORWARD ONLY (Eigen has no AD): ArrayXf expression, .sum()
 //                           -> compare it with BM_W1fwd_*, not with BM_W1_*
+//
+// Arguments: n, then threads t (fg::set_num_threads(t), torch::set_num_threads(t)). The hand
+// loops at t > 1 cut [0, n) into t equal parts run on fusegrad's pool (fg::parallel_reduce, one
+// part per thread, as OpenMP's static schedule would): the best a hand-written t-thread loop
+// does, so the ratio to it measures what the fused pass costs beyond its arithmetic. Eigen runs
+// on one thread.
 #include "bench_common.hpp"
 
 #include <fusegrad/dynamic.hpp>
@@ -141,6 +147,7 @@ float w1_hand(std::size_t n, const float* a, const float* b, const float* c, con
 }
 
 void BM_W1_fusegrad(benchmark::State& state) {
+  fg::set_num_threads(int(state.range(1)));
   auto& D = data(std::size_t(state.range(0)));
   const vec &a = D.a, &b = D.b, &c = D.c, &d = D.d;
   vec ga, gb, gc, gd;  // kept across steps, as a training loop keeps its gradients
@@ -163,6 +170,7 @@ void BM_W1_fusegrad(benchmark::State& state) {
 }
 
 void BM_W1_fusegrad_alloc(benchmark::State& state) {
+  fg::set_num_threads(int(state.range(1)));
   auto& D = data(std::size_t(state.range(0)));
   const vec &a = D.a, &b = D.b, &c = D.c, &d = D.d;
   {
@@ -185,13 +193,26 @@ void BM_W1_fusegrad_alloc(benchmark::State& state) {
   state.SetBytesProcessed(std::int64_t(state.iterations()) * std::int64_t(D.n) * 8 * 4);
 }
 
+// The hand loop over [0, n) on `threads` threads: equal parts, partial sums added in order.
+template <class Loop> float hand_parallel(std::size_t n, int threads, Loop loop) {
+  if (threads == 1)
+    return loop(std::size_t(0), n);
+  const std::size_t part = (n + std::size_t(threads) - 1) / std::size_t(threads);
+  return fg::parallel_reduce(std::size_t(0), n, part, 0.f, loop,
+                             [](float x, float y) { return x + y; });
+}
+
 template <bool SinCos> void BM_W1_hand(benchmark::State& state) {
+  fg::set_num_threads(int(state.range(1)));
   auto& D = data(std::size_t(state.range(0)));
   vec ga(fg::dims_t<1>{D.n}), gb(fg::dims_t<1>{D.n}), gc(fg::dims_t<1>{D.n}),
       gd(fg::dims_t<1>{D.n});
   auto run = [&] {
-    return w1_hand<true, SinCos>(D.n, D.a.data(), D.b.data(), D.c.data(), D.d.data(), ga.data(),
-                                 gb.data(), gc.data(), gd.data());
+    return hand_parallel(D.n, int(state.range(1)), [&](std::size_t lo, std::size_t hi) {
+      return w1_hand<true, SinCos>(hi - lo, D.a.data() + lo, D.b.data() + lo, D.c.data() + lo,
+                                   D.d.data() + lo, ga.data() + lo, gb.data() + lo, gc.data() + lo,
+                                   gd.data() + lo);
+    });
   };
   {
     const float v = run();
@@ -215,6 +236,7 @@ void BM_W1_handloop_sin_cos(benchmark::State& state) {
 }
 
 void BM_W1fwd_fusegrad(benchmark::State& state) {
+  fg::set_num_threads(int(state.range(1)));
   auto& D = data(std::size_t(state.range(0)));
   const vec &a = D.a, &b = D.b, &c = D.c, &d = D.d;
   {
@@ -231,10 +253,13 @@ void BM_W1fwd_fusegrad(benchmark::State& state) {
 }
 
 void BM_W1fwd_handloop(benchmark::State& state) {
+  fg::set_num_threads(int(state.range(1)));
   auto& D = data(std::size_t(state.range(0)));
   auto run = [&] {
-    return w1_hand<false>(D.n, D.a.data(), D.b.data(), D.c.data(), D.d.data(), nullptr, nullptr,
-                          nullptr, nullptr);
+    return hand_parallel(D.n, int(state.range(1)), [&](std::size_t lo, std::size_t hi) {
+      return w1_hand<false>(hi - lo, D.a.data() + lo, D.b.data() + lo, D.c.data() + lo,
+                            D.d.data() + lo, nullptr, nullptr, nullptr, nullptr);
+    });
   };
   {
     std::string why;
@@ -248,7 +273,10 @@ void BM_W1fwd_handloop(benchmark::State& state) {
   state.SetBytesProcessed(std::int64_t(state.iterations()) * std::int64_t(D.n) * 4 * 4);
 }
 
-#define W1_SIZES ->Arg(1000)->Arg(100000)->Arg(10000000)->Unit(benchmark::kMicrosecond)
+#define W1_SIZES                                             \
+  ->ArgsProduct({{1000, 100000, 1000000, 10000000}, {1, 2}}) \
+      ->ArgNames({"n", "threads"})                           \
+      ->Unit(benchmark::kMicrosecond)
 // ---------------------------------------------------------------------------------------------
 // The dynamic path.
 
@@ -259,6 +287,7 @@ fg::var to_var(const vec& t) {
 }
 
 template <class Loss> void run_dyn(benchmark::State& state, Loss loss) {
+  fg::set_num_threads(int(state.range(1)));
   auto& D = data(std::size_t(state.range(0)));
   fg::var a = to_var(D.a), b = to_var(D.b), c = to_var(D.c), d = to_var(D.d);
   auto step = [&] {
@@ -307,7 +336,7 @@ void BM_W1_fusegrad_dyn_kernel_map(benchmark::State& state) {
 
 #if FUSEGRAD_HAVE_LIBTORCH
 void BM_W1_libtorch(benchmark::State& state) {
-  torch::set_num_threads(1);
+  torch::set_num_threads(int(state.range(1)));
   auto& D = data(std::size_t(state.range(0)));
   auto leaf = [&](const vec& t) {
     torch::Tensor x = torch::empty({std::int64_t(D.n)}, torch::kFloat32);
@@ -372,7 +401,13 @@ void BM_W1_eigen(benchmark::State& state) {
   state.SetBytesProcessed(std::int64_t(state.iterations()) * std::int64_t(D.n) * 4 * 4);
   state.SetLabel("forward only");
 }
-BENCHMARK(BM_W1_eigen) W1_SIZES;
+BENCHMARK(BM_W1_eigen)
+    ->Args({1000, 1})
+    ->Args({100000, 1})
+    ->Args({1000000, 1})
+    ->Args({10000000, 1})
+    ->ArgNames({"n", "threads"})
+    ->Unit(benchmark::kMicrosecond);
 #endif
 
 }  // namespace

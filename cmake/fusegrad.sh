@@ -11,6 +11,9 @@
 #   bash cmake/fusegrad.sh safetensors_bench [args]  load a 1 GiB safetensors file, fusegrad
 #                                                against PyPI's safetensors (in a venv under
 #                                                build/), same rounds (benchmarks/safetensors_load.py)
+#   bash cmake/fusegrad.sh compile_bench [args]  W1 against PyTorch 2.x torch.compile (PyPI, in a
+#                                                venv under build/: several GB), same rounds
+#                                                (benchmarks/w1_torch_compile.py)
 #
 # Each command first installs the Debian packages it needs and lacks (apt-get; sudo if not root).
 # Works from any directory.
@@ -23,7 +26,7 @@ step() { printf '\n==> %s\n' "$*"; }
 die() { printf 'fusegrad.sh: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 # ensure_packages PKG... : install the given Debian packages that `dpkg -s` says are missing.
@@ -138,6 +141,21 @@ cmd_safetensors_bench() {
   "$venv/bin/python" benchmarks/safetensors_load.py --bench build/bench/benchmarks/safetensors_load "$@"
 }
 
+cmd_compile_bench() {
+  ensure_packages "${TEST_PKGS[@]}" python3-venv
+  local venv="build/venv-compile"
+  if [[ ! -x $venv/bin/python ]] || ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
+    step "python3 -m venv $venv && pip install torch numpy"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet torch numpy
+  fi
+  step "cmake --preset bench && build fusegrad_bench_w1"
+  cmake --preset bench
+  cmake --build --preset bench --target fusegrad_bench_w1
+  step "benchmarks/w1_torch_compile.py $*"
+  "$venv/bin/python" benchmarks/w1_torch_compile.py --bench build/bench/benchmarks/w1 "$@"
+}
+
 main() {
   local cmd="${1:-}"
   (($# > 0)) && shift
@@ -147,10 +165,11 @@ main() {
     fashion_mnist) cmd_fashion_mnist "$@" ;;
     bench) cmd_bench "$@" ;;
     safetensors_bench) cmd_safetensors_bench "$@" ;;
+    compile_bench) cmd_compile_bench "$@" ;;
     -h | --help | help) usage ;;
     *)
       usage >&2
-      die "unknown command '${cmd}' (expected test, quickstart, fashion_mnist, bench or safetensors_bench)"
+      die "unknown command '${cmd}' (expected test, quickstart, fashion_mnist, bench, safetensors_bench or compile_bench)"
       ;;
   esac
 }

@@ -1,8 +1,10 @@
 // Results that do not depend on the thread count, bit for bit (docs/threads.md): fused chains
 // long enough to be cut into blocks (values, a sum's value and gradients, a broadcast leaf's
-// gradient, a backward given the result's gradient), matrix products and their gradients, and a
-// CNN's training steps, at 1, 2, 3 and 4 threads (3 and 4 oversubscribe this project's 2 vCPUs
-// on purpose). A *_tsan_test: it runs again under ThreadSanitizer.
+// gradient, a backward given the result's gradient), reductions over axes and softmax with
+// their gradients, gradients summed back to broadcast operands, matrix products and their
+// gradients, attention and an embedding with their gradients, and a CNN's training steps
+// (convolution, pooling, Adam), at 1, 2, 3 and 4 threads (3 and 4 oversubscribe this
+// project's 2 vCPUs on purpose). A *_tsan_test: it runs again under ThreadSanitizer.
 #include "../testing.hpp"
 
 #include <fusegrad/nn.hpp>
@@ -68,6 +70,29 @@ TEST_CASE("threads / fused chains cut into blocks: values, sums and gradients") 
   });
 }
 
+TEST_CASE("threads / reductions over axes, softmax and broadcast backward") {
+  generator g(9);
+  const var x0 = var::randn({257, 301}, g), bias0 = var::randn({301}, g),
+            col0 = var::randn({257, 1}, g);
+  same_at_every_thread_count([&] {  // each axis, keepdim, a prepass (logsumexp), statistics (max)
+    var x = x0.detach().requires_grad(true);
+    var rows = logsumexp(x, {1}), cols = sum(x, {0}, true), peak = max(x, {-1});
+    var all = mean(x * x);
+    var loss = sum(rows) + sum(cols * cols) + sum(peak) + all;
+    loss.backward();
+    return std::vector<var>{rows, cols, peak, all, x.grad()};
+  });
+  same_at_every_thread_count([&] {  // softmax layers, and gradients summed back to broadcasts
+    var x = x0.detach().requires_grad(true), b = bias0.detach().requires_grad(true),
+        c = col0.detach().requires_grad(true);
+    var z = x * c + b;
+    var p = nn::softmax(z, -1), lp = nn::log_softmax(z, 0);
+    var loss = sum(p * lp);
+    loss.backward();
+    return std::vector<var>{p, lp, loss, x.grad(), b.grad(), c.grad()};
+  });
+}
+
 TEST_CASE("threads / matrix products and their gradients") {
   generator g(6);
   const var a0 = var::randn({300, 200}, g), b0 = var::randn({200, 130}, g);
@@ -77,6 +102,25 @@ TEST_CASE("threads / matrix products and their gradients") {
     var loss = sum(tanh(y));
     loss.backward();
     return std::vector<var>{y, loss, a.grad(), b.grad()};
+  });
+}
+
+TEST_CASE("threads / attention over batch x heads, an embedding and its gradient") {
+  generator data(10);
+  const var tokens = var::randint(0, 50, {32, 24}, data);  // rows picked many times
+  same_at_every_thread_count([&] {
+    generator g(11);
+    nn::Embedding embed(50, 64, g);
+    nn::MultiheadAttention attn(64, 4, g);
+    var h = attn.forward(embed(tokens));
+    var loss = sum(h * h);
+    loss.backward();
+    std::vector<var> out{h, loss};
+    for (const var& p : embed.parameters())
+      out.push_back(p.grad());
+    for (const var& p : attn.parameters())
+      out.push_back(p.grad());
+    return out;
   });
 }
 

@@ -93,6 +93,48 @@ void for_each_row(const extents& out, const std::array<strides, N>& st, Row row)
   }
 }
 
+// for_each_row on several threads: `out` is cut along `axis` into slabs, each walked in the
+// order one thread would walk it. Callers pick an axis along which the slabs write disjoint
+// elements (see kept_axis), so every element is computed as on one thread, whatever their
+// count. axis < 0, and loops of up to fg::detail::serial_elements, run as one for_each_row.
+template <std::size_t N, class Row>
+void for_each_row_parallel(const extents& out, const std::array<strides, N>& st, int axis,
+                           Row row) {
+  if (axis < 0 || out.size() <= fg::detail::serial_elements) {
+    for_each_row<N>(out, st, row);
+    return;
+  }
+  const auto a = std::size_t(axis);
+  const index_t len = out[a];
+  parallel_for(0, len, fg::detail::chunk_indices(out.size(), out.size() / len),
+               [&](index_t lo, index_t hi) {
+                 extents slab = out;
+                 slab[a] = hi - lo;
+                 std::array<std::ptrdiff_t, N> base;
+                 for (std::size_t k = 0; k < N; ++k)
+                   base[k] = st[k][a] * std::ptrdiff_t(lo);
+                 for_each_row<N>(slab, st, [&](auto off, auto inner, index_t n) {
+                   for (std::size_t k = 0; k < N; ++k)
+                     off[k] += base[k];
+                   row(off, inner, n);
+                 });
+               });
+}
+// The axis of `x` to cut for threads when each element adds into a smaller tensor read through
+// `st` (0 along the axes summed over): the longest axis the smaller tensor keeps, so that each
+// of its elements is summed by one thread, in order. -1 when it keeps none (one element).
+inline int kept_axis(const extents& x, const strides& st) {
+  int best = -1;
+  for (std::size_t k = 0; k < x.rank(); ++k)
+    if (st[k] != 0 && x[k] > 1 && (best < 0 || x[k] > x[std::size_t(best)]))
+      best = int(k);
+  return best;
+}
+// The element strides of a contiguous tensor of extents e.
+inline strides contiguous_strides(const extents& e) {
+  return broadcast_strides(e, e);
+}
+
 // Broadcasting by strides (`st`: the small tensor's, seen from the big extents, 0 along the
 // axes it is broadcast over), where the elements are, unrecorded, each element times `scale`:
 // x read at every element of extents `big`; and back, the elements of g (of extents `big`)
@@ -110,10 +152,12 @@ inline var spread(const var& x, const extents& big, const strides& st, double sc
     using T = decltype(z);
     const T* src = x.data<T>();
     T* dst = out.data<T>();
-    for_each_row<1>(big, {st}, [&](auto off, auto inner, index_t len) {
-      for (index_t i = 0; i < len; ++i)
-        *dst++ = T(scale) * src[off[0] + std::ptrdiff_t(i) * inner[0]];
-    });
+    const int axis = big.rank() ? 0 : -1;  // every element written once: any cut
+    for_each_row_parallel<2>(
+        big, {st, contiguous_strides(big)}, axis, [&](auto off, auto inner, index_t len) {
+          for (index_t i = 0; i < len; ++i)
+            dst[off[1] + std::ptrdiff_t(i)] = T(scale) * src[off[0] + std::ptrdiff_t(i) * inner[0]];
+        });
   });
   return out;
 }
@@ -129,10 +173,12 @@ inline var fold(const var& g, const extents& small, const strides& st, double sc
     using T = decltype(z);
     const T* src = g.data<T>();
     T* dst = out.data<T>();
-    for_each_row<1>(gi.shape, {st}, [&](auto off, auto inner, index_t len) {
-      for (index_t i = 0; i < len; ++i)
-        dst[off[0] + std::ptrdiff_t(i) * inner[0]] += *src++;
-    });
+    for_each_row_parallel<2>(gi.shape, {st, contiguous_strides(gi.shape)}, kept_axis(gi.shape, st),
+                             [&](auto off, auto inner, index_t len) {
+                               for (index_t i = 0; i < len; ++i)
+                                 dst[off[0] + std::ptrdiff_t(i) * inner[0]] +=
+                                     src[off[1] + std::ptrdiff_t(i)];
+                             });
     if (scale != 1)
       for (index_t j = 0, n = out.size(); j < n; ++j)
         dst[j] *= T(scale);

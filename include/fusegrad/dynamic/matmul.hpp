@@ -26,16 +26,22 @@ void gemm(index_t m, index_t n, index_t k, const T* a, bool ta, const T* b, bool
 // C[b] = op(A[b]) op(B[b]) for every batch b, where op transposes when asked; a 2-D operand is
 // shared by every batch. `c` is contiguous [batch, m, n], or, when not `c_batched`, one [m, n]
 // holding the sum over the batches (the gradient of a shared operand).
+// Batches with a C of their own run on several threads (attention's batch x heads: each product
+// alone is too small to be cut); a shared C sums the batches in order, each product threaded.
 template <class T>
 void batched_gemm(index_t batch, index_t m, index_t n, index_t k, const T* a, bool a_batched,
                   bool ta, const T* b, bool b_batched, bool tb, T* c, bool c_batched = true) {
-  std::vector<T> ws(exec::gemm_blocking<T>::workspace(m, n, k));
-  for (index_t i = 0; i < batch; ++i) {
-    const T* ai = a + (a_batched ? i * m * k : 0);
-    const T* bi = b + (b_batched ? i * k * n : 0);
-    gemm<T>(m, n, k, ai, ta, bi, tb, c + (c_batched ? i * m * n : 0), !c_batched && i > 0,
-            ws.data());
-  }
+  const index_t macs = m * n * k;
+  const index_t grain = c_batched ? fg::detail::chunk_indices(batch * macs, macs) : batch;
+  parallel_for(0, batch, grain, [&](index_t i0, index_t i1) {
+    std::vector<T> ws(exec::gemm_blocking<T>::workspace(m, n, k));
+    for (index_t i = i0; i < i1; ++i) {
+      const T* ai = a + (a_batched ? i * m * k : 0);
+      const T* bi = b + (b_batched ? i * k * n : 0);
+      gemm<T>(m, n, k, ai, ta, bi, tb, c + (c_batched ? i * m * n : 0), !c_batched && i > 0,
+              ws.data());
+    }
+  });
 }
 
 // The elements of x where they are, on the host or a device (data<T>() is for the host only).

@@ -64,16 +64,19 @@ inline reduction_plan plan_reduction(const extents& x, const std::array<bool, ma
 }
 
 // Folds f(y, slot) into acc[slot] with Fold's combine, over every element y of x.
+// Threads split the result's elements (kept_axis): each is folded by one thread, in the order of
+// x's elements, as on one thread.
 template <class Fold, class T, class F>
 void fold_slices(const var& x, const reduction_plan& p, T* acc, F f) {
   const T* src = x.data<T>();
-  const std::array<strides, 1> st{p.from_input};
-  for_each_row<1>(x.shape(), st, [&](auto off, auto inner, index_t len) {
-    for (index_t i = 0; i < len; ++i, ++src) {
-      T& a = acc[off[0] + std::ptrdiff_t(i) * inner[0]];
-      a = Fold::combine(a, f(*src, &a));
-    }
-  });
+  for_each_row_parallel<2>(x.shape(), {p.from_input, contiguous_strides(x.shape())},
+                           kept_axis(x.shape(), p.from_input),
+                           [&](auto off, auto inner, index_t len) {
+                             for (index_t i = 0; i < len; ++i) {
+                               T& a = acc[off[0] + std::ptrdiff_t(i) * inner[0]];
+                               a = Fold::combine(a, f(src[off[1] + std::ptrdiff_t(i)], &a));
+                             }
+                           });
 }
 
 template <class Red>
@@ -113,7 +116,11 @@ template <class Red> var reduce_forward(const var& x, const reduction_plan& p) {
     if (out.size() == 1) {  // every element: one SIMD loop
       dispatch(x.dtype(), [&](auto z) {
         using T = decltype(z);
-        const T total = sum_contiguous(x.data<T>(), x.size());
+        const T* src = x.data<T>();
+        const T total = parallel_reduce(
+            0, x.size(), fg::detail::chunk_elements(x.size()), T(0),
+            [&](index_t lo, index_t hi) { return sum_contiguous(src + lo, hi - lo); },
+            [](T a, T b) { return a + b; });
         out.data<T>()[0] = Red::finish(total, T(0), T(p.n));
       });
       return out;
@@ -181,14 +188,17 @@ var reduce_backward(const var& x, const var& out, const var& g, const reduction_
     }
     const T* src = x.data<T>();
     T* dst = gx.data<T>();
-    const std::array<strides, 1> st{p.from_input};
-    for_each_row<1>(x.shape(), st, [&](auto off, auto inner, index_t len) {
-      for (index_t i = 0; i < len; ++i) {
-        const std::ptrdiff_t s = off[0] + std::ptrdiff_t(i) * inner[0];
-        *dst++ = Red::seed(*src++, o[s], a[s], T(p.n),
-                           {{stat[0][std::size_t(s)], stat[1][std::size_t(s)]}});
-      }
-    });
+    const int axis = x.rank() ? 0 : -1;  // every element written once: any cut
+    for_each_row_parallel<2>(x.shape(), {p.from_input, contiguous_strides(x.shape())}, axis,
+                             [&](auto off, auto inner, index_t len) {
+                               for (index_t i = 0; i < len; ++i) {
+                                 const std::ptrdiff_t s = off[0] + std::ptrdiff_t(i) * inner[0];
+                                 const std::ptrdiff_t e = off[1] + std::ptrdiff_t(i);
+                                 dst[e] = Red::seed(
+                                     src[e], o[s], a[s], T(p.n),
+                                     {{stat[0][std::size_t(s)], stat[1][std::size_t(s)]}});
+                               }
+                             });
   });
   return gx;
 }

@@ -17,14 +17,27 @@ template <std::size_t R> using strides_t = std::array<std::ptrdiff_t, R>;
 // A pass runs over the elements of an R-d extent: rows of the last axis, SIMD batches within a
 // row. `Flat` passes have every participant dense (same layout as the pass), so the whole extent
 // is one row read at the pass's own linear index.
-template <std::size_t R, class Fn> FG_INLINE void for_each_row(const dims_t<R>& d, Fn&& fn) {
+template <std::size_t R> index_t rows_of(const dims_t<R>& d) {
+  if constexpr (R == 0)
+    return 1;
+  else
+    return d[R - 1] ? size_of(d) / d[R - 1] : 0;
+}
+// fn(idx, row) for the rows [r0, r1) of extent d (idx: the row's index, last axis 0).
+template <std::size_t R, class Fn>
+FG_INLINE void for_each_row(const dims_t<R>& d, index_t r0, index_t r1, Fn&& fn) {
   dims_t<R> idx{};
   if constexpr (R == 0) {
-    fn(idx);
+    if (r0 < r1)
+      fn(idx, index_t(0));
   } else {
-    const index_t rows = d[R - 1] ? size_of(d) / d[R - 1] : 0;
-    for (index_t r = 0; r < rows; ++r) {
-      fn(idx);
+    if (r0 >= r1)
+      return;
+    index_t first = r0;
+    for (std::size_t k = R - 1; k-- > 0; first /= d[k])
+      idx[k] = first % d[k];
+    for (index_t r = r0; r < r1; ++r) {
+      fn(idx, r);
       for (std::size_t k = R - 1; k-- > 0;) {
         if (++idx[k] < d[k])
           break;
@@ -33,44 +46,49 @@ template <std::size_t R, class Fn> FG_INLINE void for_each_row(const dims_t<R>& 
     }
   }
 }
+template <std::size_t R, class Fn> FG_INLINE void for_each_row(const dims_t<R>& d, Fn&& fn) {
+  for_each_row(d, 0, rows_of(d), [&](const dims_t<R>& idx, index_t) { fn(idx); });
+}
 
 // The two loops every pass runs over a row of n elements: SIMD batches, then a scalar tail.
 // They are inlined into the pass's FG_LOOP functions (exec/pass.hpp).
-// `step.template operator()<V>(j)` handles the elements at j as V (a batch, or one scalar).
-template <class T, class Step> FG_INLINE void for_batches(index_t n, Step step) {
+// `step.template operator()<V>(j)` handles the elements at j as V (a batch, or one scalar), for
+// j in [begin, end).
+template <class T, class Step> FG_INLINE void for_batches(index_t begin, index_t end, Step step) {
   using B = simd::batch<T>;
   constexpr index_t w = simd::width<T>;
-  index_t j = 0;
+  index_t j = begin;
   if constexpr (w > 1)
-    for (; j + w <= n; j += w)
+    for (; j + w <= end; j += w)
       step.template operator()<B>(j);
-  for (; j < n; ++j)
+  for (; j < end; ++j)
     step.template operator()<T>(j);
 }
 
 // As for_batches, folding what each step returns with Red (identity, combine). Cheap bodies are
 // unrolled (U = 4) into four named accumulators, so a sum is not one add-latency chain (an
 // indexed array of them was spilled to the stack each iteration).
-template <class T, class Red, int U, class Step> FG_INLINE T fold_batches(index_t n, Step step) {
+template <class T, class Red, int U, class Step>
+FG_INLINE T fold_batches(index_t begin, index_t end, Step step) {
   static_assert(U == 1 || U == 4, "fg: fold_batches unrolls by 1 or 4");
   using B = simd::batch<T>;
   constexpr index_t w = simd::width<T>;
-  index_t j = 0;
+  index_t j = begin;
   B a0 = Red::template identity<B>(), a1 = a0, a2 = a0, a3 = a0;
   if constexpr (w > 1) {
     if constexpr (U == 4) {
-      for (; j + 4 * w <= n; j += 4 * w) {
+      for (; j + 4 * w <= end; j += 4 * w) {
         a0 = Red::combine(a0, step.template operator()<B>(j));
         a1 = Red::combine(a1, step.template operator()<B>(j + w));
         a2 = Red::combine(a2, step.template operator()<B>(j + 2 * w));
         a3 = Red::combine(a3, step.template operator()<B>(j + 3 * w));
       }
     }
-    for (; j + w <= n; j += w)
+    for (; j + w <= end; j += w)
       a0 = Red::combine(a0, step.template operator()<B>(j));
   }
   T tail = Red::template identity<T>();
-  for (; j < n; ++j)
+  for (; j < end; ++j)
     tail = Red::combine(tail, step.template operator()<T>(j));
   a0 = Red::combine(Red::combine(a0, a1), Red::combine(a2, a3));
   alignas(simd::alignment) T lanes[simd::lanes<B>];
@@ -86,8 +104,9 @@ template <class T, std::size_t R> struct accessor {
   strides_t<R> stride{};
   T* row = nullptr;
   std::ptrdiff_t inner = 1;
-  bool dense = false;    // laid out exactly as the pass: readable at the pass's linear index
-  bool uniform = false;  // one element broadcast over the whole pass
+  bool dense = false;      // laid out exactly as the pass: readable at the pass's linear index
+  bool uniform = false;    // one element broadcast over the whole pass
+  bool broadcast = false;  // some element is read at more than one index of the pass
 
   // An operand of extents `ld` with element strides `ls`, broadcast into the pass extents `out`.
   template <std::size_t RL>
@@ -109,11 +128,14 @@ template <class T, std::size_t R> struct accessor {
     const auto cs = contiguous_strides(out);
     dense = true;
     uniform = true;
+    broadcast = false;
     for (std::size_t k = 0; k < R; ++k) {
       if (out[k] > 1 && s[k] != std::ptrdiff_t(cs[k]))
         dense = false;
       if (out[k] > 1 && s[k] != 0)
         uniform = false;
+      if (out[k] > 1 && s[k] == 0)
+        broadcast = true;
     }
   }
   FG_HD FG_INLINE void set_row(const dims_t<R>& idx, bool flat) {

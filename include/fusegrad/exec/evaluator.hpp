@@ -224,7 +224,8 @@ template <class A, std::size_t R, class Mode> struct uniform_eval {
     auto k = inner.kernel();
     k.row(dims_t<R>{}, true);
     const auto rec = k.template fwd<T, true, true>(0);
-    return uniform_kernel<decltype(k), decltype(rec), T, R>{k, rec, value_of(rec)};
+    using Rec = std::remove_const_t<decltype(rec)>;  // kernels are assigned (exec/pass.hpp)
+    return uniform_kernel<decltype(k), Rec, T, R>{k, rec, value_of(rec)};
   }
 };
 

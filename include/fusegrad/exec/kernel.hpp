@@ -17,6 +17,11 @@ namespace fg::exec {
 // its children, `row` points it at a row of the pass, `end_pass` flushes what it summed. Kernels
 // hold accessors and numbers only, never storage: the loop takes them by value, so the compiler
 // keeps them in registers (no store can alias them), and they can be CUDA kernel arguments.
+//
+// A host pass may run in chunks on several threads (exec/pass.hpp) when `splittable()`: no two
+// elements of the pass write the same gradient element inside the loop. What a kernel sums
+// across elements (`sums`: a one-element subtree's adjoint) each chunk sums in a copy of its own;
+// `merge` adds one copy's sums into another's, in chunk order, before the one `end_pass`.
 
 template <class V> FG_HD FG_INLINE V value_of(V v) {
   return v;
@@ -40,6 +45,7 @@ enum class write_mode : unsigned char { none, store, add, accumulate };
 template <class T, std::size_t R> struct leaf_kernel {
   static constexpr bool cheap = true;
   static constexpr int nodes = 1;
+  static constexpr bool sums = false;
   accessor<T, R> in;
   T* grad_base = nullptr;
   T* grad_row = nullptr;
@@ -54,6 +60,12 @@ template <class T, std::size_t R> struct leaf_kernel {
     if (mode != write_mode::none)
       grad_row = grad_base + (in.row - in.base);
   }
+  // A broadcast read, or an occurrence that adds through an index map of its own, writes some
+  // gradient element from several elements of the pass.
+  FG_HD FG_INLINE bool splittable() const {
+    return mode == write_mode::none || (mode != write_mode::accumulate && !in.broadcast);
+  }
+  FG_HD FG_INLINE void merge(const leaf_kernel&) {}
   template <class V, bool Flat, bool Grad = false> FG_HD FG_INLINE V fwd(index_t j) const {
     return in.template load<V, Flat>(j);
   }
@@ -88,8 +100,11 @@ template <class T, std::size_t R> struct leaf_kernel {
 template <class T, std::size_t R> struct scalar_kernel {
   static constexpr bool cheap = true;
   static constexpr int nodes = 0;
+  static constexpr bool sums = false;
   T v;
   FG_HD FG_INLINE void row(const dims_t<R>&, bool) {}
+  FG_HD FG_INLINE bool splittable() const { return true; }
+  FG_HD FG_INLINE void merge(const scalar_kernel&) {}
   template <class V, bool Flat, bool Grad = false> FG_HD FG_INLINE V fwd(index_t) const {
     return V(v);
   }
@@ -103,6 +118,7 @@ template <class T, std::size_t R> struct scalar_kernel {
 template <class K, class Rec, class T, std::size_t R> struct uniform_kernel {
   static constexpr bool cheap = true;
   static constexpr int nodes = 1;
+  static constexpr bool sums = true;
   K inner;
   Rec rec;
   T value;
@@ -110,6 +126,12 @@ template <class K, class Rec, class T, std::size_t R> struct uniform_kernel {
   T adj_s = T(0);
 
   FG_HD FG_INLINE void row(const dims_t<R>&, bool) {}
+  // The subtree is written once, by end_pass, after every chunk.
+  FG_HD FG_INLINE bool splittable() const { return true; }
+  FG_HD FG_INLINE void merge(const uniform_kernel& o) {
+    adj_b += o.adj_b;
+    adj_s += o.adj_s;
+  }
   template <class V, bool Flat, bool Grad = false> FG_HD FG_INLINE V fwd(index_t) const {
     return V(value);
   }
@@ -134,12 +156,15 @@ template <std::size_t, class V> using same_t = V;
 template <class Op, std::size_t R, class... K> struct elementwise_kernel {
   static constexpr bool cheap = op_traits<Op>::cheap && (K::cheap && ...);
   static constexpr int nodes = 1 + (K::nodes + ...);
+  static constexpr bool sums = (K::sums || ...);
   using seq = std::index_sequence_for<K...>;
   fg::detail::tuple<K...> kids;
 
   FG_HD FG_INLINE void row(const dims_t<R>& idx, bool flat) {
     fg::detail::for_each(kids, [&](auto& k) FG_LAMBDA_INLINE { k.row(idx, flat); });
   }
+  FG_HD FG_INLINE bool splittable() const { return splittable_impl(seq{}); }
+  FG_HD FG_INLINE void merge(const elementwise_kernel& o) { merge_impl(o, seq{}); }
   template <class V, bool Flat, bool Grad = false> FG_HD FG_INLINE auto fwd(index_t j) const {
     return fwd_impl<V, Flat, Grad>(j, seq{});
   }
@@ -152,6 +177,14 @@ template <class Op, std::size_t R, class... K> struct elementwise_kernel {
   }
 
  private:
+  template <std::size_t... I>
+  FG_HD FG_INLINE bool splittable_impl(std::index_sequence<I...>) const {
+    return (fg::detail::get<I>(kids).splittable() && ...);
+  }
+  template <std::size_t... I>
+  FG_HD FG_INLINE void merge_impl(const elementwise_kernel& o, std::index_sequence<I...>) {
+    (fg::detail::get<I>(kids).merge(fg::detail::get<I>(o.kids)), ...);
+  }
   template <class V, bool Flat, bool Grad, std::size_t... I>
   FG_HD FG_INLINE auto fwd_impl(index_t j, std::index_sequence<I...>) const {
     // Only a pass that differentiates keeps the op's auxiliary value.

@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "fusegrad/core/parallel.hpp"
 #include "fusegrad/exec/kernel.hpp"
 #include "fusegrad/ops/reduce.hpp"
 
@@ -21,39 +22,55 @@ template <std::size_t N> strides_t<N> to_signed(const dims_t<N>& s) {
   return r;
 }
 
+// A pass is cut for threads as fg::detail::chunk_elements says (core/parallel.hpp): up to 32768
+// elements it is one loop on the calling thread, as before threads; a longer one runs in chunks
+// of whole rows. The cut depends on the extents only, never on the thread count, and the chunks'
+// sums are combined in chunk order: values and gradients are the same for any of them.
+inline index_t pass_chunk(index_t n) {
+  return fg::detail::chunk_elements(n);
+}
+// Whole rows of `row` elements per chunk of a pass of n elements.
+inline index_t rows_per_chunk(index_t n, index_t row) {
+  return fg::detail::chunk_indices(n, row);
+}
+
 // Each loop below is an FG_LOOP function taking its kernel by value: one unit with every call
-// inlined, the kernel's fields in registers. A pass calls it once (flat) or once per row.
+// inlined, the kernel's fields in registers. A pass calls it once per chunk (flat: elements
+// [lo, hi) of the whole extent) or once per row.
 
 template <class T, std::size_t R, bool Flat, class K>
-FG_LOOP void assign_loop(K k, const dims_t<R> idx, T* out, index_t n) {
+FG_LOOP void assign_loop(K k, const dims_t<R> idx, T* out, index_t lo, index_t hi) {
   k.row(idx, Flat);
-  for_batches<T>(n, [&]<class V>(index_t j) FG_LAMBDA_INLINE {
+  for_batches<T>(lo, hi, [&]<class V>(index_t j) FG_LAMBDA_INLINE {
     simd::store(out + j, value_of(k.template fwd<V, Flat>(j)));
   });
 }
 
+// The sum of the values over [lo, hi), their adjoints pushed down the tree; what the kernel sums
+// across elements is merged into `sums` (the pass flushes it once, after every chunk).
 template <class T, std::size_t R, bool Flat, class K, class S>
-FG_LOOP T grad_loop(K k, S s, const dims_t<R> idx, index_t n) {
+FG_LOOP T grad_loop(K k, S s, const dims_t<R> idx, index_t lo, index_t hi, K& sums) {
   k.row(idx, Flat);
   s.row(idx, Flat);
-  const T sum =
-      fold_batches<T, ops::sum_red, unroll_for<K>>(n, [&]<class V>(index_t j) FG_LAMBDA_INLINE {
+  const T sum = fold_batches<T, ops::sum_red, unroll_for<K>>(
+      lo, hi, [&]<class V>(index_t j) FG_LAMBDA_INLINE {
         const auto r = k.template fwd<V, Flat, true>(j);
         const V y = value_of(r);
         k.template bwd<V, Flat>(r, s.template get<V, Flat>(y, j), j);
         return y;
       });
-  k.end_pass();
+  if constexpr (K::sums)
+    sums.merge(k);
   return sum;
 }
 
-// Folds one row (or the whole flat pass) into a single value.
+// Folds one row (or elements [lo, hi) of the flat pass) into a single value.
 template <class Red, class T, std::size_t R, bool Flat, class K, class Map>
-FG_LOOP T fold_loop(K k, Map map, accessor<T, R> aux, const dims_t<R> idx, index_t n) {
+FG_LOOP T fold_loop(K k, Map map, accessor<T, R> aux, const dims_t<R> idx, index_t lo, index_t hi) {
   k.row(idx, Flat);
   if (aux.base)
     aux.set_row(idx, false);  // aux is uniform along a folded row
-  return fold_batches<T, Red, unroll_for<K>>(n, [&]<class V>(index_t j) FG_LAMBDA_INLINE {
+  return fold_batches<T, Red, unroll_for<K>>(lo, hi, [&]<class V>(index_t j) FG_LAMBDA_INLINE {
     const V a = aux.base ? aux.template load<V, false>(j) : V(0);
     return map(value_of(k.template fwd<V, Flat>(j)), a);
   });
@@ -67,60 +84,107 @@ FG_LOOP void fold_row_into(K k, Map map, accessor<T, R> o, accessor<T, R> aux, c
   o.set_row(idx, false);
   if (aux.base)
     aux.set_row(idx, false);
-  for_batches<T>(n, [&]<class V>(index_t j) FG_LAMBDA_INLINE {
+  for_batches<T>(0, n, [&]<class V>(index_t j) FG_LAMBDA_INLINE {
     const V a = aux.base ? aux.template load<V, false>(j) : V(0);
     const V y = map(value_of(k.template fwd<V, false>(j)), a);
     simd::store(o.row + j, Red::combine(o.template load<V, false>(j), y));
   });
 }
 
-// dst (contiguous, extents d) = ev.
+// dst (contiguous, extents d) = ev. Elements are independent: any cut is safe.
 template <class T, std::size_t R, class Ev> void assign_pass(Ev& ev, const dims_t<R>& d, T* dst) {
   const auto k = ev.kernel();
   if (ev.dense()) {
-    assign_loop<T, R, true>(k, dims_t<R>{}, dst, size_of(d));
+    parallel_for(0, size_of(d), pass_chunk(size_of(d)), [&](index_t lo, index_t hi) {
+      assign_loop<T, R, true>(k, dims_t<R>{}, dst, lo, hi);
+    });
     return;
   }
   const index_t n = R ? d[R - 1] : 1;
-  index_t row = 0;
-  for_each_row(d,
-               [&](const dims_t<R>& idx) { assign_loop<T, R, false>(k, idx, dst + n * row++, n); });
+  parallel_for(0, rows_of(d), rows_per_chunk(size_of(d), n), [&](index_t r0, index_t r1) {
+    for_each_row(d, r0, r1, [&](const dims_t<R>& idx, index_t row) {
+      assign_loop<T, R, false>(k, idx, dst + n * row, 0, n);
+    });
+  });
 }
 
 // Value and gradient in one pass: per element, forward up the tree, then the seed's adjoint down
-// it. Returns the sum of the values (the value of a root `sum`).
+// it. Returns the sum of the values (the value of a root `sum`). A pass whose kernel is not
+// splittable (a broadcast operand's gradient is summed inside the loop) runs as one chunk.
 template <class T, std::size_t R, class Ev, class Seed>
 T grad_pass(Ev& ev, const dims_t<R>& d, Seed& seed) {
-  const auto k = ev.kernel();
+  using K = decltype(ev.kernel());
+  const K k = ev.kernel();
   const auto s = seed.kernel();
-  if (ev.dense() && seed.dense())
-    return grad_loop<T, R, true>(k, s, dims_t<R>{}, size_of(d));
-  T sum(0);
-  for_each_row(
-      d, [&](const dims_t<R>& idx) { sum += grad_loop<T, R, false>(k, s, idx, R ? d[R - 1] : 1); });
-  return sum;
+  const bool flat = ev.dense() && seed.dense();
+  const index_t n = flat ? size_of(d) : R ? d[R - 1] : 1;  // elements per row
+  const index_t units = flat ? n : rows_of(d);             // what chunks are cut from
+  const index_t grain = !k.splittable() ? std::max<index_t>(units, 1)
+                        : flat          ? pass_chunk(n)
+                                        : rows_per_chunk(size_of(d), n);
+  struct partial {
+    T sum;
+    K sums;  // a copy of k whose only state is what it summed
+  };
+  auto chunk = [&](index_t lo, index_t hi) {
+    partial p{T(0), k};
+    if (flat)
+      p.sum = grad_loop<T, R, true>(k, s, dims_t<R>{}, lo, hi, p.sums);
+    else
+      for_each_row(d, lo, hi, [&](const dims_t<R>& idx, index_t) {
+        p.sum += grad_loop<T, R, false>(k, s, idx, 0, n, p.sums);
+      });
+    return p;
+  };
+  partial all = units <= grain ? chunk(0, units)
+                               : parallel_reduce(0, units, grain, partial{T(0), k}, chunk,
+                                                 [](partial a, const partial& b) {
+                                                   a.sum += b.sum;
+                                                   if constexpr (K::sums)
+                                                     a.sums.merge(b.sums);
+                                                   return a;
+                                                 });
+  all.sums.end_pass();
+  return all.sum;
 }
 
 // Folds the child pass into `out` (read through `o`, 0-strided on reduced axes) with Red's
 // identity/combine, after mapping each element with map(y, aux) (aux read through `a`, laid out
-// as `o`).
+// as `o`). A total fold is cut into chunks combined in order; rows run on several threads when
+// each writes slots of its own (no axis but the last one is folded).
 template <class Red, class T, std::size_t RC, class Ev, class Map>
 void fold_pass(Ev& ev, const dims_t<RC>& cd, accessor<T, RC> o, accessor<T, RC> a, bool all,
                Map map) {
   const auto k = ev.kernel();
   if (all && ev.dense()) {
-    *o.base =
-        Red::combine(*o.base, fold_loop<Red, T, RC, true>(k, map, a, dims_t<RC>{}, size_of(cd)));
+    const T v = parallel_reduce(
+        0, size_of(cd), pass_chunk(size_of(cd)), Red::template identity<T>(),
+        [&](index_t lo, index_t hi) {
+          return fold_loop<Red, T, RC, true>(k, map, a, dims_t<RC>{}, lo, hi);
+        },
+        [](T x, T y) { return Red::combine(x, y); });
+    *o.base = Red::combine(*o.base, v);
     return;
   }
   const index_t n = RC ? cd[RC - 1] : 1;
-  for_each_row(cd, [&](const dims_t<RC>& idx) {
-    o.set_row(idx, false);
-    if (o.inner == 0)
-      *o.row = Red::combine(*o.row, fold_loop<Red, T, RC, false>(k, map, a, idx, n));
-    else
-      fold_row_into<Red, T, RC>(k, map, o, a, idx, n);
-  });
+  bool own_slots = true;
+  for (std::size_t i = 0; i + 1 < RC; ++i)
+    own_slots = own_slots && !(o.stride[i] == 0 && cd[i] > 1);
+  auto rows = [&](index_t r0, index_t r1) {
+    accessor<T, RC> out = o;
+    for_each_row(cd, r0, r1, [&](const dims_t<RC>& idx, index_t) {
+      out.set_row(idx, false);
+      if (out.inner == 0)
+        *out.row = Red::combine(*out.row, fold_loop<Red, T, RC, false>(k, map, a, idx, 0, n));
+      else
+        fold_row_into<Red, T, RC>(k, map, out, a, idx, n);
+    });
+  };
+  const index_t count = rows_of(cd);
+  if (own_slots)
+    parallel_for(0, count, rows_per_chunk(size_of(cd), n), rows);
+  else
+    rows(0, count);
 }
 
 // ---------------------------------------------------------------------------------------------

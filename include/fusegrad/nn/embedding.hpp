@@ -32,8 +32,12 @@ inline var embedding(const var& weight, const var& indices) {
   var y = var::empty(out, weight.dtype());
   dispatch(weight.dtype(), [&](auto z) {
     using T = decltype(z);
-    for (std::size_t i = 0; i < rows->size(); ++i)
-      std::copy_n(weight.data<T>() + (*rows)[i] * dim, dim, y.data<T>() + index_t(i) * dim);
+    parallel_for(0, rows->size(), fg::detail::chunk_indices(y.size(), dim),
+                 [&](std::size_t i0, std::size_t i1) {
+                   for (std::size_t i = i0; i < i1; ++i)
+                     std::copy_n(weight.data<T>() + (*rows)[i] * dim, dim,
+                                 y.data<T>() + index_t(i) * dim);
+                 });
   });
   dynamic::record(y, "embedding", {weight}, [&](dynamic::node&) {
     return [rows, shape = weight.shape(), dim](const var& g) {
@@ -42,9 +46,14 @@ inline var embedding(const var& weight, const var& indices) {
         using T = decltype(z);
         const T* pg = g.data<T>();
         T* pw = gw.data<T>();
-        for (std::size_t i = 0; i < rows->size(); ++i)
-          for (index_t d = 0; d < dim; ++d)
-            pw[(*rows)[i] * dim + d] += pg[index_t(i) * dim + d];
+        // A row picked twice gets both: threads take columns, each summed in index order (the
+        // same bits at any thread count).
+        const index_t n = index_t(rows->size());
+        parallel_for(0, dim, fg::detail::chunk_indices(n * dim, n), [&](index_t d0, index_t d1) {
+          for (index_t i = 0; i < n; ++i)
+            for (index_t d = d0; d < d1; ++d)
+              pw[(*rows)[i] * dim + d] += pg[i * dim + d];
+        });
       });
       return dynamic::var_list{gw};
     };

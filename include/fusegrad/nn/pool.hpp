@@ -30,14 +30,22 @@ inline pool_geometry pool_shape(const char* op, const var& x, index_t k, index_t
   return {s[0] * s[1], s[2], s[3], k, stride, (s[2] - k) / stride + 1, (s[3] - k) / stride + 1};
 }
 
-// Calls f(input offset of each window element..., output offset) window by window.
+// Calls for_planes(p0, p1) over the (image, channel) planes, on several threads: a window reads
+// and writes its own plane only, so planes are independent and the results do not depend on the
+// thread count.
+template <class F> void parallel_planes(const pool_geometry& g, F for_planes) {
+  parallel_for(0, g.planes, fg::detail::chunk_indices(g.planes * g.h * g.w, g.h * g.w), for_planes);
+}
+// Calls f(input offset of the window's first element, output offset) window by window.
 template <class F> void for_each_window(const pool_geometry& g, F f) {
-  for (index_t p = 0; p < g.planes; ++p)
-    for (index_t y = 0; y < g.ho; ++y)
-      for (index_t x = 0; x < g.wo; ++x) {
-        const index_t base = p * g.h * g.w + y * g.stride * g.w + x * g.stride;
-        f(base, (p * g.ho + y) * g.wo + x);
-      }
+  parallel_planes(g, [&](index_t p0, index_t p1) {
+    for (index_t p = p0; p < p1; ++p)
+      for (index_t y = 0; y < g.ho; ++y)
+        for (index_t x = 0; x < g.wo; ++x) {
+          const index_t base = p * g.h * g.w + y * g.stride * g.w + x * g.stride;
+          f(base, (p * g.ho + y) * g.wo + x);
+        }
+  });
 }
 
 }  // namespace detail
@@ -72,14 +80,17 @@ inline var max_pool2d(const var& x, index_t k, index_t stride = 0) {
     });
   });
   dynamic::record(y, "max_pool2d", {x}, [&](dynamic::node&) {
-    return [arg, xs = s](const var& gy) {
+    return [arg, g, xs = s](const var& gy) {
       var dx = var::zeros(xs, gy.dtype());
       dispatch(gy.dtype(), [&](auto z) {
         using T = decltype(z);
         const T* pg = gy.data<T>();
         T* pd = dx.data<T>();
-        for (std::size_t o = 0; o < arg->size(); ++o)
-          pd[(*arg)[o]] += pg[o];
+        detail::parallel_planes(g,
+                                [&](index_t p0, index_t p1) {  // a window's winner is in its plane
+                                  for (std::size_t o = p0 * g.ho * g.wo; o < p1 * g.ho * g.wo; ++o)
+                                    pd[(*arg)[o]] += pg[o];
+                                });
       });
       return dynamic::var_list{dx};
     };
