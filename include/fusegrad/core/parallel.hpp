@@ -20,7 +20,6 @@
 
 #if FG_HAS_THREADS
 #include <atomic>
-#include <chrono>
 #include <cstdlib>
 #include <exception>
 #include <mutex>
@@ -31,7 +30,6 @@
 
 #include <pthread.h>
 #include <sched.h>
-#include <sys/resource.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -90,7 +88,6 @@ class thread_pool {
   void set_threads(int n) {
     n = std::max(1, n);
     const std::lock_guard<std::mutex> job(job_mutex_);  // not while a job runs
-    backoff_ = clock::duration::zero();                 // a new count: judge it afresh
     if (n == threads())
       return;  // keep the workers: a loop may set the count it already has each step
     stop_workers();
@@ -102,7 +99,7 @@ class thread_pool {
   // Nested calls, and calls from a second thread while a job runs, run on the calling thread.
   template <class Body> void run(std::size_t chunks, Body& body) {
     std::unique_lock<std::mutex> job(job_mutex_, std::try_to_lock);
-    if (chunks <= 1 || threads() <= 1 || in_job() || !job.owns_lock() || backing_off()) {
+    if (chunks <= 1 || threads() <= 1 || in_job() || !job.owns_lock()) {
       for (std::size_t k = 0; k < chunks; ++k)
         body(k);
       return;
@@ -121,13 +118,10 @@ class thread_pool {
     generation_.store(gen, std::memory_order_seq_cst);
     if (sleeping_.load(std::memory_order_seq_cst))
       generation_.notify_all();
-    caller_cpu_.store(current_cpu(), std::memory_order_relaxed);
-    const long preempted_before = preemptions();
     in_job() = true;
     work();
     in_job() = false;
-    const long preempted = preemptions() - preempted_before;  // not the yields below
-    open_.store(0, std::memory_order_seq_cst);                // no worker enters from now on
+    open_.store(0, std::memory_order_seq_cst);  // no worker enters from now on
     // A worker still in a chunk may share this core (the other one busy): after a short spin,
     // give it the CPU.
     for (int i = 0; inside_.load(std::memory_order_seq_cst); ++i)
@@ -135,7 +129,6 @@ class thread_pool {
         cpu_relax();
       else
         std::this_thread::yield();
-    note_job(preempted + workers_preempted_.exchange(0, std::memory_order_relaxed));
     if (error_)
       std::rethrow_exception(error_);
   }
@@ -148,53 +141,6 @@ class thread_pool {
   thread_pool() : threads_(default_thread_count()) {
     // A forked child has this pool's memory but none of its threads: it starts its own.
     pthread_atfork(nullptr, nullptr, [] { instance().forget_workers_after_fork(); });
-  }
-
-  using clock = std::chrono::steady_clock;
-
-  // Back-off from a busy machine. When another process holds a core, a job's threads get
-  // preempted: a worker on the caller's CPU takes it from the caller (and the scheduler moves the
-  // caller onto the busy core), one on the busy core is descheduled mid-chunk for the
-  // scheduler's slice, milliseconds, while the caller waits. So when a thread is preempted inside
-  // a job (an involuntary context switch: a chunk that sleeps or blocks by itself does not count),
-  // the jobs of the next 1 ms run on the calling thread, of 2, 4, ... up to 128 ms while it
-  // recurs; a job without one halves the back-off. Results do not change: the chunks are the same.
-  bool backing_off() const {
-    return backoff_ != clock::duration::zero() && clock::now() < serial_until_;
-  }
-  void note_job(long preempted) {
-    if (preempted > 0) {
-      backoff_ = std::min<clock::duration>(
-          std::max<clock::duration>(2 * backoff_, std::chrono::milliseconds(1)),
-          std::chrono::milliseconds(128));
-      serial_until_ = clock::now() + backoff_;
-    } else if (backoff_ != clock::duration::zero()) {
-      backoff_ = backoff_ > std::chrono::milliseconds(1) ? backoff_ / 2 : clock::duration::zero();
-    }
-  }
-  // Involuntary context switches of the calling thread so far (0 where the platform does not
-  // count them).
-  static long preemptions() {
-#if defined(RUSAGE_THREAD)
-    rusage ru{};
-    if (getrusage(RUSAGE_THREAD, &ru) == 0)
-      return ru.ru_nivcsw;
-#endif
-    return 0;
-  }
-
-  // The CPU this thread runs on now (-1 where the platform does not say), and whether that is
-  // the one the caller of the last job ran on.
-  static int current_cpu() {
-#if defined(__linux__)
-    return sched_getcpu();
-#else
-    return -1;
-#endif
-  }
-  bool on_callers_cpu() const {
-    const int cpu = current_cpu();
-    return cpu >= 0 && cpu == caller_cpu_.load(std::memory_order_relaxed);
   }
 
   static bool& in_job() {
@@ -226,13 +172,9 @@ class thread_pool {
   void worker_loop(unsigned seen) {
     in_job() = true;  // a parallel_for inside a chunk runs serially
     for (;;) {
-      // Spin a little for the next job, then sleep until one is posted. Not on the caller's
-      // CPU (another process holds the other one, and the scheduler put both here): there the
-      // spin would take the caller's time between ops (W2 at 2 threads beside a busy core, 1.4x
-      // its 1-thread time with the spin, 1.1x without).
+      // Spin a little for the next job, then sleep until one is posted.
       unsigned gen = generation_.load(std::memory_order_acquire);
-      const int spins = on_callers_cpu() ? 0 : spin_rounds;
-      for (int i = 0; gen == seen && i < spins; ++i) {
+      for (int i = 0; gen == seen && i < spin_rounds; ++i) {
         cpu_relax();
         gen = generation_.load(std::memory_order_acquire);
       }
@@ -246,11 +188,8 @@ class thread_pool {
       if (stopping_.load(std::memory_order_acquire))
         return;
       inside_.fetch_add(1, std::memory_order_seq_cst);
-      if (open_.load(std::memory_order_seq_cst) == gen) {  // still the job that woke us
-        const long before = preemptions();
+      if (open_.load(std::memory_order_seq_cst) == gen)  // still the job that woke us
         work();
-        workers_preempted_.fetch_add(preemptions() - before, std::memory_order_relaxed);
-      }
       inside_.fetch_sub(1, std::memory_order_seq_cst);
     }
   }
@@ -304,10 +243,6 @@ class thread_pool {
   std::atomic<bool> failed_{false};
   std::mutex error_mutex_;
   std::exception_ptr error_;
-  std::atomic<int> caller_cpu_{-1};
-  std::atomic<long> workers_preempted_{0};  // workers' preemptions in the job's chunks
-  clock::duration backoff_{};               // guarded by job_mutex_, as serial_until_
-  clock::time_point serial_until_{};
 };
 
 }  // namespace detail
