@@ -126,34 +126,34 @@ cmd_bench() {
   step "ran $ran benchmark binaries"
 }
 
-cmd_safetensors_bench() {
+# bench_in_venv VENV "PYPI PACKAGES" TARGET SCRIPT BINARY [args]: a Python peer from PyPI in a
+# venv under build/, the C++ side built (preset bench), and the script comparing them run.
+bench_in_venv() {
+  local venv=$1 pkgs=$2 target=$3 script=$4 binary=$5
+  shift 5
   ensure_packages "${TEST_PKGS[@]}" python3-venv
-  local venv="build/venv-bench"
-  if [[ ! -x $venv/bin/python ]] || ! "$venv/bin/python" -c "import safetensors, numpy" 2>/dev/null; then
-    step "python3 -m venv $venv && pip install safetensors numpy"
+  local modules=${pkgs// /, }
+  if [[ ! -x $venv/bin/python ]] || ! "$venv/bin/python" -c "import $modules" 2>/dev/null; then
+    step "python3 -m venv $venv && pip install $pkgs"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet safetensors numpy
+    # shellcheck disable=SC2086  # the package list is meant to split
+    "$venv/bin/pip" install --quiet $pkgs
   fi
-  step "cmake --preset bench && build fusegrad_bench_safetensors_load"
+  step "cmake --preset bench && build $target"
   cmake --preset bench
-  cmake --build --preset bench --target fusegrad_bench_safetensors_load
-  step "benchmarks/safetensors_load.py $*"
-  "$venv/bin/python" benchmarks/safetensors_load.py --bench build/bench/benchmarks/safetensors_load "$@"
+  cmake --build --preset bench --target "$target"
+  step "$script $*"
+  "$venv/bin/python" "$script" --bench "$binary" "$@"
+}
+
+cmd_safetensors_bench() {
+  bench_in_venv build/venv-bench "safetensors numpy" fusegrad_bench_safetensors_load \
+    benchmarks/safetensors_load.py build/bench/benchmarks/safetensors_load "$@"
 }
 
 cmd_compile_bench() {
-  ensure_packages "${TEST_PKGS[@]}" python3-venv
-  local venv="build/venv-compile"
-  if [[ ! -x $venv/bin/python ]] || ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
-    step "python3 -m venv $venv && pip install torch numpy"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet torch numpy
-  fi
-  step "cmake --preset bench && build fusegrad_bench_w1"
-  cmake --preset bench
-  cmake --build --preset bench --target fusegrad_bench_w1
-  step "benchmarks/w1_torch_compile.py $*"
-  "$venv/bin/python" benchmarks/w1_torch_compile.py --bench build/bench/benchmarks/w1 "$@"
+  bench_in_venv build/venv-compile "torch numpy" fusegrad_bench_w1 benchmarks/w1_torch_compile.py \
+    build/bench/benchmarks/w1 "$@"
 }
 
 main() {
