@@ -122,7 +122,8 @@ void for_each_row_parallel(const extents& out, const std::array<strides, N>& st,
 }
 // The axis of `x` to cut for threads when each element adds into a smaller tensor read through
 // `st` (0 along the axes summed over): the longest axis the smaller tensor keeps, so that each
-// of its elements is summed by one thread, in order. -1 when it keeps none (one element).
+// of its elements is summed by one thread, in order. -1 when it keeps none (one element). Given
+// x's own contiguous strides: its longest axis (a loop writing each element once).
 inline int kept_axis(const extents& x, const strides& st) {
   int best = -1;
   for (std::size_t k = 0; k < x.rank(); ++k)
@@ -152,9 +153,9 @@ inline var spread(const var& x, const extents& big, const strides& st, double sc
     using T = decltype(z);
     const T* src = x.data<T>();
     T* dst = out.data<T>();
-    const int axis = big.rank() ? 0 : -1;  // every element written once: any cut
+    const strides dense = contiguous_strides(big);  // each element written once: any axis
     for_each_row_parallel<2>(
-        big, {st, contiguous_strides(big)}, axis, [&](auto off, auto inner, index_t len) {
+        big, {st, dense}, kept_axis(big, dense), [&](auto off, auto inner, index_t len) {
           for (index_t i = 0; i < len; ++i)
             dst[off[1] + std::ptrdiff_t(i)] = T(scale) * src[off[0] + std::ptrdiff_t(i) * inner[0]];
         });

@@ -188,8 +188,8 @@ var reduce_backward(const var& x, const var& out, const var& g, const reduction_
     }
     const T* src = x.data<T>();
     T* dst = gx.data<T>();
-    const int axis = x.rank() ? 0 : -1;  // every element written once: any cut
-    for_each_row_parallel<2>(x.shape(), {p.from_input, contiguous_strides(x.shape())}, axis,
+    const strides dense = contiguous_strides(x.shape());  // each written once: any axis
+    for_each_row_parallel<2>(x.shape(), {p.from_input, dense}, kept_axis(x.shape(), dense),
                              [&](auto off, auto inner, index_t len) {
                                for (index_t i = 0; i < len; ++i) {
                                  const std::ptrdiff_t s = off[0] + std::ptrdiff_t(i) * inner[0];
