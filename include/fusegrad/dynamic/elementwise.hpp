@@ -131,10 +131,6 @@ inline int kept_axis(const extents& x, const strides& st) {
       best = int(k);
   return best;
 }
-// The element strides of a contiguous tensor of extents e.
-inline strides contiguous_strides(const extents& e) {
-  return broadcast_strides(e, e);
-}
 
 // Broadcasting by strides (`st`: the small tensor's, seen from the big extents, 0 along the
 // axes it is broadcast over), where the elements are, unrecorded, each element times `scale`:
@@ -153,7 +149,7 @@ inline var spread(const var& x, const extents& big, const strides& st, double sc
     using T = decltype(z);
     const T* src = x.data<T>();
     T* dst = out.data<T>();
-    const strides dense = contiguous_strides(big);  // each element written once: any axis
+    const strides dense = broadcast_strides(big, big);  // each element written once: any axis
     for_each_row_parallel<2>(
         big, {st, dense}, kept_axis(big, dense), [&](auto off, auto inner, index_t len) {
           for (index_t i = 0; i < len; ++i)
@@ -174,8 +170,8 @@ inline var fold(const var& g, const extents& small, const strides& st, double sc
     using T = decltype(z);
     const T* src = g.data<T>();
     T* dst = out.data<T>();
-    for_each_row_parallel<2>(gi.shape, {st, contiguous_strides(gi.shape)}, kept_axis(gi.shape, st),
-                             [&](auto off, auto inner, index_t len) {
+    for_each_row_parallel<2>(gi.shape, {st, broadcast_strides(gi.shape, gi.shape)},
+                             kept_axis(gi.shape, st), [&](auto off, auto inner, index_t len) {
                                for (index_t i = 0; i < len; ++i)
                                  dst[off[0] + std::ptrdiff_t(i) * inner[0]] +=
                                      src[off[1] + std::ptrdiff_t(i)];

@@ -69,7 +69,7 @@ inline reduction_plan plan_reduction(const extents& x, const std::array<bool, ma
 template <class Fold, class T, class F>
 void fold_slices(const var& x, const reduction_plan& p, T* acc, F f) {
   const T* src = x.data<T>();
-  for_each_row_parallel<2>(x.shape(), {p.from_input, contiguous_strides(x.shape())},
+  for_each_row_parallel<2>(x.shape(), {p.from_input, broadcast_strides(x.shape(), x.shape())},
                            kept_axis(x.shape(), p.from_input),
                            [&](auto off, auto inner, index_t len) {
                              for (index_t i = 0; i < len; ++i) {
@@ -188,7 +188,7 @@ var reduce_backward(const var& x, const var& out, const var& g, const reduction_
     }
     const T* src = x.data<T>();
     T* dst = gx.data<T>();
-    const strides dense = contiguous_strides(x.shape());  // each written once: any axis
+    const strides dense = broadcast_strides(x.shape(), x.shape());  // each written once: any axis
     for_each_row_parallel<2>(x.shape(), {p.from_input, dense}, kept_axis(x.shape(), dense),
                              [&](auto off, auto inner, index_t len) {
                                for (index_t i = 0; i < len; ++i) {

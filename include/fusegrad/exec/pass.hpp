@@ -24,15 +24,11 @@ template <std::size_t N> strides_t<N> to_signed(const dims_t<N>& s) {
 
 // A pass is cut for threads as fg::detail::chunk_elements says (core/parallel.hpp): up to 32768
 // elements it is one loop on the calling thread, as before threads; a longer one runs in chunks
-// of whole rows. The cut depends on the extents only, never on the thread count, and the chunks'
-// sums are combined in chunk order: values and gradients are the same for any of them.
-inline index_t pass_chunk(index_t n) {
-  return fg::detail::chunk_elements(n);
-}
-// Whole rows of `row` elements per chunk of a pass of n elements.
-inline index_t rows_per_chunk(index_t n, index_t row) {
-  return fg::detail::chunk_indices(n, row);
-}
+// of whole rows (fg::detail::chunk_indices). The cut depends on the extents only, never on the
+// thread count, and the chunks' sums are combined in chunk order: values and gradients are the
+// same for any of them.
+using fg::detail::chunk_elements;
+using fg::detail::chunk_indices;
 
 // Each loop below is an FG_LOOP function taking its kernel by value: one unit with every call
 // inlined, the kernel's fields in registers. A pass calls it once per chunk (flat: elements
@@ -95,13 +91,13 @@ FG_LOOP void fold_row_into(K k, Map map, accessor<T, R> o, accessor<T, R> aux, c
 template <class T, std::size_t R, class Ev> void assign_pass(Ev& ev, const dims_t<R>& d, T* dst) {
   const auto k = ev.kernel();
   if (ev.dense()) {
-    parallel_for(0, size_of(d), pass_chunk(size_of(d)), [&](index_t lo, index_t hi) {
+    parallel_for(0, size_of(d), chunk_elements(size_of(d)), [&](index_t lo, index_t hi) {
       assign_loop<T, R, true>(k, dims_t<R>{}, dst, lo, hi);
     });
     return;
   }
   const index_t n = R ? d[R - 1] : 1;
-  parallel_for(0, rows_of(d), rows_per_chunk(size_of(d), n), [&](index_t r0, index_t r1) {
+  parallel_for(0, rows_of(d), chunk_indices(size_of(d), n), [&](index_t r0, index_t r1) {
     for_each_row(d, r0, r1, [&](const dims_t<R>& idx, index_t row) {
       assign_loop<T, R, false>(k, idx, dst + n * row, 0, n);
     });
@@ -120,8 +116,8 @@ T grad_pass(Ev& ev, const dims_t<R>& d, Seed& seed) {
   const index_t n = flat ? size_of(d) : R ? d[R - 1] : 1;  // elements per row
   const index_t units = flat ? n : rows_of(d);             // what chunks are cut from
   const index_t grain = !k.splittable() ? std::max<index_t>(units, 1)
-                        : flat          ? pass_chunk(n)
-                                        : rows_per_chunk(size_of(d), n);
+                        : flat          ? chunk_elements(n)
+                                        : chunk_indices(size_of(d), n);
   struct partial {
     T sum;
     K sums;  // a copy of k whose only state is what it summed
@@ -158,7 +154,7 @@ void fold_pass(Ev& ev, const dims_t<RC>& cd, accessor<T, RC> o, accessor<T, RC> 
   const auto k = ev.kernel();
   if (all && ev.dense()) {
     const T v = parallel_reduce(
-        0, size_of(cd), pass_chunk(size_of(cd)), Red::template identity<T>(),
+        0, size_of(cd), chunk_elements(size_of(cd)), Red::template identity<T>(),
         [&](index_t lo, index_t hi) {
           return fold_loop<Red, T, RC, true>(k, map, a, dims_t<RC>{}, lo, hi);
         },
@@ -182,7 +178,7 @@ void fold_pass(Ev& ev, const dims_t<RC>& cd, accessor<T, RC> o, accessor<T, RC> 
   };
   const index_t count = rows_of(cd);
   if (own_slots)
-    parallel_for(0, count, rows_per_chunk(size_of(cd), n), rows);
+    parallel_for(0, count, chunk_indices(size_of(cd), n), rows);
   else
     rows(0, count);
 }
