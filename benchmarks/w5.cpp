@@ -9,6 +9,8 @@
 //   BM_W5_fusegrad_dyn          the dynamic path: an fg::var, 4 recorded ops (exp, add, log,
 //                               sum), backward() into .grad() (zero_grad each call)
 //   BM_W5_fusegrad_dyn_kernel   the same as one fg::kernel op, sum included (one fused pass)
+//   BM_W5_fusegrad_traced       the dynamic path's function through fg::function (fg::trace):
+//                               the recorded graph run each call
 //   BM_W5_libtorch              LibTorch eager (1 thread): a leaf with requires_grad, the same
 //                               three ops and sum, backward(), grad zeroed each call
 //   BM_W5_handloop              the fastest of the hand loops below: xsimd_stail (measured: at
@@ -188,6 +190,11 @@ template <class Loss> void BM_W5_dyn(benchmark::State& state, Loss loss) {
 void BM_W5_fusegrad_dyn(benchmark::State& state) {
   BM_W5_dyn(state, [](const fg::var& x) { return fg::sum(fg::log(1.0 + fg::exp(x))); });
 }
+// The same function through fg::function: traced on the first call, the recorded graph after.
+void BM_W5_fusegrad_traced(benchmark::State& state) {
+  fg::function f([](const fg::var& x) { return fg::sum(fg::log(1.0 + fg::exp(x))); });
+  BM_W5_dyn(state, [&](const fg::var& x) { return f(x); });
+}
 void BM_W5_fusegrad_dyn_kernel(benchmark::State& state) {
   static const auto w5 =
       fg::kernel("w5", [](auto x) { return fg::sum(fg::log(1.0f + fg::exp(x))); });
@@ -232,6 +239,7 @@ const bool registered = [] {
        {benchmark::RegisterBenchmark("BM_W5_fusegrad_dyn_extent", BM_W5_fusegrad_dyn_extent),
         benchmark::RegisterBenchmark("BM_W5_fusegrad_dyn", BM_W5_fusegrad_dyn),
         benchmark::RegisterBenchmark("BM_W5_fusegrad_dyn_kernel", BM_W5_fusegrad_dyn_kernel),
+        benchmark::RegisterBenchmark("BM_W5_fusegrad_traced", BM_W5_fusegrad_traced),
         benchmark::RegisterBenchmark("BM_W5_handloop", BM_W5_hand<w5_xsimd_scalar_tail>),
         benchmark::RegisterBenchmark("BM_W5_handloop_xsimd", BM_W5_hand<w5_xsimd>),
         benchmark::RegisterBenchmark("BM_W5_handloop_xsimd_stail",

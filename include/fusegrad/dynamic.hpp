@@ -19,4 +19,5 @@
 #include "fusegrad/dynamic/scan.hpp"
 #include "fusegrad/dynamic/sort.hpp"
 #include "fusegrad/dynamic/tape.hpp"
+#include "fusegrad/dynamic/trace.hpp"
 #include "fusegrad/dynamic/var.hpp"

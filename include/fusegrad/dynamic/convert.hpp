@@ -3,7 +3,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include "fusegrad/dynamic/tape.hpp"
+#include "fusegrad/dynamic/graph.hpp"
 
 FG_DIAGNOSTICS_BEGIN
 
@@ -12,6 +12,11 @@ namespace fg {
 inline var var::to(fg::dtype t) const {
   if (t == dtype())
     return *this;
+  if (dynamic::tracer* tr = dynamic::tracing()) [[unlikely]]
+    return tr->record("to", {{"dtype", t}}, {this},
+                      [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                        return ins[0].to(at.type(0));
+                      });
   var y = empty(shape(), t);
   const index_t n = size();
   dispatch_any(dtype(), [&](auto a) {

@@ -5,6 +5,7 @@
 
 #include "fusegrad/dynamic/convert.hpp"
 #include "fusegrad/dynamic/fusion.hpp"
+#include "fusegrad/dynamic/graph.hpp"
 #include "fusegrad/dynamic/tape.hpp"
 #include "fusegrad/expr/functions.hpp"
 #include "fusegrad/ops/binary.hpp"
@@ -332,6 +333,11 @@ inline const var& constant(double value, dtype t) {
 
 // x's elements at extents `shape`, by NumPy broadcasting (a copy); its gradient is summed back.
 inline var broadcast_to(const var& x, const extents& shape) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("broadcast_to", {{"shape", shape}}, {&x},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                       return broadcast_to(ins[0], at.shape(0));
+                     });
   if (!(dynamic::broadcast<2>("broadcast_to", {&x.shape(), &shape}) == shape))
     throw shape_error(dynamic::text("fg::broadcast_to(): cannot broadcast shape ", x.shape().str(),
                                     " to ", shape.str(), " (only its axes of extent 1 can grow)"));
@@ -405,6 +411,14 @@ template <class Op, std::same_as<var>... V> [[gnu::noinline]] var apply_promoted
 // Op (a struct of ops/*.hpp, or a user's) applied elementwise to vars, recorded on the tape,
 // its operands promoted to a common dtype as PyTorch does (dynamic::result_type).
 template <class Op, std::same_as<var>... V> var apply(const V&... in) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record(Op::name, {}, {&in...},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list&) {
+                       return [&]<std::size_t... I>(std::index_sequence<I...>) {
+                         return apply<Op>(ins[I]...);
+                       }
+                       (std::index_sequence_for<V...>{});
+                     });
   if constexpr (!dynamic::is_comparison_v<Op>) {
     const dtype t = (in.dtype(), ...);
     if ((t == dtype::float32 || t == dtype::float64) && ((in.dtype() == t) && ...))
@@ -464,6 +478,11 @@ requires std::is_arithmetic_v<N> var operator!=(const var& a, N b) {
 // a where cond is non-zero (true), b elsewhere; all three broadcast together. a and b promote
 // as in a binary op; cond may be of any dtype.
 inline var where(const var& cond, const var& a, const var& b) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("where", {}, {&cond, &a, &b},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list&) {
+                       return where(ins[0], ins[1], ins[2]);
+                     });
   const dtype t = dynamic::result_type(a, b);
   if (!is_floating(t)) {
     const extents out = dynamic::broadcast<3>("where", {&cond.shape(), &a.shape(), &b.shape()});
@@ -485,6 +504,11 @@ inline var clamp_between(const var& x, const var& lo, const var& hi) {
 // included) and is 0 outside; NaN stays NaN; lo > hi gives hi. Integers stay integers with
 // integral bounds.
 inline var clamp(const var& x, double lo, double hi) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("clamp", {{"min", lo}, {"max", hi}}, {&x},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                       return clamp(ins[0], at.f(0), at.f(1));
+                     });
   if (!is_floating(x.dtype()) && (lo != std::floor(lo) || hi != std::floor(hi)))
     return clamp(x.to(dtype::float32), lo, hi);
   if (!is_floating(x.dtype()))

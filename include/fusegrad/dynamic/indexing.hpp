@@ -56,6 +56,11 @@ inline axis_maps identity_maps(const var& x) {
 // Elements start, start + step, ... before stop along `dim` (Python's x[start:stop:step] with
 // step > 0; negative start and stop count from the end, and both are clamped to the extent).
 inline var slice(const var& x, int dim, sindex_t start, sindex_t stop, sindex_t step) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("slice_step", {{"dim", dim}, {"start", start}, {"stop", stop}, {"step", step}},
+                     {&x}, [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                       return slice(ins[0], int(at.i(0)), at.i(1), at.i(2), at.i(3));
+                     });
   const std::size_t k = dynamic::normalize_axis("slice", dim, x.rank());
   if (step <= 0)
     throw std::invalid_argument(
@@ -81,6 +86,11 @@ inline var narrow(const var& x, int dim, sindex_t start, index_t length) {
 }
 // The elements at `index` (an integer tensor of rank 0 or 1) along `dim`, in its order.
 inline var index_select(const var& x, int dim, const var& index) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("index_select", {{"dim", dim}}, {&x, &index},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                       return index_select(ins[0], int(at.i(0)), ins[1]);
+                     });
   const std::size_t k = dynamic::normalize_axis("index_select", dim, x.rank());
   if (index.rank() > 1)
     throw shape_error(dynamic::text("fg::index_select(): the index is ", index.shape().str(),
@@ -93,7 +103,12 @@ inline var index_select(const var& x, int dim, const var& index) {
   return dynamic::map_axes("index_select", x, m);
 }
 // x reversed along each of `dims`.
-inline var flip(const var& x, std::initializer_list<int> dims) {
+inline var flip(const var& x, list_arg<int> dims) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("flip", {{"dims", dynamic::int_attr(dims)}}, {&x},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                       return flip(ins[0], at.list<int>(0));
+                     });
   dynamic::axis_maps m = dynamic::identity_maps(x);
   for (int d : dims)
     std::reverse(m[dynamic::normalize_axis("flip", d, x.rank())].begin(),
@@ -160,7 +175,12 @@ inline var unsqueeze(const var& x, int dim) {
   return reshape(x, e);
 }
 // x tiled `reps[a]` times along each axis (leading reps add leading axes), as torch's repeat.
-inline var repeat(const var& x, std::initializer_list<index_t> reps) {
+inline var repeat(const var& x, list_arg<index_t> reps) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("repeat", {{"repeats", dynamic::int_attr(reps)}}, {&x},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                       return repeat(ins[0], at.list<index_t>(0));
+                     });
   if (reps.size() < x.rank())
     throw shape_error(dynamic::text("fg::repeat(): ", reps.size(),
                                     " repeats given for a tensor of rank ", x.rank(),
@@ -196,8 +216,14 @@ enum class pad_mode { constant, reflect, replicate };
 // x padded as torch.nn.functional.pad: `pads` holds (before, after) pairs from the last axis
 // backwards; constant padding fills `value`, reflect mirrors without repeating the edge,
 // replicate repeats it.
-inline var pad(const var& x, std::initializer_list<index_t> pads,
-               pad_mode mode = pad_mode::constant, double value = 0) {
+inline var pad(const var& x, list_arg<index_t> pads, pad_mode mode = pad_mode::constant,
+               double value = 0) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("pad",
+                     {{"pads", dynamic::int_attr(pads)}, {"mode", int(mode)}, {"value", value}},
+                     {&x}, [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                       return pad(ins[0], at.list<index_t>(0), pad_mode(at.i(1)), at.f(2));
+                     });
   if (pads.size() % 2 || pads.size() / 2 > x.rank())
     throw shape_error(dynamic::text("fg::pad(): ", pads.size(),
                                     " padding sizes for a tensor of rank ", x.rank(),
@@ -230,6 +256,11 @@ inline var pad(const var& x, std::initializer_list<index_t> pads,
 
 // x with `value` where `mask` (bool, broadcast to x's shape) is true; no gradient there.
 inline var masked_fill(const var& x, const var& mask, double value) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("masked_fill", {{"value", value}}, {&x, &mask},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                       return masked_fill(ins[0], ins[1], at.f(0));
+                     });
   if (mask.dtype() != dtype::bool_)
     throw dtype_error(dynamic::text("fg::masked_fill(): the mask is ", dtype_name(mask.dtype()),
                                     "; it must be bool (e.g. x > 0)"));
@@ -241,6 +272,11 @@ inline var masked_fill(const var& x, const var& mask, double value) {
 // The elements of x where `mask` (bool, broadcast with x) is true, as a 1-d tensor in row-major
 // order; the gradient goes back to them.
 inline var masked_select(const var& x, const var& mask) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("masked_select", {}, {&x, &mask},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list&) {
+                       return masked_select(ins[0], ins[1]);
+                     });
   if (mask.dtype() != dtype::bool_)
     throw dtype_error(dynamic::text("fg::masked_select(): the mask is ", dtype_name(mask.dtype()),
                                     "; it must be bool (e.g. x > 0)"));

@@ -131,6 +131,11 @@ inline void add_slice_block(const node& n, std::shared_ptr<impl>& into, const va
 
 // The same elements under other extents (a view: writes through either are seen by both).
 inline var reshape(const var& x, const extents& e) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("reshape", {{"shape", e}}, {&x},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                       return reshape(ins[0], at.shape(0));
+                     });
   if (e.size() != x.size())
     throw shape_error(dynamic::text("fg::reshape(): cannot view ", x.shape().str(), " (", x.size(),
                                     " elements) as ", e.str()));
@@ -145,6 +150,11 @@ inline var reshape(const var& x, const extents& e) {
 
 // Axes a and b swapped (a copy).
 inline var transpose(const var& x, int a, int b) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("transpose", {{"a", a}, {"b", b}}, {&x},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                       return transpose(ins[0], int(at.i(0)), int(at.i(1)));
+                     });
   const std::size_t r = x.rank();
   const std::size_t i = dynamic::normalize_axis("transpose", a, r),
                     j = dynamic::normalize_axis("transpose", b, r);
@@ -177,6 +187,11 @@ inline var transpose(const var& x) {
 
 // Elements [begin, end) along `axis` (a copy).
 inline var slice(const var& x, int axis, index_t begin, index_t end) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("slice", {{"axis", axis}, {"begin", begin}, {"end", end}}, {&x},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                       return slice(ins[0], int(at.i(0)), index_t(at.i(1)), index_t(at.i(2)));
+                     });
   const std::size_t k = dynamic::normalize_axis("slice", axis, x.rank());
   if (begin > end || end > x.shape()[k])
     throw shape_error(dynamic::text("fg::slice(): [", begin, ", ", end,
@@ -211,6 +226,11 @@ inline var select(const var& x, int axis, index_t i) {
 
 // The inputs joined along `axis`; their other extents must agree.
 inline var concat(const std::vector<var>& xs, int axis) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("concat", {{"axis", axis}}, dynamic::pointers(xs),
+                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                       return concat(std::vector<var>(ins.begin(), ins.end()), int(at.i(0)));
+                     });
   if (xs.empty())
     throw shape_error("fg::concat(): give at least one tensor");
   const std::size_t k = dynamic::normalize_axis("concat", axis, xs[0].rank());
@@ -419,6 +439,11 @@ inline var scatter_into(const char* op, const var& x, int axis, const var& index
 // out[..., j, ...] = x[..., index[..., j, ...], ...] along `axis` (torch.gather): index has
 // x's rank, an integer dtype, and is at most x's extent on every other axis.
 inline var gather(const var& x, int axis, const var& index) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("gather", {{"axis", axis}}, {&x, &index},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                       return gather(ins[0], int(at.i(0)), ins[1]);
+                     });
   const std::size_t k = dynamic::normalize_axis("gather", axis, x.rank());
   const std::vector<index_t> at = dynamic::index_along("gather", x, k, index);
   return dynamic::take("gather", x, index.shape(),
@@ -431,21 +456,40 @@ inline var gather(const var& x, int axis, const var& index) {
 // other axis; src has x's dtype. Where two index elements name one place, the later one
 // (row-major) wins (PyTorch leaves it unspecified).
 inline var scatter(const var& x, int axis, const var& index, const var& src) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("scatter", {{"axis", axis}}, {&x, &index, &src},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                       return scatter(ins[0], int(at.i(0)), ins[1], ins[2]);
+                     });
   return dynamic::scatter_into("scatter", x, axis, index, &src, 0, false);
 }
 // The same with one value written at every place index names.
 inline var scatter(const var& x, int axis, const var& index, double value) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("scatter_value", {{"axis", axis}, {"value", value}}, {&x, &index},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                       return scatter(ins[0], int(at.i(0)), ins[1], at.f(1));
+                     });
   return dynamic::scatter_into("scatter", x, axis, index, nullptr, value, false);
 }
 // x with src's elements added at the places index names along `axis` (torch.scatter_add):
 // places named twice get both.
 inline var scatter_add(const var& x, int axis, const var& index, const var& src) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("scatter_add", {{"axis", axis}}, {&x, &index, &src},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                       return scatter_add(ins[0], int(at.i(0)), ins[1], ins[2]);
+                     });
   return dynamic::scatter_into("scatter_add", x, axis, index, &src, 0, true);
 }
 
 // The indices of x's non-zero elements, as torch.nonzero: int64 [count, rank], in row-major
 // order.
 inline var nonzero(const var& x) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record(
+        "nonzero", {}, {&x},
+        [](std::span<const var> ins, const fg::dynamic::attr_list&) { return nonzero(ins[0]); });
   const var b = x.to(dtype::bool_);
   const bool* p = b.data<bool>();
   index_t count = 0;

@@ -67,6 +67,11 @@ void batched_gemm_on(const device_backend* dev, index_t batch, index_t m, index_
 // [m, k] x [k, n] -> [m, n]; with leading batch axes on either side ([..., m, k] x [..., k, n],
 // equal batch extents, or one side 2-D and shared) -> [..., m, n].
 inline var matmul(const var& a, const var& b) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("matmul", {}, {&a, &b},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list&) {
+                       return matmul(ins[0], ins[1]);
+                     });
   dynamic::check_dtypes("matmul", a, b);
   const extents &sa = a.shape(), &sb = b.shape();
   auto fail = [&](const char* why) {

@@ -20,8 +20,7 @@ namespace fg {
 namespace dynamic {
 
 // Which axes are reduced; negative axes count from the end, none given means all.
-inline std::array<bool, max_rank> axis_set(const char* op, const extents& x,
-                                           std::initializer_list<int> axes) {
+inline std::array<bool, max_rank> axis_set(const char* op, const extents& x, list_arg<int> axes) {
   std::array<bool, max_rank> set{};
   if (axes.size() == 0)
     set.fill(true);
@@ -205,8 +204,7 @@ var reduce_backward(const var& x, const var& out, const var& g, const reduction_
 
 // A reduction of an integer (or bool) tensor, as PyTorch: sum and prod give int64 (wrapping on
 // overflow), max and min the input's dtype; the others are refused (mean, logsumexp).
-template <class Red>
-var reduce_integer(const var& x, std::initializer_list<int> axes, bool keepdim) {
+template <class Red> var reduce_integer(const var& x, list_arg<int> axes, bool keepdim) {
   constexpr bool sums = std::is_same_v<Red, ops::sum_red> || std::is_same_v<Red, ops::prod_red>;
   constexpr bool extremes = std::is_same_v<Red, ops::max_red> || std::is_same_v<Red, ops::min_red>;
   if constexpr (!sums && !extremes) {
@@ -245,8 +243,12 @@ var reduce_integer(const var& x, std::initializer_list<int> axes, bool keepdim) 
 // axes as 1 when `keepdim`.
 // The sum or mean of every element of a pending elementwise chain runs in the chain's pass (and
 // on the device, only those reductions run).
-template <class Red>
-var reduce(const var& x, std::initializer_list<int> axes = {}, bool keepdim = false) {
+template <class Red> var reduce(const var& x, list_arg<int> axes = {}, bool keepdim = false) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record(Red::name, {{"axes", dynamic::int_attr(axes)}, {"keepdim", keepdim}}, {&x},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                       return reduce<Red>(ins[0], at.list<int>(0), at.flag(1));
+                     });
   if (!is_floating(x.dtype()))
     return dynamic::reduce_integer<Red>(x, axes, keepdim);
   if (dynamic::compute_dtype(x.dtype()) != x.dtype())  // float16, bfloat16: in float32
@@ -275,9 +277,9 @@ var reduce(const var& x, std::initializer_list<int> axes = {}, bool keepdim = fa
   return out;
 }
 
-#define FG_DYNAMIC_REDUCTION(fn, red)                                                       \
-  inline var fn(const var& x, std::initializer_list<int> axes = {}, bool keepdim = false) { \
-    return reduce<ops::red>(x, axes, keepdim);                                              \
+#define FG_DYNAMIC_REDUCTION(fn, red)                                          \
+  inline var fn(const var& x, list_arg<int> axes = {}, bool keepdim = false) { \
+    return reduce<ops::red>(x, axes, keepdim);                                 \
   }
 FG_DYNAMIC_REDUCTION(sum, sum_red)
 FG_DYNAMIC_REDUCTION(mean, mean_red)
@@ -289,13 +291,13 @@ FG_DYNAMIC_REDUCTION(logsumexp, logsumexp_red)
 
 // The number of non-zero elements over `axes` (none: all), int64; whether any (every) element
 // is non-zero, bool: torch.count_nonzero, any and all.
-inline var count_nonzero(const var& x, std::initializer_list<int> axes = {}) {
+inline var count_nonzero(const var& x, list_arg<int> axes = {}) {
   return sum(x != 0, axes);
 }
-inline var any(const var& x, std::initializer_list<int> axes = {}, bool keepdim = false) {
+inline var any(const var& x, list_arg<int> axes = {}, bool keepdim = false) {
   return sum(x != 0, axes, keepdim) > 0;
 }
-inline var all(const var& x, std::initializer_list<int> axes = {}, bool keepdim = false) {
+inline var all(const var& x, list_arg<int> axes = {}, bool keepdim = false) {
   return sum(x == 0, axes, keepdim) == 0;
 }
 

@@ -3,7 +3,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include "fusegrad/dynamic/var.hpp"
+#include "fusegrad/dynamic/graph.hpp"
 
 #include <cmath>
 #include <cstdint>
@@ -29,6 +29,15 @@ inline double uniform53(generator& g) {
 // draw independent; without, a category drawn once is not drawn again, so num_samples must not
 // exceed the categories with non-zero weight. Result: [num_samples] or [N, num_samples].
 inline var multinomial(const var& weights, index_t num_samples, bool replacement, generator& g) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record(
+        "multinomial",
+        {{"num_samples", num_samples}, {"replacement", replacement}, {"generator", &g}}, {&weights},
+        [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+          return dynamic::draw_from(at.gen(2), [&](generator& g) {
+            return multinomial(ins[0], index_t(at.i(0)), at.flag(1), g);
+          });
+        });
   if (weights.rank() != 1 && weights.rank() != 2)
     throw shape_error(dynamic::text("fg::multinomial(): the weights are ", weights.shape().str(),
                                     "; they must be [categories] or [rows, categories]"));

@@ -105,9 +105,19 @@ template <bool Prod> var scan(const char* op, const var& x, int dim) {
 // floats (differentiable; cumprod's gradient is exact at zeros too), int64 for integers and
 // bool.
 inline var cumsum(const var& x, int dim) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("cumsum", {{"dim", dim}}, {&x},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                       return cumsum(ins[0], int(at.i(0)));
+                     });
   return dynamic::scan<false>("cumsum", x, dim);
 }
 inline var cumprod(const var& x, int dim) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("cumprod", {{"dim", dim}}, {&x},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                       return cumprod(ins[0], int(at.i(0)));
+                     });
   return dynamic::scan<true>("cumprod", x, dim);
 }
 

@@ -19,6 +19,14 @@ struct sorted_result {
   var values;   // x's dtype; the gradient flows back to where each value came from
   var indices;  // int64, along the dim
 };
+namespace dynamic {
+inline std::vector<var> as_list(sorted_result&& r) {
+  return {std::move(r.values), std::move(r.indices)};
+}
+inline sorted_result as_sorted(std::vector<var>&& v) {
+  return {std::move(v[0]), std::move(v[1])};
+}
+}  // namespace dynamic
 
 namespace dynamic {
 
@@ -105,26 +113,55 @@ inline var arg_extreme(const char* op, const var& x, int dim, bool keepdim, bool
 // The index of the largest (smallest) element: over every element, a 0-d int64 flat index; or
 // along `dim` (keepdim keeps it as extent 1). Ties give the first; a NaN wins, as in PyTorch.
 inline var argmax(const var& x) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record(
+        "argmax_all", {}, {&x},
+        [](std::span<const var> ins, const fg::dynamic::attr_list&) { return argmax(ins[0]); });
   return dynamic::arg_extreme("argmax", x, 0, false, true, {true, true});
 }
 inline var argmax(const var& x, int dim, bool keepdim = false) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("argmax", {{"dim", dim}, {"keepdim", keepdim}}, {&x},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                       return argmax(ins[0], int(at.i(0)), at.flag(1));
+                     });
   return dynamic::arg_extreme("argmax", x, dim, keepdim, false, {true, true});
 }
 inline var argmin(const var& x) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record(
+        "argmin_all", {}, {&x},
+        [](std::span<const var> ins, const fg::dynamic::attr_list&) { return argmin(ins[0]); });
   return dynamic::arg_extreme("argmin", x, 0, false, true, {false, true});
 }
 inline var argmin(const var& x, int dim, bool keepdim = false) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("argmin", {{"dim", dim}, {"keepdim", keepdim}}, {&x},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                       return argmin(ins[0], int(at.i(0)), at.flag(1));
+                     });
   return dynamic::arg_extreme("argmin", x, dim, keepdim, false, {false, true});
 }
 
 // x sorted along `dim` (stable: equal values keep their order; NaN sorts as the largest), and
 // where each value came from. The values are differentiable.
 inline sorted_result sort(const var& x, int dim = -1, bool descending = false) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return dynamic::as_sorted(
+        t->record_list("sort", {{"dim", dim}, {"descending", descending}}, {&x},
+                       [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                         return dynamic::as_list(sort(ins[0], int(at.i(0)), at.flag(1)));
+                       }));
   const std::size_t k = dynamic::normalize_axis("sort", dim, x.rank());
   var idx = dynamic::order_along(x, k, {descending, descending}, x.shape()[k]);
   return {gather(x, int(k), idx), idx};
 }
 inline var argsort(const var& x, int dim = -1, bool descending = false) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("argsort", {{"dim", dim}, {"descending", descending}}, {&x},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                       return argsort(ins[0], int(at.i(0)), at.flag(1));
+                     });
   const std::size_t k = dynamic::normalize_axis("argsort", dim, x.rank());
   return dynamic::order_along(x, k, {descending, descending}, x.shape()[k]);
 }
@@ -132,6 +169,12 @@ inline var argsort(const var& x, int dim = -1, bool descending = false) {
 // The k largest (smallest) values along `dim`, in order, and their indices: the first k of the
 // stable sort, so ties go to the lower index. The values are differentiable.
 inline sorted_result topk(const var& x, index_t k, int dim = -1, bool largest = true) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return dynamic::as_sorted(t->record_list(
+        "topk", {{"k", k}, {"dim", dim}, {"largest", largest}}, {&x},
+        [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+          return dynamic::as_list(topk(ins[0], index_t(at.i(0)), int(at.i(1)), at.flag(2)));
+        }));
   const std::size_t a = dynamic::normalize_axis("topk", dim, x.rank());
   if (k > x.shape()[a])
     throw index_error(dynamic::text("fg::topk(): k = ", k, " is more than the ", x.shape()[a],

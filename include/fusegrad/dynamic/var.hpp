@@ -103,6 +103,8 @@ class index_error : public std::out_of_range {
   using std::out_of_range::out_of_range;
 };
 
+class var;
+
 namespace dynamic {
 
 // Error text built by appending (GCC 12 warns falsely on "literal" + std::string temporaries).
@@ -302,6 +304,36 @@ inline void realise_pending_before_write(const std::shared_ptr<impl>& p) {
     realise_pending();
 }
 
+// What fg::trace needs to know on this thread (dynamic/graph.hpp): the recorder, if a function
+// is being traced here; how deep in recorded ops the thread is (the ops an op calls are part of
+// it); and what to tell the recorder when the function's own code reads a tensor's elements.
+struct trace_state {
+  int depth = 0;
+  void* recorder = nullptr;
+  void (*on_read)(void* recorder, const impl& x) = nullptr;
+  // A tensor made from another (`from`: detach) or drawn (rand, randn, randint in [lo, hi),
+  // randperm) where the function's own code asked for it: the graph makes it again each run.
+  void (*on_made)(void* recorder, const char* op, const var* from, const var& made, generator* g,
+                  double lo, double hi) = nullptr;
+};
+inline trace_state& trace_state_of_thread() {
+  thread_local trace_state s;
+  return s;
+}
+// The function being traced read x's elements itself.
+inline void note_read(const impl& x) {
+  const trace_state& s = trace_state_of_thread();
+  if (s.on_read && s.depth == 0) [[unlikely]]
+    s.on_read(s.recorder, x);
+}
+
+inline void note_made(const char* op, const var* from, const var& made, generator* g = nullptr,
+                      double lo = 0, double hi = 0) {
+  const trace_state& s = trace_state_of_thread();
+  if (s.on_made && s.depth == 0) [[unlikely]]
+    s.on_made(s.recorder, op, from, made, g, lo, hi);
+}
+
 // Tensor headers, nodes and storage records come from this thread's pool, not from malloc.
 template <class T, class... A> std::shared_ptr<T> make_pooled(A&&... a) {
   return std::allocate_shared<T>(pool_allocator<T>{}, std::forward<A>(a)...);
@@ -320,6 +352,26 @@ var copy_on(const device_backend* on, const impl& p);
 
 // A signed index, as a user writes one: negative values count from the end of an axis.
 using sindex_t = std::int64_t;
+
+// A list of integers an op takes (axes, repeats, padding): a braced list where it is called, or
+// a std::vector (a recorded graph calling the op again). Only for a call's arguments: it points
+// into the list it was given.
+template <class I> class list_arg {
+ public:
+  list_arg() = default;
+  list_arg(std::initializer_list<I> l) {  // (the list outlives the call it is given to)
+    p_ = std::data(l);
+    n_ = l.size();
+  }
+  list_arg(const std::vector<I>& v) : p_(v.data()), n_(v.size()) {}
+  const I* begin() const { return p_; }
+  const I* end() const { return p_ + n_; }
+  std::size_t size() const { return n_; }
+
+ private:
+  const I* p_ = nullptr;
+  std::size_t n_ = 0;
+};
 
 class var {
  public:
@@ -433,13 +485,17 @@ class var {
   // stream (normal values pass through the C library's log and cos). Without a generator they
   // draw from the process's default one (fg::manual_seed).
   static var rand(const fg::extents& e, generator& g, fg::dtype t = dtype::float32) {
-    return fill_floats("rand", e, t, [&](auto z) {
+    var v = fill_floats("rand", e, t, [&](auto z) {
       using C = decltype(z);
       return g.uniform(C(0), C(1));
     });
+    dynamic::note_made("rand", nullptr, v, &g);
+    return v;
   }
   static var randn(const fg::extents& e, generator& g, fg::dtype t = dtype::float32) {
-    return fill_floats("randn", e, t, [&](auto z) { return decltype(z)(g.normal()); });
+    var v = fill_floats("randn", e, t, [&](auto z) { return decltype(z)(g.normal()); });
+    dynamic::note_made("randn", nullptr, v, &g);
+    return v;
   }
   static var rand(const fg::extents& e, fg::dtype t = dtype::float32);
   static var randn(const fg::extents& e, fg::dtype t = dtype::float32);
@@ -456,6 +512,7 @@ class var {
       for (index_t i = 0, n = v.size(); i < n; ++i)
         v.data<T>()[i] = convert_element<T>(sindex_t(std::uint64_t(low) + draw_below(g, span)));
     });
+    dynamic::note_made("randint", nullptr, v, &g, double(low), double(high));
     return v;
   }
   static var randint(sindex_t low, sindex_t high, const fg::extents& e, fg::dtype t = dtype::int64);
@@ -466,7 +523,9 @@ class var {
       p[i] = sindex_t(i);
     for (std::size_t i = p.size(); i > 1; --i)
       std::swap(p[i - 1], p[draw_below(g, i)]);
-    return from(std::span<const sindex_t>(p), {n}, t);
+    var v = from(std::span<const sindex_t>(p), {n}, t);
+    dynamic::note_made("randperm", nullptr, v, &g);
+    return v;
   }
   static var randperm(index_t n, fg::dtype t = dtype::int64);
 
@@ -491,10 +550,12 @@ class var {
   // are not tracked by the tape: change values the tape may have saved with set().
   template <class T> T* data() {
     check_type<T>();
+    dynamic::note_read(get());
     return writable().template elements<T>();
   }
   template <class T> const T* data() const {
     check_type<T>();
+    dynamic::note_read(get());
     return ready().template elements<const T>();
   }
   // The elements, for an in-place write the tape tracks (an optimiser step, a load): a
@@ -567,7 +628,9 @@ class var {
   void zero_grad() { get().grad.reset(); }
   // A tensor sharing this one's elements, cut from the tape.
   var detach() const {
-    return var(dynamic::make_pooled<dynamic::impl>(dynamic::impl::same_elements{}, ready()));
+    var d(dynamic::make_pooled<dynamic::impl>(dynamic::impl::same_elements{}, ready()));
+    dynamic::note_made("detach", this, d);
+    return d;
   }
   // The op that produced this value ("" for a leaf).
   const char* op_name() const;
@@ -631,6 +694,7 @@ class var {
   // Element k (checked before), converted to T, wherever it is (one element is copied back
   // from a device, which first finishes its work so far).
   template <class T> T read(index_t k) const {
+    dynamic::note_read(get());
     const dynamic::impl& p = ready();
     return dispatch_any(p.type, [&](auto z) {
       using U = decltype(z);

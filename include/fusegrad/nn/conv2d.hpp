@@ -85,6 +85,12 @@ void im2col(const conv_geometry& g, std::conditional_t<Add, T, const T>* x, T* c
 // Ho = (H + 2 padding - kh) / stride + 1 (likewise Wo).
 inline var conv2d(const var& x, const var& w, const var& b = var(), index_t stride = 1,
                   index_t padding = 0) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("conv2d", {{"stride", stride}, {"padding", padding}}, {&x, &w, &b},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                       return nn::conv2d(ins[0], ins[1], ins[2], index_t(at.i(0)),
+                                         index_t(at.i(1)));
+                     });
   dynamic::check_dtypes("conv2d", x, w);
   if (b.defined())
     dynamic::check_dtypes("conv2d", x, b);

@@ -15,6 +15,13 @@ namespace fg::nn {
 
 // x times a fresh mask from `g` (the mask is a constant: the gradient is masked the same way).
 inline var dropout(const var& x, double p, generator& g) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("dropout", {{"p", p}, {"generator", &g}}, {&x},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                       return dynamic::draw_from(at.gen(1), [&](generator& g) {
+                         return nn::dropout(ins[0], at.f(0), g);
+                       });
+                     });
   if (!(p >= 0 && p < 1))
     throw std::invalid_argument(
         dynamic::text("fg::nn::dropout(): p is ", p, "; it must be in [0, 1)"));

@@ -18,6 +18,11 @@ namespace fg::nn {
 // weight [num, dim] at indices [...] (an integer tensor): [..., dim]. The gradient
 // adds each output row back into the row it came from.
 inline var embedding(const var& weight, const var& indices) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("embedding", {}, {&weight, &indices},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list&) {
+                       return nn::embedding(ins[0], ins[1]);
+                     });
   if (weight.rank() != 2)
     throw shape_error(dynamic::text("fg::nn::embedding(): the weight is ", weight.shape().str(),
                                     "; it must be [num, dim]"));

@@ -56,6 +56,11 @@ void gemm(index_t m, index_t n, index_t k, const T* a, bool ta, const T* b, bool
 
 // x [..., in], w [out, in] (PyTorch's layout), b [out] or undefined -> [..., out].
 inline var linear(const var& x, const var& w, const var& b = var()) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("linear", {}, {&x, &w, &b},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list&) {
+                       return nn::linear(ins[0], ins[1], ins[2]);
+                     });
   dynamic::check_dtypes("linear", x, w);
   if (b.defined())
     dynamic::check_dtypes("linear", x, b);

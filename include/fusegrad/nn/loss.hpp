@@ -34,10 +34,20 @@ inline var nll(const var& logp, const std::vector<index_t>& t) {
 // -mean(logp[i, target_i]) for log-probabilities [N, classes] and class indices [N] (an
 // integer tensor: a float one is refused, as in PyTorch).
 inline var nll_loss(const var& logp, const var& targets) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("nll_loss", {}, {&logp, &targets},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list&) {
+                       return nn::nll_loss(ins[0], ins[1]);
+                     });
   return detail::nll(logp, detail::class_indices("nll_loss", logp, targets));
 }
 // Softmax cross-entropy from logits [N, classes]: log_softmax then NLL, stable for any logits.
 inline var cross_entropy(const var& logits, const var& targets) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("cross_entropy", {}, {&logits, &targets},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list&) {
+                       return nn::cross_entropy(ins[0], ins[1]);
+                     });
   const std::vector<index_t> t = detail::class_indices("cross_entropy", logits, targets);
   return detail::nll(log_softmax(logits, 1), t);
 }

@@ -12,6 +12,29 @@ FG_DIAGNOSTICS_BEGIN
 
 namespace fg::nn {
 
+namespace detail {
+// r = (1 - momentum) r + momentum v, in place (r is [C], v [1, C, 1, 1]): a BatchNorm's running
+// statistics, a step with an effect in a traced graph.
+inline void blend_running(const var& r_in, const var& v, double momentum) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]] {
+    t->record_list("running_update", {{"momentum", momentum}}, {&r_in, &v},
+                   [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                     nn::detail::blend_running(ins[0], ins[1], at.f(0));
+                     return std::vector<var>{};
+                   });
+    return;
+  }
+  var r = r_in;  // (the same tensor: its elements change)
+  dispatch(r.dtype(), [&](auto z) {
+    using T = decltype(z);
+    T* p = r.tracked_data<T>();
+    const T* s = v.data<T>();
+    for (index_t i = 0, n = r.size(); i < n; ++i)
+      p[i] = T(1 - momentum) * p[i] + T(momentum) * s[i];
+  });
+}
+}  // namespace detail
+
 // Normalises each channel of [N, C, H, W] over N, H and W, then scales and shifts it by the
 // learnt weight and bias [C]. Training also updates the running mean and (unbiased) variance by
 // `momentum`, as PyTorch does; evaluation normalises with those.
@@ -37,8 +60,8 @@ class BatchNorm2d : public module {
       const index_t n = x.size() / c_;
       no_grad off;  // running statistics are state, not part of the graph
       const double unbias = n > 1 ? double(n) / double(n - 1) : 1.0;
-      blend(running_mean, mean_);
-      blend(running_var, var_ * unbias);
+      detail::blend_running(running_mean, mean_, momentum_);
+      detail::blend_running(running_var, var_ * unbias, momentum_);
     } else {
       mean_ = reshape(running_mean, per_channel);
       var_ = reshape(running_var, per_channel);
@@ -49,16 +72,6 @@ class BatchNorm2d : public module {
   var weight, bias, running_mean, running_var;
 
  private:
-  // r = (1 - momentum) r + momentum v, in place (r is [C], v [1, C, 1, 1]).
-  void blend(var& r, const var& v) {
-    dispatch(r.dtype(), [&](auto z) {
-      using T = decltype(z);
-      T* p = r.tracked_data<T>();
-      const T* s = v.data<T>();
-      for (index_t i = 0; i < c_; ++i)
-        p[i] = T(1 - momentum_) * p[i] + T(momentum_) * s[i];
-    });
-  }
   index_t c_;
   double eps_, momentum_;
 };

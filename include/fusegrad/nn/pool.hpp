@@ -53,6 +53,11 @@ template <class F> void for_each_window(const pool_geometry& g, F f) {
 // The largest element of each k x k window, windows `stride` apart (default: k, no overlap).
 // The gradient goes to that element (the first of equal ones).
 inline var max_pool2d(const var& x, index_t k, index_t stride = 0) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("max_pool2d", {{"kernel", k}, {"stride", stride}}, {&x},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                       return nn::max_pool2d(ins[0], index_t(at.i(0)), index_t(at.i(1)));
+                     });
   const auto g = detail::pool_shape("max_pool2d", x, k, stride ? stride : k);
   const extents& s = x.shape();
   var y = var::empty({s[0], s[1], g.ho, g.wo}, x.dtype());
@@ -100,6 +105,11 @@ inline var max_pool2d(const var& x, index_t k, index_t stride = 0) {
 
 // The mean of each k x k window, windows `stride` apart (default: k).
 inline var avg_pool2d(const var& x, index_t k, index_t stride = 0) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("avg_pool2d", {{"kernel", k}, {"stride", stride}}, {&x},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                       return nn::avg_pool2d(ins[0], index_t(at.i(0)), index_t(at.i(1)));
+                     });
   const auto g = detail::pool_shape("avg_pool2d", x, k, stride ? stride : k);
   const extents& s = x.shape();
   var y = var::empty({s[0], s[1], g.ho, g.wo}, x.dtype());

@@ -84,6 +84,11 @@ void lstm_row_backward(const T* a, const T* c, const T* c2, const T* dh, const T
 // o) and c [B, H] give [B, 2H] holding h' = sig(o) tanh(c') and c' = sig(f) c + sig(i) tanh(g)
 // side by side. Forward and backward are one pass each over the state.
 inline var lstm_cell(const var& z, const var& c) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record("lstm_cell", {}, {&z, &c},
+                     [](std::span<const var> ins, const fg::dynamic::attr_list&) {
+                       return nn::lstm_cell(ins[0], ins[1]);
+                     });
   const index_t B = c.shape()[0], H = c.shape()[1];
   if (z.rank() != 2 || c.rank() != 2 || z.shape()[0] != B || z.shape()[1] != 4 * H)
     throw shape_error(dynamic::text("fg::nn::lstm_cell(): z is ", z.shape().str(), ", c ",
@@ -125,6 +130,12 @@ namespace detail {
 // rows instead of T small ones and T accumulations.
 inline var lstm_sequence(const var& xp, const var& w_hh, const var& b_hh,
                          const std::vector<index_t>& lengths) {
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+    return t->record(
+        "lstm_sequence", {{"lengths", dynamic::int_attr(lengths)}}, {&xp, &w_hh, &b_hh},
+        [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+          return nn::detail::lstm_sequence(ins[0], ins[1], ins[2], at.list<index_t>(0));
+        });
   const index_t T = xp.shape()[0], B = xp.shape()[1], H = w_hh.shape()[1], G = 4 * H;
   const dtype t = xp.dtype();
   auto active = [&lengths](index_t step, index_t b) {
