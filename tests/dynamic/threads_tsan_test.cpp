@@ -127,3 +127,33 @@ TEST_CASE("threads / one model's gradient computed by two threads on halves of a
         CHECK(p.grad().at(sindex_t(i)) == doctest::Approx(want[k++]).epsilon(1e-6));
   }
 }
+
+TEST_CASE("trace / one fg::function called from four threads at once") {
+  // Each thread traces on this thread only (a recorder per thread), the graphs are found without
+  // a lock, and a signature traced by two threads at once is kept once.
+  nn::Sequential model = small_mlp(5);
+  fg::function f([&](const var& x) { return model.forward(x); });
+  std::vector<var> inputs;
+  generator g(6);
+  for (index_t n : {4, 8, 4, 8})
+    inputs.push_back(var::randn({n, 2}, g));
+  std::vector<var> traced(4), eager(4);
+  {
+    no_grad off;
+    for (std::size_t k = 0; k < 4; ++k)
+      eager[k] = model.forward(inputs[k]).to(host);
+  }
+  std::vector<std::thread> threads;
+  for (std::size_t k = 0; k < 4; ++k)
+    threads.emplace_back([&, k] {
+      no_grad off;
+      for (int rep = 0; rep < 5; ++rep)
+        traced[k] = f(inputs[k]).to(host);
+    });
+  for (std::thread& t : threads)
+    t.join();
+  for (std::size_t k = 0; k < 4; ++k)
+    for (index_t i = 0; i < eager[k].size(); ++i)
+      CHECK(traced[k].at(sindex_t(i)) == eager[k].at(sindex_t(i)));
+  CHECK(f.graphs().size() == 2);
+}

@@ -337,7 +337,7 @@ TEST_CASE("trace: a value computed from the inputs by an op it cannot record is 
   CHECK(same(g.run({x})[0], x * before));
 }
 
-TEST_CASE("trace: no_grad inside the function stays no_grad; detach and random draws replay") {
+TEST_CASE("trace: no_grad inside the function stays no_grad, detach and random draws replay") {
   generator rng(9);
   const var x = var::randn({5}, rng);
   generator noise(3);
@@ -384,7 +384,7 @@ TEST_CASE("graph: DOT has a box per step and the edges between them") {
   CHECK(dot.find("s2 -> out0;") != std::string::npos);
 }
 
-TEST_CASE("function: traces once per signature, then runs the graph; eager past the limit") {
+TEST_CASE("function: traces once per signature, then runs the graph, eager past the limit") {
   int calls = 0;
   var w = var::randn({4}).requires_grad(true);
   fg::function f(

@@ -14,7 +14,7 @@ inline var var::to(fg::dtype t) const {
     return *this;
   if (dynamic::tracer* tr = dynamic::tracing()) [[unlikely]]
     return tr->record("to", {{"dtype", t}}, {this},
-                      [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                      [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                         return ins[0].to(at.type(0));
                       });
   var y = empty(shape(), t);

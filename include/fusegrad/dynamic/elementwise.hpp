@@ -335,7 +335,7 @@ inline const var& constant(double value, dtype t) {
 inline var broadcast_to(const var& x, const extents& shape) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("broadcast_to", {{"shape", shape}}, {&x},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                        return broadcast_to(ins[0], at.shape(0));
                      });
   if (!(dynamic::broadcast<2>("broadcast_to", {&x.shape(), &shape}) == shape))
@@ -413,7 +413,7 @@ template <class Op, std::same_as<var>... V> [[gnu::noinline]] var apply_promoted
 template <class Op, std::same_as<var>... V> var apply(const V&... in) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record(Op::name, {}, {&in...},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list&) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list&) {
                        return [&]<std::size_t... I>(std::index_sequence<I...>) {
                          return apply<Op>(ins[I]...);
                        }
@@ -480,7 +480,7 @@ requires std::is_arithmetic_v<N> var operator!=(const var& a, N b) {
 inline var where(const var& cond, const var& a, const var& b) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("where", {}, {&cond, &a, &b},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list&) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list&) {
                        return where(ins[0], ins[1], ins[2]);
                      });
   const dtype t = dynamic::result_type(a, b);
@@ -506,7 +506,7 @@ inline var clamp_between(const var& x, const var& lo, const var& hi) {
 inline var clamp(const var& x, double lo, double hi) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("clamp", {{"min", lo}, {"max", hi}}, {&x},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                        return clamp(ins[0], at.f(0), at.f(1));
                      });
   if (!is_floating(x.dtype()) && (lo != std::floor(lo) || hi != std::floor(hi)))

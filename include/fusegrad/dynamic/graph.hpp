@@ -47,6 +47,7 @@ class attr_list {
  public:
   attr_list() = default;
   attr_list(std::initializer_list<attr> a) : items_(a) {}
+  explicit attr_list(std::vector<attr> a) : items_(std::move(a)) {}
   std::int64_t i(std::size_t k) const { return std::get<std::int64_t>(items_.at(k).value); }
   bool flag(std::size_t k) const { return std::get<bool>(items_.at(k).value); }
   double f(std::size_t k) const { return std::get<double>(items_.at(k).value); }
@@ -81,9 +82,27 @@ inline std::vector<std::int64_t> int_attr(std::initializer_list<int> r) {
   return std::vector<std::int64_t>(r.begin(), r.end());
 }
 
-// How a recorded op runs again: its tensor inputs (an undefined var where the op was given
-// none) and its attributes, to its outputs.
-using replay_fn = std::vector<var> (*)(std::span<const var> in, const attr_list& a);
+// A recorded op's tensor inputs when it runs again (an undefined var where it was given none).
+class replay_inputs {
+ public:
+  replay_inputs(const var* const* p, std::size_t n) : p_(p), n_(n) {}
+  const var& operator[](std::size_t k) const { return *p_[k]; }
+  std::size_t size() const { return n_; }
+  std::vector<var> vector() const {
+    std::vector<var> v;
+    for (std::size_t k = 0; k < n_; ++k)
+      v.push_back(*p_[k]);
+    return v;
+  }
+
+ private:
+  const var* const* p_;
+  std::size_t n_;
+};
+
+// How a recorded op runs again: from its tensor inputs and its attributes, its outputs, into
+// `out` (emptied first; reused from step to step).
+using replay_fn = void (*)(replay_inputs in, const attr_list& a, var_list& out);
 
 // The ops a graph can hold, by name: an op's replay is registered when it is first recorded
 // (registering every op up front would compile every op into every program that includes
@@ -109,12 +128,13 @@ class op_registry {
   std::map<std::string, replay_fn, std::less<>> ops_;
 };
 
-// An op's outputs as a list.
-inline std::vector<var> as_list(var&& y) {
-  return {std::move(y)};
+// An op's outputs, into a replay's list.
+inline void put(var_list& out, var&& y) {
+  out.push_back(std::move(y));
 }
-inline std::vector<var> as_list(std::vector<var>&& y) {
-  return std::move(y);
+inline void put(var_list& out, std::vector<var>&& ys) {
+  for (var& y : ys)
+    out.push_back(std::move(y));
 }
 
 // The tensors of a list, as a recorded op's inputs.
@@ -133,36 +153,40 @@ template <class Draw> var draw_from(generator* g, Draw draw) {
   return draw(*g);
 }
 
-// A replay lambda (default-constructible: it captures nothing) as a replay_fn. (Cold: it calls
-// the op out of line, instead of holding a second inlined copy of it per op.)
-template <class Replay>
-[[gnu::cold]] std::vector<var> replay_as_list(std::span<const var> x, const attr_list& a) {
-  return as_list(Replay{}(x, a));
+// A replay lambda (default-constructible: it captures nothing) as a replay_fn.
+template <class Replay> void replay_as(replay_inputs in, const attr_list& a, var_list& out) {
+  out.clear();
+  put(out, Replay{}(in, a));
 }
 
-// The replays of what the function's own code makes: detach() and random draws.
+// The replays of what the function's own code makes: detach() and random draws (from the
+// generator recorded as attribute 2).
+template <class Make> void draw_into(const attr_list& a, var_list& out, Make make) {
+  out.clear();
+  out.push_back(draw_from(a.gen(2), [&](generator& g) { return make(g); }));
+}
 inline replay_fn made_replay(std::string_view op) {
   if (op == "detach")
-    return [](std::span<const var> x, const attr_list&) { return as_list(x[0].detach()); };
+    return [](replay_inputs x, const attr_list&, var_list& out) {
+      out.clear();
+      out.push_back(x[0].detach());
+    };
   if (op == "rand")
-    return [](std::span<const var>, const attr_list& a) {
-      return as_list(
-          draw_from(a.gen(2), [&](generator& g) { return var::rand(a.shape(0), g, a.type(1)); }));
+    return [](replay_inputs, const attr_list& a, var_list& out) {
+      draw_into(a, out, [&](generator& g) { return var::rand(a.shape(0), g, a.type(1)); });
     };
   if (op == "randn")
-    return [](std::span<const var>, const attr_list& a) {
-      return as_list(
-          draw_from(a.gen(2), [&](generator& g) { return var::randn(a.shape(0), g, a.type(1)); }));
+    return [](replay_inputs, const attr_list& a, var_list& out) {
+      draw_into(a, out, [&](generator& g) { return var::randn(a.shape(0), g, a.type(1)); });
     };
   if (op == "randint")
-    return [](std::span<const var>, const attr_list& a) {
-      return as_list(draw_from(a.gen(2), [&](generator& g) {
+    return [](replay_inputs, const attr_list& a, var_list& out) {
+      draw_into(a, out, [&](generator& g) {
         return var::randint(sindex_t(a.f(3)), sindex_t(a.f(4)), a.shape(0), g, a.type(1));
-      }));
+      });
     };
-  return [](std::span<const var>, const attr_list& a) {  // randperm
-    return as_list(draw_from(
-        a.gen(2), [&](generator& g) { return var::randperm(a.shape(0)[0], g, a.type(1)); }));
+  return [](replay_inputs, const attr_list& a, var_list& out) {  // randperm
+    draw_into(a, out, [&](generator& g) { return var::randperm(a.shape(0)[0], g, a.type(1)); });
   };
 }
 
@@ -205,6 +229,28 @@ class graph {
   const std::vector<capture>& captures() const { return captures_; }
   const std::vector<int>& inputs() const { return inputs_; }
   const std::vector<int>& outputs() const { return outputs_; }
+  // The captured tensors that require a gradient: the parameters, for an optimiser.
+  std::vector<var> parameters() const {
+    std::vector<var> p;
+    for (const capture& c : captures_)
+      if (c.tensor.requires_grad())
+        p.push_back(c.tensor);
+    return p;
+  }
+  // A graph from its parts (a loader's; io/graph_file.hpp checks them first).
+  static graph from_parts(std::vector<value> values, std::vector<step> steps,
+                          std::vector<capture> captures, std::vector<int> inputs,
+                          std::vector<int> outputs, std::vector<std::string> warnings) {
+    graph g;
+    g.values_ = std::move(values);
+    g.steps_ = std::move(steps);
+    g.captures_ = std::move(captures);
+    g.inputs_ = std::move(inputs);
+    g.outputs_ = std::move(outputs);
+    g.warnings_ = std::move(warnings);
+    g.plan();
+    return g;
+  }
   // What the recording noticed that the graph cannot keep: elements of a traced value read by
   // the function's own code (a branch on them is frozen as it went when traced).
   const std::vector<std::string>& warnings() const { return warnings_; }
@@ -216,6 +262,8 @@ class graph {
   std::vector<var> run(std::initializer_list<var> in) const {
     return run(std::span<const var>(in.begin(), in.size()));
   }
+  // run() without checking the signature (the caller has: fg::function), into `result`.
+  void run_into(std::span<const var> in, dynamic::var_list& result) const;
   // Whether inputs of these extents and dtypes are this graph's signature.
   bool accepts(std::span<const var> in) const {
     if (in.size() != inputs_.size())
@@ -247,6 +295,11 @@ class graph {
 
 namespace dynamic {
 
+// "float32[2, 3]"
+inline std::string value_type_text(const graph::value& v) {
+  return text(dtype_name(v.type), v.shape.str());
+}
+
 // Records the ops a function runs into a graph (fg::trace makes one per call).
 class tracer {
  public:
@@ -270,32 +323,34 @@ class tracer {
                                                             std::span<const var* const> in,
                                                             replay_fn replay) {
     graph::step s = begin_step(op, std::move(attrs), in, replay);
-    std::vector<var> args;
+    const var none;
+    std::vector<const var*> args;
     for (const var* v : in)
-      args.push_back(v ? *v : var());
-    std::vector<var> out;
+      args.push_back(v ? v : &none);
+    var_list out;
     {
       const inside_op depth;
-      out = replay(args, s.attrs);
+      replay(replay_inputs(args.data(), args.size()), s.attrs, out);
     }
     end_step(std::move(s), out);
-    return out;
+    return std::vector<var>(std::make_move_iterator(out.begin()),
+                            std::make_move_iterator(out.end()));
   }
   template <class Replay>
   std::vector<var> record_list(const char* op, attr_list attrs,
                                std::initializer_list<const var*> in, Replay) {
     return record_list(op, std::move(attrs), std::span<const var* const>(in.begin(), in.size()),
-                       &replay_as_list<Replay>);
+                       &replay_as<Replay>);
   }
   // The same for an op with one output.
   template <class Replay>
   var record(const char* op, attr_list attrs, std::span<const var* const> in, Replay) {
-    return record_list(op, std::move(attrs), in, &replay_as_list<Replay>).front();
+    return record_list(op, std::move(attrs), in, &replay_as<Replay>).front();
   }
   template <class Replay>
   var record(const char* op, attr_list attrs, std::initializer_list<const var*> in, Replay) {
     return record_list(op, std::move(attrs), std::span<const var* const>(in.begin(), in.size()),
-                       &replay_as_list<Replay>)
+                       &replay_as<Replay>)
         .front();
   }
   // The function's own code made `made` from `from` (detach) or drew it (a random op): a step
@@ -462,32 +517,40 @@ inline std::vector<var> graph::run(std::span<const var> in) const {
   if (!accepts(in)) {
     std::string m = "fg::graph::run(): the graph was traced for inputs";
     for (int id : inputs_)
-      m.append(" ")
-          .append(dtype_name(values_[std::size_t(id)].type))
-          .append(values_[std::size_t(id)].shape.str());
+      m.append(" ").append(dynamic::value_type_text(values_[std::size_t(id)]));
     m.append(", and is given");
     for (const var& x : in)
       m.append(" ").append(x.defined() ? dynamic::text(dtype_name(x.dtype()), x.shape().str())
                                        : std::string("(undefined)"));
     throw shape_error(m.append(" (fg::function traces again for a new signature)"));
   }
-  std::vector<var> vals(values_.size());
+  dynamic::var_list out;
+  run_into(in, out);
+  return std::vector<var>(std::make_move_iterator(out.begin()), std::make_move_iterator(out.end()));
+}
+
+inline void graph::run_into(std::span<const var> in, dynamic::var_list& result) const {
+  // The values live in this thread's pool memory (a step of a small model allocates nothing
+  // from malloc for them); `args` and `out` are reused from step to step.
+  dynamic::pool_vector<var> vals(values_.size());
   for (const capture& c : captures_)
     vals[std::size_t(c.id)] = c.tensor;
   for (std::size_t k = 0; k < in.size(); ++k)
     vals[std::size_t(inputs_[k])] = in[k];
-  std::vector<var> args;
+  const var none;
+  dynamic::pool_vector<const var*> args;
+  dynamic::var_list out;
   for (std::size_t k = 0; k < steps_.size(); ++k) {
     const step& s = steps_[k];
     args.clear();
     for (int v : s.in)
-      args.push_back(v >= 0 ? vals[std::size_t(v)] : var());
-    std::vector<var> out;
+      args.push_back(v >= 0 ? &vals[std::size_t(v)] : &none);
+    const dynamic::replay_inputs x(args.data(), args.size());
     if (s.grad) {
-      out = s.run(args, s.attrs);
+      s.run(x, s.attrs, out);
     } else {
       const no_grad off;
-      out = s.run(args, s.attrs);
+      s.run(x, s.attrs, out);
     }
     for (std::size_t j = 0; j < s.out.size() && j < out.size(); ++j)
       if (s.out[j] >= 0)
@@ -495,10 +558,9 @@ inline std::vector<var> graph::run(std::span<const var> in) const {
     for (int v : frees_[k])
       vals[std::size_t(v)] = var();
   }
-  std::vector<var> result;
+  result.clear();
   for (int v : outputs_)
     result.push_back(vals[std::size_t(v)]);
-  return result;
 }
 
 }  // namespace fg

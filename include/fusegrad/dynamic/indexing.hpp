@@ -58,7 +58,7 @@ inline axis_maps identity_maps(const var& x) {
 inline var slice(const var& x, int dim, sindex_t start, sindex_t stop, sindex_t step) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("slice_step", {{"dim", dim}, {"start", start}, {"stop", stop}, {"step", step}},
-                     {&x}, [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                     {&x}, [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                        return slice(ins[0], int(at.i(0)), at.i(1), at.i(2), at.i(3));
                      });
   const std::size_t k = dynamic::normalize_axis("slice", dim, x.rank());
@@ -88,7 +88,7 @@ inline var narrow(const var& x, int dim, sindex_t start, index_t length) {
 inline var index_select(const var& x, int dim, const var& index) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("index_select", {{"dim", dim}}, {&x, &index},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                        return index_select(ins[0], int(at.i(0)), ins[1]);
                      });
   const std::size_t k = dynamic::normalize_axis("index_select", dim, x.rank());
@@ -106,7 +106,7 @@ inline var index_select(const var& x, int dim, const var& index) {
 inline var flip(const var& x, list_arg<int> dims) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("flip", {{"dims", dynamic::int_attr(dims)}}, {&x},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                        return flip(ins[0], at.list<int>(0));
                      });
   dynamic::axis_maps m = dynamic::identity_maps(x);
@@ -178,7 +178,7 @@ inline var unsqueeze(const var& x, int dim) {
 inline var repeat(const var& x, list_arg<index_t> reps) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("repeat", {{"repeats", dynamic::int_attr(reps)}}, {&x},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                        return repeat(ins[0], at.list<index_t>(0));
                      });
   if (reps.size() < x.rank())
@@ -221,7 +221,7 @@ inline var pad(const var& x, list_arg<index_t> pads, pad_mode mode = pad_mode::c
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("pad",
                      {{"pads", dynamic::int_attr(pads)}, {"mode", int(mode)}, {"value", value}},
-                     {&x}, [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                     {&x}, [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                        return pad(ins[0], at.list<index_t>(0), pad_mode(at.i(1)), at.f(2));
                      });
   if (pads.size() % 2 || pads.size() / 2 > x.rank())
@@ -258,7 +258,7 @@ inline var pad(const var& x, list_arg<index_t> pads, pad_mode mode = pad_mode::c
 inline var masked_fill(const var& x, const var& mask, double value) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("masked_fill", {{"value", value}}, {&x, &mask},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                        return masked_fill(ins[0], ins[1], at.f(0));
                      });
   if (mask.dtype() != dtype::bool_)
@@ -274,7 +274,7 @@ inline var masked_fill(const var& x, const var& mask, double value) {
 inline var masked_select(const var& x, const var& mask) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("masked_select", {}, {&x, &mask},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list&) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list&) {
                        return masked_select(ins[0], ins[1]);
                      });
   if (mask.dtype() != dtype::bool_)

@@ -133,7 +133,7 @@ inline void add_slice_block(const node& n, std::shared_ptr<impl>& into, const va
 inline var reshape(const var& x, const extents& e) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("reshape", {{"shape", e}}, {&x},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                        return reshape(ins[0], at.shape(0));
                      });
   if (e.size() != x.size())
@@ -152,7 +152,7 @@ inline var reshape(const var& x, const extents& e) {
 inline var transpose(const var& x, int a, int b) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("transpose", {{"a", a}, {"b", b}}, {&x},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                        return transpose(ins[0], int(at.i(0)), int(at.i(1)));
                      });
   const std::size_t r = x.rank();
@@ -189,7 +189,7 @@ inline var transpose(const var& x) {
 inline var slice(const var& x, int axis, index_t begin, index_t end) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("slice", {{"axis", axis}, {"begin", begin}, {"end", end}}, {&x},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                        return slice(ins[0], int(at.i(0)), index_t(at.i(1)), index_t(at.i(2)));
                      });
   const std::size_t k = dynamic::normalize_axis("slice", axis, x.rank());
@@ -228,8 +228,8 @@ inline var select(const var& x, int axis, index_t i) {
 inline var concat(const std::vector<var>& xs, int axis) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("concat", {{"axis", axis}}, dynamic::pointers(xs),
-                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
-                       return concat(std::vector<var>(ins.begin(), ins.end()), int(at.i(0)));
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
+                       return concat(ins.vector(), int(at.i(0)));
                      });
   if (xs.empty())
     throw shape_error("fg::concat(): give at least one tensor");
@@ -441,7 +441,7 @@ inline var scatter_into(const char* op, const var& x, int axis, const var& index
 inline var gather(const var& x, int axis, const var& index) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("gather", {{"axis", axis}}, {&x, &index},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                        return gather(ins[0], int(at.i(0)), ins[1]);
                      });
   const std::size_t k = dynamic::normalize_axis("gather", axis, x.rank());
@@ -458,7 +458,7 @@ inline var gather(const var& x, int axis, const var& index) {
 inline var scatter(const var& x, int axis, const var& index, const var& src) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("scatter", {{"axis", axis}}, {&x, &index, &src},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                        return scatter(ins[0], int(at.i(0)), ins[1], ins[2]);
                      });
   return dynamic::scatter_into("scatter", x, axis, index, &src, 0, false);
@@ -467,7 +467,7 @@ inline var scatter(const var& x, int axis, const var& index, const var& src) {
 inline var scatter(const var& x, int axis, const var& index, double value) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("scatter_value", {{"axis", axis}, {"value", value}}, {&x, &index},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                        return scatter(ins[0], int(at.i(0)), ins[1], at.f(1));
                      });
   return dynamic::scatter_into("scatter", x, axis, index, nullptr, value, false);
@@ -477,7 +477,7 @@ inline var scatter(const var& x, int axis, const var& index, double value) {
 inline var scatter_add(const var& x, int axis, const var& index, const var& src) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("scatter_add", {{"axis", axis}}, {&x, &index, &src},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                        return scatter_add(ins[0], int(at.i(0)), ins[1], ins[2]);
                      });
   return dynamic::scatter_into("scatter_add", x, axis, index, &src, 0, true);
@@ -487,9 +487,10 @@ inline var scatter_add(const var& x, int axis, const var& index, const var& src)
 // order.
 inline var nonzero(const var& x) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
-    return t->record(
-        "nonzero", {}, {&x},
-        [](std::span<const var> ins, const fg::dynamic::attr_list&) { return nonzero(ins[0]); });
+    return t->record("nonzero", {}, {&x},
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list&) {
+                       return nonzero(ins[0]);
+                     });
   const var b = x.to(dtype::bool_);
   const bool* p = b.data<bool>();
   index_t count = 0;

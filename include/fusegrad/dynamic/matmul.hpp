@@ -69,7 +69,7 @@ void batched_gemm_on(const device_backend* dev, index_t batch, index_t m, index_
 inline var matmul(const var& a, const var& b) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("matmul", {}, {&a, &b},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list&) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list&) {
                        return matmul(ins[0], ins[1]);
                      });
   dynamic::check_dtypes("matmul", a, b);

@@ -246,7 +246,7 @@ template <class Red> var reduce_integer(const var& x, list_arg<int> axes, bool k
 template <class Red> var reduce(const var& x, list_arg<int> axes = {}, bool keepdim = false) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record(Red::name, {{"axes", dynamic::int_attr(axes)}, {"keepdim", keepdim}}, {&x},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                        return reduce<Red>(ins[0], at.list<int>(0), at.flag(1));
                      });
   if (!is_floating(x.dtype()))

@@ -33,7 +33,7 @@ inline var multinomial(const var& weights, index_t num_samples, bool replacement
     return t->record(
         "multinomial",
         {{"num_samples", num_samples}, {"replacement", replacement}, {"generator", &g}}, {&weights},
-        [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+        [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
           return dynamic::draw_from(at.gen(2), [&](generator& g) {
             return multinomial(ins[0], index_t(at.i(0)), at.flag(1), g);
           });

@@ -107,7 +107,7 @@ template <bool Prod> var scan(const char* op, const var& x, int dim) {
 inline var cumsum(const var& x, int dim) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("cumsum", {{"dim", dim}}, {&x},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                        return cumsum(ins[0], int(at.i(0)));
                      });
   return dynamic::scan<false>("cumsum", x, dim);
@@ -115,7 +115,7 @@ inline var cumsum(const var& x, int dim) {
 inline var cumprod(const var& x, int dim) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("cumprod", {{"dim", dim}}, {&x},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                        return cumprod(ins[0], int(at.i(0)));
                      });
   return dynamic::scan<true>("cumprod", x, dim);

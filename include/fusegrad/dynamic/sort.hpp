@@ -114,30 +114,32 @@ inline var arg_extreme(const char* op, const var& x, int dim, bool keepdim, bool
 // along `dim` (keepdim keeps it as extent 1). Ties give the first; a NaN wins, as in PyTorch.
 inline var argmax(const var& x) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
-    return t->record(
-        "argmax_all", {}, {&x},
-        [](std::span<const var> ins, const fg::dynamic::attr_list&) { return argmax(ins[0]); });
+    return t->record("argmax_all", {}, {&x},
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list&) {
+                       return argmax(ins[0]);
+                     });
   return dynamic::arg_extreme("argmax", x, 0, false, true, {true, true});
 }
 inline var argmax(const var& x, int dim, bool keepdim = false) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("argmax", {{"dim", dim}, {"keepdim", keepdim}}, {&x},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                        return argmax(ins[0], int(at.i(0)), at.flag(1));
                      });
   return dynamic::arg_extreme("argmax", x, dim, keepdim, false, {true, true});
 }
 inline var argmin(const var& x) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
-    return t->record(
-        "argmin_all", {}, {&x},
-        [](std::span<const var> ins, const fg::dynamic::attr_list&) { return argmin(ins[0]); });
+    return t->record("argmin_all", {}, {&x},
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list&) {
+                       return argmin(ins[0]);
+                     });
   return dynamic::arg_extreme("argmin", x, 0, false, true, {false, true});
 }
 inline var argmin(const var& x, int dim, bool keepdim = false) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("argmin", {{"dim", dim}, {"keepdim", keepdim}}, {&x},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                        return argmin(ins[0], int(at.i(0)), at.flag(1));
                      });
   return dynamic::arg_extreme("argmin", x, dim, keepdim, false, {false, true});
@@ -149,7 +151,7 @@ inline sorted_result sort(const var& x, int dim = -1, bool descending = false) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return dynamic::as_sorted(
         t->record_list("sort", {{"dim", dim}, {"descending", descending}}, {&x},
-                       [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                       [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                          return dynamic::as_list(sort(ins[0], int(at.i(0)), at.flag(1)));
                        }));
   const std::size_t k = dynamic::normalize_axis("sort", dim, x.rank());
@@ -159,7 +161,7 @@ inline sorted_result sort(const var& x, int dim = -1, bool descending = false) {
 inline var argsort(const var& x, int dim = -1, bool descending = false) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("argsort", {{"dim", dim}, {"descending", descending}}, {&x},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                        return argsort(ins[0], int(at.i(0)), at.flag(1));
                      });
   const std::size_t k = dynamic::normalize_axis("argsort", dim, x.rank());
@@ -172,7 +174,7 @@ inline sorted_result topk(const var& x, index_t k, int dim = -1, bool largest = 
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return dynamic::as_sorted(t->record_list(
         "topk", {{"k", k}, {"dim", dim}, {"largest", largest}}, {&x},
-        [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+        [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
           return dynamic::as_list(topk(ins[0], index_t(at.i(0)), int(at.i(1)), at.flag(2)));
         }));
   const std::size_t a = dynamic::normalize_axis("topk", dim, x.rank());

@@ -7,6 +7,7 @@
 #include "fusegrad/dynamic/graph.hpp"
 
 #include <array>
+#include <atomic>
 #include <concepts>
 #include <memory>
 #include <mutex>
@@ -26,11 +27,11 @@ template <class R>
 concept trace_result = std::same_as<R, var> || std::same_as<R, std::vector<var>>;
 
 // A graph's outputs as the traced function returned them: one var, or a list.
-template <class R> R as_result(std::vector<var>&& out) {
+template <class R> R as_result(var_list&& out) {
   if constexpr (std::is_same_v<R, var>)
     return std::move(out.front());
   else
-    return std::move(out);
+    return R(std::make_move_iterator(out.begin()), std::make_move_iterator(out.end()));
 }
 }  // namespace dynamic
 
@@ -75,63 +76,78 @@ trace(F&& f, const V&... example) {
 // A function of vars traced once per input signature (the inputs' extents, dtypes and device):
 // calling it with a signature it has seen runs that graph; a new one traces f again. After
 // `max_traces` signatures it runs f eagerly instead (as torch.compile falls back past its cache
-// limit): a function called with a new length every time is better left eager.
+// limit): a function called with a new length every time is better left eager. Calls from
+// several threads at once are safe; finding the graph takes no lock.
 template <class F> class function {
  public:
-  explicit function(F f, std::size_t max_traces = 8) : f_(std::move(f)), max_(max_traces) {}
+  explicit function(F f, std::size_t max_traces = 8)
+      : f_(std::move(f)),
+        slots_(std::make_unique<std::atomic<const graph*>[]>(max_traces)),
+        max_(max_traces) {}
 
   template <std::same_as<var>... V>
   requires dynamic::trace_result<std::invoke_result_t<F&, const V&...>>
   auto operator()(const V&... x) {
     using R = std::invoke_result_t<F&, const V&...>;
     const std::array<var, sizeof...(V)> in{x...};
-    std::shared_ptr<const graph> g = find(in);
+    const graph* g = find(in);
     if (!g)
       g = add_trace(x...);
     if (!g)
       return f_(x...);
-    return dynamic::as_result<R>(g->run(in));
+    dynamic::var_list out;
+    g->run_into(in, out);
+    return dynamic::as_result<R>(std::move(out));
   }
 
   // The graphs traced so far, one per signature, oldest first.
-  std::vector<std::shared_ptr<const graph>> graphs() const {
-    const std::lock_guard<std::mutex> hold(lock_);
-    return graphs_;
+  std::vector<const graph*> graphs() const {
+    std::vector<const graph*> out;
+    for (std::size_t k = 0, n = count_.load(std::memory_order_acquire); k < n; ++k)
+      out.push_back(slots_[k].load(std::memory_order_acquire));
+    return out;
   }
   // Calls run eagerly because `max_traces` signatures were traced already.
-  std::size_t eager_calls() const {
-    const std::lock_guard<std::mutex> hold(lock_);
-    return eager_calls_;
-  }
+  std::size_t eager_calls() const { return eager_calls_.load(std::memory_order_relaxed); }
 
  private:
-  // A new signature's graph, or null past the limit.
-  template <class... V> std::shared_ptr<const graph> add_trace(const V&... x) {
-    {
-      const std::lock_guard<std::mutex> hold(lock_);
-      if (graphs_.size() >= max_) {
-        ++eager_calls_;
-        return nullptr;
-      }
-    }
-    auto g = std::make_shared<const graph>(trace(f_, x...));  // (unlocked: f may take a while)
-    const std::lock_guard<std::mutex> hold(lock_);
-    graphs_.push_back(g);
-    return g;
-  }
-  std::shared_ptr<const graph> find(std::span<const var> in) const {
-    const std::lock_guard<std::mutex> hold(lock_);
-    for (const auto& g : graphs_)
+  const graph* find(std::span<const var> in) const {
+    for (std::size_t k = 0, n = count_.load(std::memory_order_acquire); k < n; ++k) {
+      const graph* g = slots_[k].load(std::memory_order_acquire);
       if (g->accepts(in))
         return g;
+    }
     return nullptr;
+  }
+  // A new signature's graph, or null past the limit.
+  template <class... V> const graph* add_trace(const V&... x) {
+    if (count_.load(std::memory_order_acquire) >= max_) {
+      eager_calls_.fetch_add(1, std::memory_order_relaxed);
+      return nullptr;
+    }
+    auto made = std::make_unique<const graph>(trace(f_, x...));  // (unlocked: f may take a while)
+    const std::lock_guard<std::mutex> hold(lock_);
+    const std::size_t n = count_.load(std::memory_order_relaxed);
+    const std::array<var, sizeof...(V)> in{x...};
+    for (std::size_t k = 0; k < n; ++k)  // another thread may have traced it meanwhile
+      if (slots_[k].load(std::memory_order_relaxed)->accepts(in))
+        return slots_[k].load(std::memory_order_relaxed);
+    if (n >= max_) {
+      eager_calls_.fetch_add(1, std::memory_order_relaxed);
+      return nullptr;
+    }
+    slots_[n].store(made.get(), std::memory_order_release);
+    count_.store(n + 1, std::memory_order_release);
+    return owned_.emplace_back(std::move(made)).get();
   }
 
   F f_;
+  std::unique_ptr<std::atomic<const graph*>[]> slots_;  // the first count_ are set, never reset
   std::size_t max_;
-  mutable std::mutex lock_;
-  std::vector<std::shared_ptr<const graph>> graphs_;
-  std::size_t eager_calls_ = 0;
+  std::atomic<std::size_t> count_{0};
+  std::atomic<std::size_t> eager_calls_{0};
+  std::mutex lock_;  // adding a graph
+  std::vector<std::unique_ptr<const graph>> owned_;
 };
 
 namespace dynamic {
@@ -156,9 +172,6 @@ inline void print_attr(std::ostream& os, const attr& a) {
         }
       },
       a.value);
-}
-inline std::string value_type_text(const graph::value& v) {
-  return text(dtype_name(v.type), v.shape.str());
 }
 }  // namespace dynamic
 

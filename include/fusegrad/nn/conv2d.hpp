@@ -87,7 +87,7 @@ inline var conv2d(const var& x, const var& w, const var& b = var(), index_t stri
                   index_t padding = 0) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("conv2d", {{"stride", stride}, {"padding", padding}}, {&x, &w, &b},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                        return nn::conv2d(ins[0], ins[1], ins[2], index_t(at.i(0)),
                                          index_t(at.i(1)));
                      });

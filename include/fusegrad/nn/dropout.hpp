@@ -17,7 +17,7 @@ namespace fg::nn {
 inline var dropout(const var& x, double p, generator& g) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("dropout", {{"p", p}, {"generator", &g}}, {&x},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                        return dynamic::draw_from(at.gen(1), [&](generator& g) {
                          return nn::dropout(ins[0], at.f(0), g);
                        });

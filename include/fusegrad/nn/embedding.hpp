@@ -20,7 +20,7 @@ namespace fg::nn {
 inline var embedding(const var& weight, const var& indices) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("embedding", {}, {&weight, &indices},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list&) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list&) {
                        return nn::embedding(ins[0], ins[1]);
                      });
   if (weight.rank() != 2)

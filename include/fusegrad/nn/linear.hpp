@@ -58,7 +58,7 @@ void gemm(index_t m, index_t n, index_t k, const T* a, bool ta, const T* b, bool
 inline var linear(const var& x, const var& w, const var& b = var()) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("linear", {}, {&x, &w, &b},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list&) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list&) {
                        return nn::linear(ins[0], ins[1], ins[2]);
                      });
   dynamic::check_dtypes("linear", x, w);

@@ -36,7 +36,7 @@ inline var nll(const var& logp, const std::vector<index_t>& t) {
 inline var nll_loss(const var& logp, const var& targets) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("nll_loss", {}, {&logp, &targets},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list&) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list&) {
                        return nn::nll_loss(ins[0], ins[1]);
                      });
   return detail::nll(logp, detail::class_indices("nll_loss", logp, targets));
@@ -45,7 +45,7 @@ inline var nll_loss(const var& logp, const var& targets) {
 inline var cross_entropy(const var& logits, const var& targets) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("cross_entropy", {}, {&logits, &targets},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list&) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list&) {
                        return nn::cross_entropy(ins[0], ins[1]);
                      });
   const std::vector<index_t> t = detail::class_indices("cross_entropy", logits, targets);

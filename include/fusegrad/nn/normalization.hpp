@@ -18,7 +18,7 @@ namespace detail {
 inline void blend_running(const var& r_in, const var& v, double momentum) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]] {
     t->record_list("running_update", {{"momentum", momentum}}, {&r_in, &v},
-                   [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                   [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                      nn::detail::blend_running(ins[0], ins[1], at.f(0));
                      return std::vector<var>{};
                    });

@@ -55,7 +55,7 @@ template <class F> void for_each_window(const pool_geometry& g, F f) {
 inline var max_pool2d(const var& x, index_t k, index_t stride = 0) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("max_pool2d", {{"kernel", k}, {"stride", stride}}, {&x},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                        return nn::max_pool2d(ins[0], index_t(at.i(0)), index_t(at.i(1)));
                      });
   const auto g = detail::pool_shape("max_pool2d", x, k, stride ? stride : k);
@@ -107,7 +107,7 @@ inline var max_pool2d(const var& x, index_t k, index_t stride = 0) {
 inline var avg_pool2d(const var& x, index_t k, index_t stride = 0) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("avg_pool2d", {{"kernel", k}, {"stride", stride}}, {&x},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                        return nn::avg_pool2d(ins[0], index_t(at.i(0)), index_t(at.i(1)));
                      });
   const auto g = detail::pool_shape("avg_pool2d", x, k, stride ? stride : k);

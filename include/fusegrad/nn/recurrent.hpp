@@ -86,7 +86,7 @@ void lstm_row_backward(const T* a, const T* c, const T* c2, const T* dh, const T
 inline var lstm_cell(const var& z, const var& c) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record("lstm_cell", {}, {&z, &c},
-                     [](std::span<const var> ins, const fg::dynamic::attr_list&) {
+                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list&) {
                        return nn::lstm_cell(ins[0], ins[1]);
                      });
   const index_t B = c.shape()[0], H = c.shape()[1];
@@ -133,7 +133,7 @@ inline var lstm_sequence(const var& xp, const var& w_hh, const var& b_hh,
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
     return t->record(
         "lstm_sequence", {{"lengths", dynamic::int_attr(lengths)}}, {&xp, &w_hh, &b_hh},
-        [](std::span<const var> ins, const fg::dynamic::attr_list& at) {
+        [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
           return nn::detail::lstm_sequence(ins[0], ins[1], ins[2], at.list<index_t>(0));
         });
   const index_t T = xp.shape()[0], B = xp.shape()[1], H = w_hh.shape()[1], G = 4 * H;
