@@ -5,6 +5,7 @@
 //   export_graph [out dir]   writes cnn.graph.safetensors, images.npy, labels.npy, logits.npy
 //
 // The task: 8x8 images holding a bright horizontal or vertical bar (class 0 or 1) on noise.
+#include <fusegrad/io/graph_file.hpp>
 #include <fusegrad/io/npy.hpp>
 #include <fusegrad/nn.hpp>
 

@@ -4,7 +4,6 @@
 #pragma once
 
 #include "fusegrad/dynamic.hpp"
-#include "fusegrad/io/graph_file.hpp"
 #include "fusegrad/nn/activation.hpp"
 #include "fusegrad/nn/attention.hpp"
 #include "fusegrad/nn/checkpoint.hpp"
