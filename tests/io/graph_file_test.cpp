@@ -36,8 +36,12 @@ std::string text_of(const graph& g) {
 // A small CNN classifier and its loss, traced in evaluation mode.
 struct cnn {
   generator rng{11};
-  nn::Sequential model{nn::Conv2d(1, 4, 3, rng, 1, 1), nn::BatchNorm2d(4), nn::ReLU(),
-                       nn::MaxPool2d(2),               nn::Flatten(),      nn::Linear(36, 5, rng),
+  nn::Sequential model{nn::Conv2d(1, 4, 3, rng, 1, 1),
+                       nn::BatchNorm2d(4),
+                       nn::ReLU(),
+                       nn::MaxPool2d(2),
+                       nn::Flatten(),
+                       nn::Linear(36, 5, rng),
                        nn::GELU()};
   var x = var::randn({3, 1, 6, 6}, rng);
   var y = var::randint(0, 5, {3}, rng);
@@ -131,9 +135,9 @@ TEST_CASE("graph file: LSTM, attention and integer ops round trip") {
 TEST_CASE("graph file: what cannot be saved, and damaged files, are refused by name") {
   generator own(3);
   auto dropped = [&](const var& a) { return nn::dropout(a, 0.5, own); };
-  CHECK_THROWS_WITH_AS(io::save_graph(temp_path("fg_drop.graph.safetensors"),
-                                      trace(dropped, var::ones({4}))),
-                       doctest::Contains("a generator of its own"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      io::save_graph(temp_path("fg_drop.graph.safetensors"), trace(dropped, var::ones({4}))),
+      doctest::Contains("a generator of its own"), std::invalid_argument);
 
   const std::string path = temp_path("fg_bad.graph.safetensors");
   auto fresh = [&] {
@@ -155,12 +159,30 @@ TEST_CASE("graph file: what cannot be saved, and damaged files, are refused by n
   refused([](nlohmann::json& j) { j.erase("steps"); }, "the graph has no 'steps' list");
   refused([](nlohmann::json& j) { j["format"] = 2; }, "format is not 1");
   refused([](nlohmann::json& j) { j["values"][0]["dtype"] = "float7"; }, "unknown dtype 'float7'");
-  refused([](nlohmann::json& j) { j["steps"][2]["attrs"][0] = {{"name", "axes"}, {"int", "x"}}; },
-          "attribute 'axes' has an unknown kind 'int' or a value of the wrong type");
+  refused(
+      [](nlohmann::json& j) {
+        j["steps"][2]["attrs"][0] = {{"name", "axes"}, {"int", "x"}};
+      },
+      "attribute 'axes' has an unknown kind 'int' or a value of the wrong type");
   refused([](nlohmann::json& j) { j["captures"][0]["id"] = 0; },
           "the tensor 'capture.0' is missing");
   refused([](nlohmann::json& j) { j["values"][j["captures"][0]["id"].get<int>()]["shape"] = {4}; },
           "is float32[3], the graph says float32[4]");
+
+  // What only the op knows (the kind of each attribute it reads) is checked when it runs.
+  fresh();
+  tamper(path, [](nlohmann::json& j) {
+    j["steps"][2]["attrs"][0] = {{"name", "axes"}, {"int", 0}};
+  });
+  const graph odd = io::load_graph(path);
+  CHECK_THROWS_WITH_AS(odd.run({var::ones({3})}),
+                       doctest::Contains("reads attribute 0 ('axes') as a list of integers"),
+                       std::invalid_argument);
+  fresh();
+  tamper(path, [](nlohmann::json& j) { j["steps"][2]["attrs"].erase(1); });
+  CHECK_THROWS_WITH_AS(io::load_graph(path).run({var::ones({3})}),
+                       doctest::Contains("reads attribute 1 and the step has 1"),
+                       std::invalid_argument);
 
   fresh();
   std::map<std::string, std::string> meta;

@@ -48,11 +48,11 @@ class attr_list {
   attr_list() = default;
   attr_list(std::initializer_list<attr> a) : items_(a) {}
   explicit attr_list(std::vector<attr> a) : items_(std::move(a)) {}
-  std::int64_t i(std::size_t k) const { return std::get<std::int64_t>(items_.at(k).value); }
-  bool flag(std::size_t k) const { return std::get<bool>(items_.at(k).value); }
-  double f(std::size_t k) const { return std::get<double>(items_.at(k).value); }
+  std::int64_t i(std::size_t k) const { return get<std::int64_t>(k, "an integer"); }
+  bool flag(std::size_t k) const { return get<bool>(k, "a bool"); }
+  double f(std::size_t k) const { return get<double>(k, "a number"); }
   const std::vector<std::int64_t>& ints(std::size_t k) const {
-    return std::get<std::vector<std::int64_t>>(items_.at(k).value);
+    return get<std::vector<std::int64_t>>(k, "a list of integers");
   }
   // An int list as a vector of I (axes as int, extents as index_t).
   template <class I> std::vector<I> list(std::size_t k) const {
@@ -66,11 +66,23 @@ class attr_list {
       e[a] = index_t(v[a]);
     return e;
   }
-  fg::dtype type(std::size_t k) const { return std::get<fg::dtype>(items_.at(k).value); }
-  generator* gen(std::size_t k) const { return std::get<generator*>(items_.at(k).value); }
+  fg::dtype type(std::size_t k) const { return get<fg::dtype>(k, "a dtype"); }
+  generator* gen(std::size_t k) const { return get<generator*>(k, "a generator"); }
   const std::vector<attr>& items() const { return items_; }
 
  private:
+  // Attribute k as the op reads it; a graph from a file may hold something else there.
+  template <class T> const T& get(std::size_t k, const char* kind) const {
+    if (k >= items_.size())
+      throw std::invalid_argument(
+          text("fg::graph: the op reads attribute ", k, " and the step has ", items_.size()));
+    if (const T* v = std::get_if<T>(&items_[k].value))
+      return *v;
+    throw std::invalid_argument(text("fg::graph: the op reads attribute ", k, " ('", items_[k].name,
+                                     "') as ", kind,
+                                     ", and the step holds "
+                                     "something else"));
+  }
   std::vector<attr> items_;
 };
 
