@@ -120,8 +120,9 @@ TEST_CASE("trace: elementwise chains, numbers, broadcasting and reductions") {
   const graph g = check_traced(
       [](const var& a, const var& c) {
         const var y = tanh(a * 2.0 + c) - sigmoid(a) / (1.0 + square(c));
-        return std::vector<var>{sum(y), mean(y, {0}), max(y, {1}, true), logsumexp(y, {-1}),
-                                prod(exp(y * 0.1), {0}), min(y)};
+        return std::vector<var>{
+            sum(y), mean(y, {0}), max(y, {1}, true), logsumexp(y, {-1}), prod(exp(y * 0.1), {0}),
+            min(y)};
       },
       {}, x, b);
   const std::string t = text_of(g);
@@ -173,9 +174,14 @@ TEST_CASE("trace: integer results follow the inputs (argmax, comparisons, nonzer
   const var x = var::randn({6, 4}, rng);
   check_traced(
       [](const var& a) {
-        return std::vector<var>{argmax(a, 1), argmin(a),     argsort(a, 0), (a > 0),
-                                count_nonzero(a > 0.3, {1}), nonzero(a > 1),
-                                masked_select(a, a < 0),     sum(a > 0)};
+        return std::vector<var>{argmax(a, 1),
+                                argmin(a),
+                                argsort(a, 0),
+                                (a > 0),
+                                count_nonzero(a > 0.3, {1}),
+                                nonzero(a > 1),
+                                masked_select(a, a < 0),
+                                sum(a > 0)};
       },
       {}, x);
 }
@@ -189,11 +195,10 @@ TEST_CASE("trace: the remaining ops (scatter, pools, losses, LSTM cell, chunks, 
   const var z = var::randn({2, 8}, rng), c = var::randn({2, 2}, rng);
   check_traced(
       [](const var& a, const var& i, const var& lp, const var& tg, const var& zz, const var& cc) {
-        std::vector<var> out{scatter(a, 1, i, a * 2.0), scatter(a, 1, i, 0.5),
-                             nn::avg_pool2d(a, 2),      nn::max_pool2d(a, 2, 1),
-                             nn::nll_loss(lp, tg),      nn::lstm_cell(zz, cc),
-                             narrow(a, 3, 1, 2),        any(a > 1, {1}),
-                             all(a > -3, {2, 3}, true)};
+        std::vector<var> out{
+            scatter(a, 1, i, a * 2.0), scatter(a, 1, i, 0.5), nn::avg_pool2d(a, 2),
+            nn::max_pool2d(a, 2, 1),   nn::nll_loss(lp, tg),  nn::lstm_cell(zz, cc),
+            narrow(a, 3, 1, 2),        any(a > 1, {1}),       all(a > -3, {2, 3}, true)};
         for (const var& piece : chunk(a, 2, 2))
           out.push_back(piece * 3.0);
         return out;
@@ -258,6 +263,23 @@ TEST_CASE("trace: a CNN, BatchNorm's running statistics updated by every run") {
   CHECK(same(bn.running_mean, after_run));
   model.train(false);  // evaluation: a graph of its own, checked against eager
   check_traced(forward, model.parameters(), x);
+}
+
+TEST_CASE("function: the first call of a signature has its effects once, as an eager call") {
+  generator rng(13);
+  nn::Sequential model(nn::Conv2d(1, 2, 3, rng), nn::BatchNorm2d(2));
+  auto& bn = static_cast<nn::BatchNorm2d&>(model[1]);
+  generator drop(4), twin(4);
+  const var x = var::randn({2, 1, 5, 5}, rng);
+  fg::function f([&](const var& a) { return nn::dropout(model.forward(a), 0.5, drop); });
+  const var before = bn.running_mean.to(host);
+  const var first = f(x);
+  const var after = bn.running_mean.to(host);
+  bn.running_mean.copy_from(before);
+  const var eager = nn::dropout(model.forward(x), 0.5, twin);  // one update, one mask
+  CHECK(same(bn.running_mean, after));
+  CHECK(same(first, eager));
+  CHECK(same(f(x), nn::dropout(model.forward(x), 0.5, twin)));  // and the same after
 }
 
 TEST_CASE("trace: attention, layer norm, embedding, GELU and dropout") {

@@ -408,11 +408,18 @@ template <class Op, std::same_as<var>... V> [[gnu::noinline]] var apply_promoted
 }
 }  // namespace dynamic
 
+namespace dynamic {
+// The name an elementwise op has in a graph: its own, but where a reduction has it too.
+template <class Op> inline constexpr const char* graph_name = Op::name;
+template <> inline constexpr const char* graph_name<ops::min_op> = "minimum";
+template <> inline constexpr const char* graph_name<ops::max_op> = "maximum";
+}  // namespace dynamic
+
 // Op (a struct of ops/*.hpp, or a user's) applied elementwise to vars, recorded on the tape,
 // its operands promoted to a common dtype as PyTorch does (dynamic::result_type).
 template <class Op, std::same_as<var>... V> var apply(const V&... in) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
-    return t->record(Op::name, {}, {&in...},
+    return t->record(dynamic::graph_name<Op>, {}, {&in...},
                      [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list&) {
                        return [&]<std::size_t... I>(std::index_sequence<I...>) {
                          return apply<Op>(ins[I]...);

@@ -59,11 +59,21 @@ class attr_list {
     const auto& v = ints(k);
     return std::vector<I>(v.begin(), v.end());
   }
+  // Extents: at most max_rank of them, none negative, their product within 2^48 elements.
   fg::extents shape(std::size_t k) const {
     const auto& v = ints(k);
+    if (v.size() > max_rank)
+      throw std::invalid_argument(
+          text("fg::graph: attribute ", k, " has ", v.size(), " extents, more than fg::max_rank"));
     fg::extents e = fg::extents::of_rank(v.size());
-    for (std::size_t a = 0; a < v.size(); ++a)
+    double total = 1;
+    for (std::size_t a = 0; a < v.size(); ++a) {
+      total *= double(v[a]);
+      if (v[a] < 0 || total > double(std::int64_t(1) << 48))
+        throw std::invalid_argument(text("fg::graph: attribute ", k, " ('", items_[k].name,
+                                         "') is not extents of a tensor"));
       e[a] = index_t(v[a]);
+    }
     return e;
   }
   fg::dtype type(std::size_t k) const { return get<fg::dtype>(k, "a dtype"); }
@@ -98,7 +108,12 @@ inline std::vector<std::int64_t> int_attr(std::initializer_list<int> r) {
 class replay_inputs {
  public:
   replay_inputs(const var* const* p, std::size_t n) : p_(p), n_(n) {}
-  const var& operator[](std::size_t k) const { return *p_[k]; }
+  const var& operator[](std::size_t k) const {
+    if (k >= n_)  // (a graph from a file may give an op fewer tensors than it reads)
+      throw std::invalid_argument(
+          text("fg::graph: the op reads tensor input ", k, " and the step gives ", n_));
+    return *p_[k];
+  }
   std::size_t size() const { return n_; }
   std::vector<var> vector() const {
     std::vector<var> v;
@@ -160,6 +175,14 @@ inline std::vector<const var*> pointers(const std::vector<var>& xs) {
 // A recorded draw runs again from the generator it drew from (the process's default one
 // under its lock).
 template <class Draw> var draw_from(generator* g, Draw draw) {
+  if (trace_state_of_thread().dry) {  // (recording for fg::function: the run that follows draws)
+    generator copy = *g;
+    if (g == &default_generator().g) {
+      const std::lock_guard<std::recursive_mutex> hold(default_generator().lock);
+      copy = *g;
+    }
+    return draw(copy);
+  }
   if (g == &default_generator().g)
     return with_default_generator(draw);
   return draw(*g);
@@ -493,9 +516,9 @@ class tracer {
 // While alive, `t` records the ops of this thread.
 class recording {
  public:
-  explicit recording(tracer& t) : was_(trace_state_of_thread()) {
+  recording(tracer& t, bool dry) : was_(trace_state_of_thread()) {
     trace_state& s = trace_state_of_thread();
-    s = {0, &t, [](void* r, const impl& x) { static_cast<tracer*>(r)->note_read(x); },
+    s = {0, dry, &t, [](void* r, const impl& x) { static_cast<tracer*>(r)->note_read(x); },
          [](void* r, const char* op, const var* from, const var& made, generator* g, double lo,
             double hi) { static_cast<tracer*>(r)->made(op, from, made, g, lo, hi); }};
   }

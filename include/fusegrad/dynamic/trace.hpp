@@ -42,9 +42,18 @@ template <class R> R as_result(var_list&& out) {
 // update is seen by the graph). Plain C++ control flow runs once, as it goes for these inputs:
 // a branch on an element's value (item(), at()) is frozen, and the graph's warnings() say so.
 // fg::where keeps a data-dependent choice inside the graph.
+namespace dynamic {
+template <class F, std::same_as<var>... V> graph trace_with(bool dry, F& f, const V&... example);
+}
 template <class F, std::same_as<var>... V>
 requires dynamic::trace_result<std::invoke_result_t<F&, const V&...>> graph
 trace(F&& f, const V&... example) {
+  return dynamic::trace_with(false, f, example...);
+}
+
+// (`dry`: the run that records has no effects; fg::function's graph runs right after.)
+template <class F, std::same_as<var>... V>
+graph dynamic::trace_with(bool dry, F& f, const V&... example) {
   graph g;
   dynamic::tracer t(g);
   // The inputs require a gradient while f runs, so that whatever an unrecorded op computes
@@ -60,7 +69,7 @@ trace(F&& f, const V&... example) {
     t.add_input(x);
   {
     const dynamic::switch_scope<dynamic::grad_enabled, true> grad;
-    const dynamic::recording on(t);
+    const dynamic::recording on(t, dry);
     auto out = std::apply([&](const auto&... x) { return f(x...); }, in);
     if constexpr (std::is_same_v<decltype(out), var>) {
       t.add_output(out);
@@ -125,7 +134,9 @@ template <class F> class function {
       eager_calls_.fetch_add(1, std::memory_order_relaxed);
       return nullptr;
     }
-    auto made = std::make_unique<const graph>(trace(f_, x...));  // (unlocked: f may take a while)
+    // Recorded without effects: the graph's run that follows has them, once. (Unlocked: f may
+    // take a while.)
+    auto made = std::make_unique<const graph>(dynamic::trace_with(true, f_, x...));
     const std::lock_guard<std::mutex> hold(lock_);
     const std::size_t n = count_.load(std::memory_order_relaxed);
     const std::array<var, sizeof...(V)> in{x...};
@@ -136,9 +147,10 @@ template <class F> class function {
       eager_calls_.fetch_add(1, std::memory_order_relaxed);
       return nullptr;
     }
-    slots_[n].store(made.get(), std::memory_order_release);
+    const graph* kept = owned_.emplace_back(std::move(made)).get();  // (before it is seen)
+    slots_[n].store(kept, std::memory_order_release);
     count_.store(n + 1, std::memory_order_release);
-    return owned_.emplace_back(std::move(made)).get();
+    return kept;
   }
 
   F f_;

@@ -309,6 +309,10 @@ inline void realise_pending_before_write(const std::shared_ptr<impl>& p) {
 // it); and what to tell the recorder when the function's own code reads a tensor's elements.
 struct trace_state {
   int depth = 0;
+  // Recording for fg::function: the run that records has no effects (running statistics stay,
+  // recorded draws come from a copy of their generator), since the graph's run that follows has
+  // them.
+  bool dry = false;
   void* recorder = nullptr;
   void (*on_read)(void* recorder, const impl& x) = nullptr;
   // A tensor made from another (`from`: detach) or drawn (rand, randn, randint in [lo, hi),
@@ -767,7 +771,7 @@ namespace dynamic {
 // The process's default generator, for creation without one (PyTorch's habit); a mutex makes
 // draws from several threads safe (their order between threads is not).
 struct default_generator_state {
-  std::mutex lock;
+  std::recursive_mutex lock;  // (a recorded draw replays under it, and may draw again)
   generator g;
 };
 inline default_generator_state& default_generator() {
@@ -776,7 +780,7 @@ inline default_generator_state& default_generator() {
 }
 template <class F> var with_default_generator(F f) {
   default_generator_state& s = default_generator();
-  std::lock_guard<std::mutex> hold(s.lock);
+  std::lock_guard<std::recursive_mutex> hold(s.lock);
   return f(s.g);
 }
 }  // namespace dynamic
@@ -784,7 +788,7 @@ template <class F> var with_default_generator(F f) {
 // Seeds the default generator that var::rand, randn, randint and randperm use when given none.
 inline void manual_seed(std::uint64_t seed) {
   dynamic::default_generator_state& s = dynamic::default_generator();
-  std::lock_guard<std::mutex> hold(s.lock);
+  std::lock_guard<std::recursive_mutex> hold(s.lock);
   s.g.reseed(seed);
 }
 inline var var::rand(const fg::extents& e, fg::dtype t) {

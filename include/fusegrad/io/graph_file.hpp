@@ -16,7 +16,9 @@
 #include "fusegrad/nn/pool.hpp"
 #include "fusegrad/nn/recurrent.hpp"
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <set>
@@ -117,7 +119,7 @@ inline void register_graph_ops() {
                            nn::lstm_cell(m, slice(m, 1, 0, 1)),
                            nn::detail::lstm_sequence(reshape(m, {4, 4, 4}), slice(v, 1, 0, 1),
                                                      reshape(slice(v, 1, 0, 1), {4}), {})};
-      nn::detail::blend_running(var::zeros({4}), v, 0.1);
+      nn::detail::blend_running(var::zeros({4}), slice(v, 0, 0, 1), 0.1);
       return out;
     };
     (void)trace(every_op, var::ones({2, 2, 4, 4}));
@@ -142,7 +144,9 @@ inline nlohmann::json attr_json(const dynamic::attr& a, const std::string& path)
         else if constexpr (std::is_same_v<A, bool>)
           j["bool"] = v;
         else if constexpr (std::is_same_v<A, double>)
-          j["number"] = v;
+          j["number"] = std::isfinite(v) ? nlohmann::json(v)  // (JSON has no inf or NaN)
+                        : std::isnan(v)  ? nlohmann::json("nan")
+                                         : nlohmann::json(v > 0 ? "inf" : "-inf");
         else if constexpr (std::is_same_v<A, std::vector<std::int64_t>>)
           j["ints"] = v;
         else if constexpr (std::is_same_v<A, dtype>)
@@ -187,6 +191,10 @@ inline dynamic::attr attr_from(const nlohmann::json& j, const std::string& path)
       return {name, v.get<bool>()};
     if (kind == "number" && v.is_number())
       return {name, v.get<double>()};
+    if (kind == "number" && (v == "inf" || v == "-inf" || v == "nan"))
+      return {name, v == "nan"   ? std::numeric_limits<double>::quiet_NaN()
+                    : v == "inf" ? std::numeric_limits<double>::infinity()
+                                 : -std::numeric_limits<double>::infinity()};
     if (kind == "ints" && v.is_array()) {
       std::vector<std::int64_t> xs;
       for (const auto& x : v) {
@@ -283,7 +291,7 @@ inline graph load_graph(const std::string& path) {
   for (const char* key : {"values", "inputs", "outputs", "captures", "steps", "warnings"})
     if (!j.is_object() || !j.contains(key) || !j[key].is_array())
       throw detail::graph_fault(path, dynamic::text("the graph has no '", key, "' list"));
-  if (j.value("format", 0) != 1)
+  if (!j.contains("format") || j["format"] != 1)
     throw detail::graph_fault(path, "the graph's format is not 1 (written by another version?)");
   std::vector<graph::value> values;
   for (const auto& v : j["values"]) {

@@ -24,6 +24,11 @@ inline void blend_running(const var& r_in, const var& v, double momentum) {
                    });
     return;
   }
+  if (dynamic::trace_state_of_thread().dry)  // recording for fg::function: its run updates
+    return;
+  if (r_in.size() != v.size())
+    throw shape_error(dynamic::text("fg::nn::BatchNorm2d: running statistics of ", r_in.size(),
+                                    " channels given ", v.size(), " values"));
   var r = r_in;  // (the same tensor: its elements change)
   dispatch(r.dtype(), [&](auto z) {
     using T = decltype(z);
