@@ -5,10 +5,21 @@
 
 #include <fusegrad/dynamic.hpp>
 
+#include <cstring>
 #include <functional>
 #include <vector>
 
 namespace fg::testing {
+
+// The same dtype, extents and elements, bit for bit (undefined only equals undefined).
+inline bool bitwise_equal(const var& a, const var& b) {
+  if (!a.defined() || !b.defined())
+    return a.defined() == b.defined();
+  if (a.dtype() != b.dtype() || !(a.shape() == b.shape()))
+    return false;
+  const std::size_t bytes = a.size() * dynamic::element_size(a.dtype());
+  return bytes == 0 || std::memcmp(a.ready().first_byte(), b.ready().first_byte(), bytes) == 0;
+}
 
 // A float64 var of extents e, uniform in [lo, hi), requiring a gradient.
 inline var leaf(const extents& e, double lo, double hi) {

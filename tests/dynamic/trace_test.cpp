@@ -1,7 +1,7 @@
 // fg::trace and fg::function: a traced function gives the eager function's values and gradients
 // bit for bit, on the inputs it was traced with and on others; what cannot be recorded is
 // refused or reported; a new signature traces again.
-#include "../testing.hpp"
+#include "dynamic_testing.hpp"
 
 #include <fusegrad/dynamic.hpp>
 #include <fusegrad/nn.hpp>
@@ -16,14 +16,8 @@ using namespace fg;
 
 namespace {
 
-// The same dtype, extents and elements, bit for bit.
 bool same(const var& a, const var& b) {
-  if (!a.defined() || !b.defined())
-    return a.defined() == b.defined();
-  if (a.dtype() != b.dtype() || !(a.shape() == b.shape()))
-    return false;
-  const std::size_t bytes = a.size() * dynamic::element_size(a.dtype());
-  return bytes == 0 || std::memcmp(a.ready().first_byte(), b.ready().first_byte(), bytes) == 0;
+  return fg::testing::bitwise_equal(a, b);
 }
 
 // A fresh leaf with x's elements, requiring a gradient where it can.

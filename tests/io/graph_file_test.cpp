@@ -1,7 +1,7 @@
 // fg::io::save_graph / load_graph: a traced graph and its tensors in one safetensors file; the
 // loaded graph predicts and differentiates as the traced one did, bit for bit, and trains
 // further; a damaged or foreign file is refused with a sentence naming the fault.
-#include "../testing.hpp"
+#include "../dynamic/dynamic_testing.hpp"
 #include "io_testing.hpp"
 
 #include <fusegrad/io/graph_file.hpp>
@@ -21,10 +21,7 @@ using fg::testing::temp_path;
 namespace {
 
 bool same(const var& a, const var& b) {
-  if (a.dtype() != b.dtype() || !(a.shape() == b.shape()))
-    return false;
-  const std::size_t bytes = a.size() * dynamic::element_size(a.dtype());
-  return bytes == 0 || std::memcmp(a.ready().first_byte(), b.ready().first_byte(), bytes) == 0;
+  return fg::testing::bitwise_equal(a, b);
 }
 
 std::string text_of(const graph& g) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -486,12 +487,12 @@ class tracer {
   // Whether p was computed from an input of the traced function (they require a gradient while
   // it runs, so the tape or a pending chain links them). Only an unknown tensor is walked.
   bool from_inputs(const impl& p) const {
-    std::vector<const impl*> todo{&p};
-    std::unordered_map<const void*, bool> seen;
-    while (!todo.empty()) {
-      const impl* q = todo.back();
-      todo.pop_back();
-      if (!seen.emplace(q, true).second)
+    std::vector<const impl*> to_visit{&p};  // depth first, each tensor once
+    std::unordered_set<const impl*> visited;
+    while (!to_visit.empty()) {
+      const impl* q = to_visit.back();
+      to_visit.pop_back();
+      if (!visited.insert(q).second)
         continue;
       for (int id : g_.inputs_)
         if (&keep_[std::size_t(id)].get() == q)
@@ -499,11 +500,11 @@ class tracer {
       if (q->pending())
         for (const auto& a : q->args)
           if (a)
-            todo.push_back(a.get());
+            to_visit.push_back(a.get());
       if (q->grad_fn)
         for (const var& in : q->grad_fn->inputs)
           if (in.defined())
-            todo.push_back(&in.get());
+            to_visit.push_back(&in.get());
     }
     return false;
   }
