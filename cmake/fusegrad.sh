@@ -63,12 +63,13 @@ BASE_PKGS=(cmake g++ make libxsimd-dev xtl-dev nlohmann-json3-dev)
 EMBEDDED_PKGS=(gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib
   qemu-system-arm)
 # zlib reads the gzip IDX data sets; python3-numpy checks safetensors files against Python, and
-# python3-torch (1.13) is the reference of tests/dynamic/torch_parity.py; the
+# python3-torch (1.13) is the reference of tests/dynamic/torch_parity.py; python3-venv makes the
+# venv in which PyPI's ONNX Runtime checks our ONNX files (tests/io/onnx_check.py); the
 # main job's test trains on Debian's Fashion-MNIST; libblas-dev is fg::nn's optional BLAS (its
 # products are tested against our own GEMM); clang checks the headers a second time and, with
 # its libFuzzer runtime (libclang-rt-14-dev), fuzzes the loaders (tests/fuzz).
 TEST_PKGS=("${BASE_PKGS[@]}" doctest-dev libbenchmark-dev libeigen3-dev zlib1g-dev python3-numpy
-  python3-torch dataset-fashion-mnist libblas-dev clang libclang-rt-14-dev "${EMBEDDED_PKGS[@]}")
+  python3-torch python3-venv dataset-fashion-mnist libblas-dev clang libclang-rt-14-dev "${EMBEDDED_PKGS[@]}")
 
 cmd_test() {
   ensure_packages "${TEST_PKGS[@]}"
@@ -131,7 +132,7 @@ cmd_bench() {
 bench_in_venv() {
   local venv=$1 pkgs=$2 target=$3 script=$4 binary=$5
   shift 5
-  ensure_packages "${TEST_PKGS[@]}" python3-venv
+  ensure_packages "${TEST_PKGS[@]}"
   local modules=${pkgs// /, }
   if [[ ! -x $venv/bin/python ]] || ! "$venv/bin/python" -c "import $modules" 2>/dev/null; then
     step "python3 -m venv $venv && pip install $pkgs"
