@@ -180,3 +180,86 @@ TEST_CASE("onnx: a graph that a deployed model should not hold is refused, namin
                        "that fusegrad exports",
                        std::invalid_argument);
 }
+
+TEST_CASE("onnx: a graph exported and loaded back computes and differentiates as the model") {
+  fg::generator g(5);
+  nn::Sequential model(nn::Linear(4, 6, g), nn::GELU(), nn::LayerNorm(6), nn::Linear(6, 2, g));
+  const var x = var::randn({3, 4}, g);
+  const fg::graph gr = fg::trace([&](const var& v) { return model.forward(v); }, x);
+  io::onnx_model m = io::from_onnx(io::to_onnx(gr, {.names = model.named_parameters()}));
+  CHECK(m.input_names == std::vector<std::string>{"input_0"});
+  CHECK(m.output_names == std::vector<std::string>{"output_0"});
+  REQUIRE(m.named_parameters.size() == model.named_parameters().size());
+  for (std::size_t k = 0; k < m.named_parameters.size(); ++k) {
+    CHECK(m.named_parameters[k].first == model.named_parameters()[k].first);
+    CHECK(m.named_parameters[k].second.requires_grad());
+  }
+  fg::sum(model.forward(x)).backward();
+  var loaded = m.graph.run({x})[0];
+  CHECK(fg::max(fg::abs(loaded - model.forward(x))).item() < 1e-6);
+  fg::sum(loaded).backward();
+  for (std::size_t k = 0; k < m.named_parameters.size(); ++k)
+    CHECK_MESSAGE(fg::max(fg::abs(m.named_parameters[k].second.grad() -
+                                  model.named_parameters()[k].second.grad()))
+                          .item() < 1e-5,
+                  m.named_parameters[k].first);
+  CHECK(m.graph.parameters().size() == m.named_parameters.size());
+}
+
+namespace {
+// A model of one node `op`(x) -> y, x float32 of `dims` (-1: a symbolic axis).
+std::string one_node_model(const std::string& op, const std::vector<std::int64_t>& dims) {
+  namespace on = fg::io::detail::onnx;
+  pb::writer shape, tensor, type, input, node, graph, opset, model;
+  for (std::int64_t d : dims) {
+    pb::writer dim;
+    if (d < 0)
+      dim.bytes(on::field::dim_param, "batch");
+    else
+      dim.int64(on::field::dim_value, d);
+    shape.message(on::field::shape_dim, dim);
+  }
+  tensor.int64(on::field::type_tensor_elem_type, 1);
+  tensor.message(on::field::type_tensor_shape, shape);
+  type.message(on::field::type_tensor, tensor);
+  input.bytes(on::field::value_info_name, "x");
+  input.message(on::field::value_info_type, type);
+  node.bytes(on::field::node_input, "x");
+  node.bytes(on::field::node_output, "y");
+  node.bytes(on::field::node_name, "the_node");
+  node.bytes(on::field::node_op_type, op);
+  graph.message(on::field::graph_node, node);
+  graph.message(on::field::graph_input, input);
+  pb::writer output;
+  output.bytes(on::field::value_info_name, "y");
+  output.message(on::field::value_info_type, type);
+  graph.message(on::field::graph_output, output);
+  opset.int64(on::field::opset_version, 17);
+  model.int64(on::field::model_ir_version, 8);
+  model.message(on::field::model_opset_import, opset);
+  model.message(on::field::model_graph, graph);
+  return model.data();
+}
+}  // namespace
+
+TEST_CASE("onnx: what load_onnx cannot read or run, it says, naming the node or the file") {
+  const io::onnx_model relu = io::from_onnx(one_node_model("Relu", {2, 3}));
+  CHECK(fg::sum(relu.graph.run({var::full({2, 3}, -1.0)})[0]).item() == 0);
+  CHECK_THROWS_WITH_AS(io::from_onnx(one_node_model("Mystery", {2}), "m.onnx"),
+                       "fg::io::load_onnx(): m.onnx: node 'the_node' (Mystery) is an op that "
+                       "fusegrad does not import",
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(io::from_onnx(one_node_model("Relu", {-1, 3}), "m.onnx"),
+                       doctest::Contains("input 'x' has a symbolic axis 0; give its extents in "
+                                         "onnx_import_options::input_shapes"),
+                       std::invalid_argument);
+  const io::onnx_model shaped = io::from_onnx(one_node_model("Relu", {-1, 3}), "m.onnx",
+                                              {.input_shapes = {{"x", fg::extents{5, 3}}}});
+  CHECK(shaped.graph.run({var::ones({5, 3})})[0].shape() == fg::extents{5, 3});
+  const std::string bytes = one_node_model("Relu", {2});
+  CHECK_THROWS_AS(io::from_onnx(bytes.substr(0, bytes.size() - 3), "m.onnx"), io::format_error);
+  CHECK_THROWS_WITH_AS(io::from_onnx(std::string("\x08\x08", 2), "m.onnx"),
+                       "m.onnx: not an ONNX model (no graph)", io::format_error);
+  CHECK_THROWS_WITH_AS(io::load_onnx("/nonexistent/model.onnx"),
+                       doctest::Contains("/nonexistent/model.onnx"), std::runtime_error);
+}

@@ -116,7 +116,7 @@ inline var flip(const var& x, list_arg<int> dims) {
   return dynamic::map_axes("flip", x, m);
 }
 // x's axes in the order `dims` (a permutation of 0 .. rank - 1), as torch.permute (a copy).
-inline var permute(const var& x, std::initializer_list<int> dims) {
+inline var permute(const var& x, list_arg<int> dims) {
   const std::size_t r = x.rank();
   std::vector<std::size_t> order;
   std::vector<bool> seen(r);

@@ -7,6 +7,7 @@
 #include "fusegrad/dynamic/graph.hpp"
 
 #include <array>
+#include <span>
 #include <atomic>
 #include <concepts>
 #include <memory>
@@ -44,6 +45,7 @@ template <class R> R as_result(var_list&& out) {
 // fg::where keeps a data-dependent choice inside the graph.
 namespace dynamic {
 template <class F, std::same_as<var>... V> graph trace_with(bool dry, F& f, const V&... example);
+template <class Body> graph trace_span(bool dry, std::span<const var> example, Body&& body);
 }
 template <class F, std::same_as<var>... V>
 requires dynamic::trace_result<std::invoke_result_t<F&, const V&...>> graph
@@ -51,35 +53,46 @@ trace(F&& f, const V&... example) {
   return dynamic::trace_with(false, f, example...);
 }
 
-// (`dry`: the run that records has no effects; fg::function's graph runs right after.)
-template <class F, std::same_as<var>... V>
-graph dynamic::trace_with(bool dry, F& f, const V&... example) {
+// Records `body`, a function of a span of inputs like `example` returning their results (a
+// std::vector<var>), into a graph: the core of fg::trace, for callers whose input count is known
+// at run time only (a model loaded from a file). `dry`: the run that records has no effects
+// (fg::function's graph runs right after).
+template <class Body>
+graph dynamic::trace_span(bool dry, std::span<const var> example, Body&& body) {
   graph g;
   dynamic::tracer t(g);
   // The inputs require a gradient while f runs, so that whatever an unrecorded op computes
   // from them is linked to them on the tape and refused (tracer::id_of) instead of frozen.
-  auto alias = [](const var& x) {
+  std::vector<var> in;
+  for (const var& x : example) {
     var a = x.detach();
     if (is_floating(x.dtype()))
       a.requires_grad(true);
-    return a;
-  };
-  const std::array<var, sizeof...(V)> in{alias(example)...};
-  for (const var& x : in)
-    t.add_input(x);
+    t.add_input(a);
+    in.push_back(std::move(a));
+  }
   {
     const dynamic::switch_scope<dynamic::grad_enabled, true> grad;
     const dynamic::recording on(t, dry);
-    auto out = std::apply([&](const auto&... x) { return f(x...); }, in);
-    if constexpr (std::is_same_v<decltype(out), var>) {
-      t.add_output(out);
-    } else {
-      for (const var& y : out)
-        t.add_output(y);
-    }
+    for (const var& y : body(std::span<const var>(in)))
+      t.add_output(y);
   }
   t.finish();
   return g;
+}
+
+template <class F, std::same_as<var>... V>
+graph dynamic::trace_with(bool dry, F& f, const V&... example) {
+  const std::array<var, sizeof...(V)> ex{example...};
+  return trace_span(dry, ex, [&](std::span<const var> in) {
+    auto out = [&]<std::size_t... I>(std::index_sequence<I...>) {
+      return f(in[I]...);
+    }(std::index_sequence_for<V...>{});
+    if constexpr (std::is_same_v<decltype(out), var>)
+      return std::vector<var>{std::move(out)};
+    else
+      return out;
+  });
 }
 
 // A function of vars traced once per input signature (the inputs' extents, dtypes and device):
