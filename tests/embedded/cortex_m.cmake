@@ -4,7 +4,10 @@
 #                   prints flash and RAM use
 #   -DMODE=run      runs it on QEMU's MPS2 AN386 (Cortex-M4F) with semihosting and checks that
 #                   the loss falls and the test accuracy is reached
-# Inputs: SRC (fusegrad source tree), BIN (build folder), QEMU, NM, SIZE.
+#   -DMODE=frozen   runs the frozen digits model (fg::freeze's header, from FROZEN) and checks
+#                   that its logits are the host's
+# Inputs: SRC (fusegrad source tree), BIN (build folder), FROZEN (where freeze_digits wrote
+# frozen_digits.hpp), QEMU, NM, SIZE.
 cmake_minimum_required(VERSION 3.21)
 set(elf "${BIN}/digits_mps2.elf")
 
@@ -23,22 +26,38 @@ if(MODE STREQUAL "build")
   endforeach()
   run_checked("${CMAKE_COMMAND}" -S "${SRC}/examples/embedded/cortex_m" -B "${BIN}"
               "-DCMAKE_TOOLCHAIN_FILE=${SRC}/cmake/toolchains/arm-none-eabi-cortex-m4f.cmake"
-              -DCMAKE_BUILD_TYPE=Release)
+              -DCMAKE_BUILD_TYPE=Release "-DFUSEGRAD_FROZEN_DIR=${FROZEN}")
   run_checked("${CMAKE_COMMAND}" --build "${BIN}")
   message(STATUS "built ${elf}")
 
 elseif(MODE STREQUAL "symbols")
-  run_checked("${NM}" -C "${elf}")
   set(forbidden malloc calloc realloc free _sbrk "operator new" "operator delete" printf
                 puts abort __cxa_throw __cxa_guard_acquire)
-  foreach(sym IN LISTS forbidden)
-    string(REGEX MATCH "[0-9a-f]+ [TtWw] [^\n]*${sym}[^\n]*" hit "${out}")
-    if(hit)
-      message(FATAL_ERROR "the firmware links '${hit}': it must need no heap or stdio")
-    endif()
+  set(elfs "${elf}")
+  if(EXISTS "${BIN}/frozen_mps2.elf")
+    list(APPEND elfs "${BIN}/frozen_mps2.elf")
+  endif()
+  foreach(e IN LISTS elfs)
+    run_checked("${NM}" -C "${e}")
+    foreach(sym IN LISTS forbidden)
+      string(REGEX MATCH "[0-9a-f]+ [TtWw] [^\n]*${sym}[^\n]*" hit "${out}")
+      if(hit)
+        message(FATAL_ERROR "${e} links '${hit}': firmware must need no heap or stdio")
+      endif()
+    endforeach()
+    run_checked("${SIZE}" -A "${e}")
+    message(STATUS "${e}: no heap, operator new, printf, abort or exception support linked\n${out}")
   endforeach()
-  run_checked("${SIZE}" -A "${elf}")
-  message(STATUS "no heap, operator new, printf, abort or exception support linked\n${out}")
+
+elseif(MODE STREQUAL "frozen")
+  execute_process(
+    COMMAND "${QEMU}" -M mps2-an386 -nographic -monitor none -serial none
+            -semihosting-config enable=on,target=native -kernel "${BIN}/frozen_mps2.elf"
+    RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out TIMEOUT 300)
+  message(STATUS "${out}")
+  if(NOT rc EQUAL 0 OR NOT out MATCHES "frozen: PASS")
+    message(FATAL_ERROR "the frozen model's firmware failed (status '${rc}')")
+  endif()
 
 elseif(MODE STREQUAL "run")
   execute_process(
