@@ -5,6 +5,7 @@
 
 #include "fusegrad/fusegrad.hpp"
 #include "fusegrad/static_nn/activation.hpp"
+#include "fusegrad/static_nn/conv2d.hpp"
 #include "fusegrad/static_nn/dense.hpp"
 #include "fusegrad/static_nn/init.hpp"
 #include "fusegrad/static_nn/loss.hpp"

@@ -4,10 +4,10 @@
 #                   prints flash and RAM use
 #   -DMODE=run      runs it on QEMU's MPS2 AN386 (Cortex-M4F) with semihosting and checks that
 #                   the loss falls and the test accuracy is reached
-#   -DMODE=frozen   runs the frozen digits model (fg::freeze's header, from FROZEN) and checks
-#                   that its logits are the host's
-# Inputs: SRC (fusegrad source tree), BIN (build folder), FROZEN (where freeze_digits wrote
-# frozen_digits.hpp), QEMU, NM, SIZE.
+#   -DMODE=frozen   runs the frozen digit classifiers (fg::freeze's headers, from FROZEN) and
+#                   checks that their logits are the host's
+# Inputs: SRC (fusegrad source tree), BIN (build folder), FROZEN (where freeze_digits wrote its
+# headers), QEMU, NM, SIZE.
 cmake_minimum_required(VERSION 3.21)
 set(elf "${BIN}/digits_mps2.elf")
 
@@ -56,7 +56,7 @@ elseif(MODE STREQUAL "frozen")
     RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out TIMEOUT 300)
   message(STATUS "${out}")
   if(NOT rc EQUAL 0 OR NOT out MATCHES "frozen: PASS")
-    message(FATAL_ERROR "the frozen model's firmware failed (status '${rc}')")
+    message(FATAL_ERROR "the frozen models' firmware failed (status '${rc}')")
   endif()
 
 elseif(MODE STREQUAL "run")

@@ -30,8 +30,8 @@ namespace detail::freezing {
 [[noreturn]] inline void refuse(const std::string& why) {
   throw std::invalid_argument(
       "fg::freeze(): " + why +
-      "; fg::static_nn has dense layers and elementwise activations, so a frozen graph is a "
-      "chain of linear layers and unary ops (a flatten may come first)");
+      "; a frozen graph is a chain of what fg::static_nn has: linear layers, 2-D convolutions "
+      "and pools, flatten, and unary ops");
 }
 
 // The op struct (fg::ops::<struct>) of each unary op of the table, by its graph name.
@@ -94,35 +94,60 @@ inline std::string freeze_source(const graph& g, const freeze_options& o = {}) {
   std::ostringstream weights, load;
   int cur = g.inputs()[0];
   const index_t batch = in.shape.rank() ? in.shape[0] : 0;
-  int dense = 0;
+  int params = 0;
+  // The layer's parameters as arrays, and load()'s lines that copy them into layer k.
+  auto parameters = [&](const var& w, const var& b, const char* what) {
+    const std::size_t k = layers.size() - 1;
+    weights << "// layer " << k << ": " << what << "\n";
+    fz::array(weights, type, dynamic::text("weight_", params), w, single);
+    fz::array(weights, type, dynamic::text("bias_", params), b, single);
+    load << "  for (fg::index_t i = 0; i < " << w.size() << "; ++i)\n    m.layer<" << k
+         << ">().weight[i] = weight_" << params << "[i];\n"
+         << "  for (fg::index_t i = 0; i < " << b.size() << "; ++i)\n    m.layer<" << k
+         << ">().bias[i] = bias_" << params << "[i];\n";
+    ++params;
+  };
+  auto tensor_type = [&](const extents& e) {
+    std::string t = dynamic::text("fg::shape<");
+    for (std::size_t a = 0; a < e.rank(); ++a)
+      t += dynamic::text(a ? ", " : "", e[a]);
+    return t + ">";
+  };
+  auto weights_of = [&](const graph::step& s, index_t n_out) {
+    const auto w = captured.find(s.in[1]);
+    const auto b = s.in[2] < 0 ? captured.end() : captured.find(s.in[2]);
+    if (w == captured.end() || (s.in[2] >= 0 && b == captured.end()))
+      fz::refuse("the weights of '" + s.op + "' are computed, not parameters");
+    return std::pair{w->second, b == captured.end() ? var::zeros({n_out}, in.type) : b->second};
+  };
   for (const graph::step& s : g.steps()) {
     const graph::value& out = g.values()[std::size_t(s.out.at(0))];
+    const extents& now = g.values()[std::size_t(cur)].shape;
     if (s.in.empty() || s.in[0] != cur)
       fz::refuse("the step '" + s.op + "' does not continue the chain from the input");
     if (s.op == "reshape") {
       if (out.shape.rank() != 2 || out.shape[0] != batch)
         fz::refuse("a reshape makes " + out.shape.str() + ", not [batch, features]");
+      if (now.rank() != 2)
+        layers.push_back("fg::static_nn::flatten");
     } else if (s.op == "linear") {
-      const auto w = captured.find(s.in[1]);
-      const auto b = s.in[2] < 0 ? captured.end() : captured.find(s.in[2]);
-      if (w == captured.end() || (s.in[2] >= 0 && b == captured.end()))
-        fz::refuse("a linear layer's weights are computed, not parameters");
-      const index_t n_out = w->second.shape()[0], n_in = w->second.shape()[1];
-      if (g.values()[std::size_t(cur)].shape.rank() != 2)
-        fz::refuse("a linear layer takes " + g.values()[std::size_t(cur)].shape.str() +
-                   ", not [batch, features]");
+      if (now.rank() != 2)
+        fz::refuse("a linear layer takes " + now.str() + ", not [batch, features]");
+      const index_t n_out = out.shape[1], n_in = now[1];
+      const auto [w, b] = weights_of(s, n_out);
       layers.push_back(dynamic::text("fg::static_nn::dense<", type, ", ", n_in, ", ", n_out, ">"));
       // fg::nn's weight is [out, in] (x W^T); fg::static_nn's is [in, out] (x W).
-      weights << "// layer " << layers.size() - 1 << ": dense " << n_in << " -> " << n_out
-              << "\n";
-      fz::array(weights, type, dynamic::text("weight_", dense), transpose(w->second), single);
-      fz::array(weights, type, dynamic::text("bias_", dense),
-                b == captured.end() ? var::zeros({n_out}, in.type) : b->second, single);
-      load << "  for (fg::index_t i = 0; i < " << n_in * n_out << "; ++i)\n    m.layer<"
-           << layers.size() - 1 << ">().weight[i] = weight_" << dense << "[i];\n"
-           << "  for (fg::index_t i = 0; i < " << n_out << "; ++i)\n    m.layer<"
-           << layers.size() - 1 << ">().bias[i] = bias_" << dense << "[i];\n";
-      ++dense;
+      parameters(transpose(w), b, dynamic::text("dense ", n_in, " -> ", n_out).c_str());
+    } else if (s.op == "conv2d") {
+      const auto [w, b] = weights_of(s, out.shape[1]);
+      layers.push_back(dynamic::text("fg::static_nn::conv2d<", type, ", ", tensor_type(now), ", ",
+                                     w.shape()[0], ", ", w.shape()[2], ", ", w.shape()[3], ", ",
+                                     s.attrs.i(0), ", ", s.attrs.i(1), ">"));
+      parameters(w, b, dynamic::text("conv2d ", w.shape().str()).c_str());
+    } else if (s.op == "max_pool2d" || s.op == "avg_pool2d") {
+      const std::int64_t k = s.attrs.i(0), stride = s.attrs.i(1) ? s.attrs.i(1) : k;
+      layers.push_back(dynamic::text("fg::static_nn::", s.op, "<", type, ", ", tensor_type(now),
+                                     ", ", k, ", ", stride, ">"));
     } else if (const auto u = fz::unary_structs().find(s.op); u != fz::unary_structs().end()) {
       layers.push_back("fg::static_nn::activation<fg::ops::" + u->second + ">");
     } else {
@@ -143,7 +168,8 @@ inline std::string freeze_source(const graph& g, const freeze_options& o = {}) {
        "exceptions.\n"
     << "//   " << o.name_space << "::model m; " << o.name_space << "::load(m);\n"
     << "//   " << o.name_space << "::output y = m(x);  // x: " << o.name_space << "::input\n"
-    << "// The batch is the one traced; the model trains further with fg::static_nn::trainer.\n"
+    << "// The batch is the one traced. A model of dense layers and activations trains further\n"
+    << "// with fg::static_nn::trainer; convolutions and pools run inference only.\n"
     << "#pragma once\n\n#include <fusegrad/static_nn.hpp>\n\nnamespace " << o.name_space
     << " {\n\n";
   h << "inline constexpr fg::index_t batch = " << batch << ";\n";
@@ -151,13 +177,8 @@ inline std::string freeze_source(const graph& g, const freeze_options& o = {}) {
   for (std::size_t k = 0; k < layers.size(); ++k)
     h << (k ? ",\n                                       " : "") << layers[k];
   h << ">;\n";
-  h << "using input = fg::tensor<" << type << ", fg::shape<" << batch;
-  index_t features = 1;
-  for (std::size_t a = 1; a < in.shape.rank(); ++a)
-    features *= in.shape[a];
-  h << ", " << features << ">>;  // traced as " << in.shape.str() << "\n";
-  h << "using output = fg::tensor<" << type << ", fg::shape<" << result.shape[0] << ", "
-    << result.shape[1] << ">>;\n\n";
+  h << "using input = fg::tensor<" << type << ", " << tensor_type(in.shape) << ">;\n";
+  h << "using output = fg::tensor<" << type << ", " << tensor_type(result.shape) << ">;\n\n";
   h << weights.str() << "\n// Sets m's parameters to the frozen weights.\n"
     << "inline void load(model& m) {\n" << load.str() << "}\n\n}  // namespace " << o.name_space
     << "\n";
@@ -165,7 +186,8 @@ inline std::string freeze_source(const graph& g, const freeze_options& o = {}) {
 }
 
 // Writes freeze_source(g, o) to `path` (atomically). Refuses, naming why, a graph that is not a
-// chain of linear layers and unary ops from one [batch, ...] input.
+// chain of linear layers, 2-D convolutions and pools, a flatten and unary ops from one
+// [batch, ...] input to a [batch, outputs] output.
 inline void freeze(const graph& g, const std::string& path, const freeze_options& o = {}) {
   const std::string text = freeze_source(g, o);
   io::detail::write_atomically(path, "fg::freeze()", [&](std::ostream& out) { out << text; });
