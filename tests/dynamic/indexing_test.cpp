@@ -77,6 +77,8 @@ TEST_CASE("indexing / pad: constant, reflect, replicate, from the last axis") {
                        "dim 1 of [1, 3]",
                        shape_error);
   CHECK_THROWS_AS(pad(x, {1, 1, 1}), shape_error);
+  CHECK_THROWS_WITH_AS(pad(x, {1, 1}, pad_mode(3)),
+                       "fg::pad(): padding mode 3 is none of fusegrad's", std::invalid_argument);
 }
 
 TEST_CASE("indexing / masked_fill, masked_select, chunk") {

@@ -353,7 +353,7 @@ TEST_CASE("trace: a value computed from the inputs by an op it cannot record is 
   CHECK(same(g.run({x})[0], x * before));
 }
 
-TEST_CASE("trace: no_grad inside the function stays no_grad, detach and random draws replay") {
+TEST_CASE("trace: no_grad inside the function stays no_grad, detach, copies and draws replay") {
   generator rng(9);
   const var x = var::randn({5}, rng);
   generator noise(3);
@@ -363,12 +363,13 @@ TEST_CASE("trace: no_grad inside the function stays no_grad, detach and random d
       no_grad off;
       scale = a * 2.0;
     }
-    return a * scale + a.detach() * var::rand({5}, noise);
+    return a * scale + a.detach() * var::rand({5}, noise) + a.to(fg::host);
   };
   const graph g = trace(f, x);
   const std::string t = text_of(g);
   CHECK(t.find("# no_grad") != std::string::npos);
   CHECK(t.find("detach(") != std::string::npos);
+  CHECK(t.find("to_host(%0)") != std::string::npos);  // a copy between devices is a step
   CHECK(t.find("rand(shape=[5]") != std::string::npos);
   noise = generator(5);
   const var a = fresh(x);

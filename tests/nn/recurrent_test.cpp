@@ -110,3 +110,15 @@ TEST_CASE("nn / lstm_cell: one fused step against the same step in primitive ops
                      {z, c, w});
   CHECK_THROWS_AS(nn::lstm_cell(var::zeros({3, 7}), var::zeros({3, 2})), shape_error);
 }
+
+TEST_CASE("nn / lstm_sequence: arguments of the wrong extents are refused, naming them") {
+  // (a graph read from a file calls the op directly, without LSTM::run's checks)
+  const fg::var xp = fg::var::zeros({3, 2, 8}), w = fg::var::zeros({8, 2}), b = fg::var::zeros({8});
+  CHECK(fg::nn::detail::lstm_sequence(xp, w, b, {3, 1}).shape() == fg::extents{4, 2, 4});
+  CHECK_THROWS_WITH_AS(fg::nn::detail::lstm_sequence(xp, w, b, {3}),
+                       "fg::nn::detail::lstm_sequence(): xp [3, 2, 8], w_hh [8, 2], b_hh [8] and "
+                       "1 lengths; expected [T, B, 4H], [4H, H], [4H] and B or none",
+                       fg::shape_error);
+  CHECK_THROWS_AS(fg::nn::detail::lstm_sequence(xp, fg::var::zeros({8, 3}), b, {}),
+                  fg::shape_error);
+}

@@ -195,8 +195,8 @@ template <class Replay> void replay_as(replay_inputs in, const attr_list& a, var
   put(out, Replay{}(in, a));
 }
 
-// The replays of what the function's own code makes: detach() and random draws (from the
-// generator recorded as attribute 2).
+// The replays of what the function's own code makes: detach(), copies between devices, and
+// random draws (from the generator recorded as attribute 2).
 template <class Make> void draw_into(const attr_list& a, var_list& out, Make make) {
   out.clear();
   out.push_back(draw_from(a.gen(2), [&](generator& g) { return make(g); }));
@@ -206,6 +206,16 @@ inline replay_fn made_replay(std::string_view op) {
     return [](replay_inputs x, const attr_list&, var_list& out) {
       out.clear();
       out.push_back(x[0].detach());
+    };
+  if (op == "to_host")
+    return [](replay_inputs x, const attr_list&, var_list& out) {
+      out.clear();
+      out.push_back(x[0].to(host));
+    };
+  if (op == "to_cuda")
+    return [](replay_inputs x, const attr_list&, var_list& out) {
+      out.clear();
+      out.push_back(x[0].to(cuda));
     };
   if (op == "rand")
     return [](replay_inputs, const attr_list& a, var_list& out) {

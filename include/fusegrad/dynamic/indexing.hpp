@@ -224,6 +224,9 @@ inline var pad(const var& x, list_arg<index_t> pads, pad_mode mode = pad_mode::c
                      {&x}, [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
                        return pad(ins[0], at.list<index_t>(0), pad_mode(at.i(1)), at.f(2));
                      });
+  if (mode != pad_mode::constant && mode != pad_mode::reflect && mode != pad_mode::replicate)
+    throw std::invalid_argument(
+        dynamic::text("fg::pad(): padding mode ", int(mode), " is none of fusegrad's"));
   if (pads.size() % 2 || pads.size() / 2 > x.rank())
     throw shape_error(dynamic::text("fg::pad(): ", pads.size(),
                                     " padding sizes for a tensor of rank ", x.rank(),

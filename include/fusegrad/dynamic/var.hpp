@@ -866,8 +866,11 @@ inline var dynamic::copy_on(const device_backend* on, const impl& p) {
   return out;
 }
 
+// (In a traced function, a copy between devices is a step of the graph: note_made.)
 inline var var::to(host_device) const {
-  return dynamic::copy_on(nullptr, ready());
+  var y = dynamic::copy_on(nullptr, ready());
+  dynamic::note_made("to_host", this, y);
+  return y;
 }
 
 inline var var::to(cuda_device) const {
@@ -876,7 +879,9 @@ inline var var::to(cuda_device) const {
     throw autograd_error(
         "fg::var::to(fg::cuda): this program has no CUDA backend; include <fusegrad/cuda.hpp> "
         "in a file compiled by nvcc and link fusegrad::cuda");
-  return dynamic::copy_on(cuda, ready());
+  var y = dynamic::copy_on(cuda, ready());
+  dynamic::note_made("to_cuda", this, y);
+  return y;
 }
 
 }  // namespace fg

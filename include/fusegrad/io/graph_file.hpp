@@ -103,6 +103,7 @@ inline void register_graph_ops() {
                            topk(m, 1, 0).values,
                            m.to(dtype::float64),
                            m.detach(),
+                           m.to(fg::host),
                            var::rand({2}, g),
                            var::randn({2}, g),
                            var::randint(0, 2, {2}, g),

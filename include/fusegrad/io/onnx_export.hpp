@@ -347,6 +347,7 @@ inline const std::map<std::string, rule, std::less<>>& rules() {
     FG_ONNX_SAME("erf", "Erf");
     FG_ONNX_SAME("matmul", "MatMul");
     FG_ONNX_SAME("detach", "Identity");
+    FG_ONNX_SAME("to_host", "Identity");  // (the graph is on the host: save_onnx checks)
     FG_ONNX_COMPARE("less", "Less");
     FG_ONNX_COMPARE("less_equal", "LessOrEqual");
     FG_ONNX_COMPARE("greater", "Greater");

@@ -138,6 +138,13 @@ inline var lstm_sequence(const var& xp, const var& w_hh, const var& b_hh,
         });
   const index_t T = xp.shape()[0], B = xp.shape()[1], H = w_hh.shape()[1], G = 4 * H;
   const dtype t = xp.dtype();
+  // (LSTM::run checks its arguments; a graph read from a file reaches this op directly)
+  if (xp.rank() != 3 || w_hh.rank() != 2 || xp.shape()[2] != G || w_hh.shape()[0] != G ||
+      b_hh.rank() != 1 || b_hh.shape()[0] != G || (!lengths.empty() && index_t(lengths.size()) != B))
+    throw shape_error(dynamic::text("fg::nn::detail::lstm_sequence(): xp ", xp.shape().str(),
+                                    ", w_hh ", w_hh.shape().str(), ", b_hh ", b_hh.shape().str(),
+                                    " and ", lengths.size(),
+                                    " lengths; expected [T, B, 4H], [4H, H], [4H] and B or none"));
   auto active = [&lengths](index_t step, index_t b) {
     return lengths.empty() || step < lengths[std::size_t(b)];
   };
