@@ -208,8 +208,10 @@ TEST_CASE("onnx: a graph exported and loaded back computes and differentiates as
 }
 
 namespace {
-// A model of one node `op`(x) -> y, x float32 of `dims` (-1: a symbolic axis).
-std::string one_node_model(const std::string& op, const std::vector<std::int64_t>& dims) {
+// A model of one node `op`(x) -> y with attributes `attrs`, x float32 of `dims` (-1: a symbolic
+// axis).
+std::string one_node_model(const std::string& op, const std::vector<std::int64_t>& dims,
+                           const std::vector<fg::io::detail::onnx::attribute>& attrs = {}) {
   namespace on = fg::io::detail::onnx;
   pb::writer shape, tensor, type, input, node, graph, opset, model;
   for (std::int64_t d : dims) {
@@ -229,6 +231,8 @@ std::string one_node_model(const std::string& op, const std::vector<std::int64_t
   node.bytes(on::field::node_output, "y");
   node.bytes(on::field::node_name, "the_node");
   node.bytes(on::field::node_op_type, op);
+  for (const auto& a : attrs)
+    node.message(on::field::node_attribute, on::attribute_message(a));
   graph.message(on::field::graph_node, node);
   graph.message(on::field::graph_input, input);
   pb::writer output;
@@ -261,6 +265,21 @@ TEST_CASE("onnx: what load_onnx cannot read or run, it says, naming the node or 
   CHECK_THROWS_AS(io::from_onnx(bytes.substr(0, bytes.size() - 3), "m.onnx"), io::format_error);
   CHECK_THROWS_WITH_AS(io::from_onnx(std::string("\x08\x08", 2), "m.onnx"),
                        "m.onnx: not an ONNX model (no graph)", io::format_error);
+  // ONNX's meanings, and hostile attributes refused before they index anything.
+  const io::onnx_model flat =
+      io::from_onnx(one_node_model("Flatten", {2, 3, 4}, {{"axis", std::int64_t(-1)}}));
+  CHECK(flat.graph.run({var::ones({2, 3, 4})})[0].shape() == fg::extents{6, 4});
+  CHECK_THROWS_WITH_AS(
+      io::from_onnx(one_node_model("Unsqueeze", {2}, {{"axes", std::vector<std::int64_t>{0, 0}}})),
+      doctest::Contains("(Unsqueeze) names an axis twice"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      io::from_onnx(one_node_model("MaxPool", {1, 1, 4, 4},
+                                   {{"kernel_shape", std::vector<std::int64_t>{2, 2}},
+                                    {"strides", std::vector<std::int64_t>{}}})),
+      doctest::Contains("(MaxPool) has strides, pads or dilations that are not"),
+      std::invalid_argument);
+  CHECK_THROWS_WITH_AS(io::from_onnx(one_node_model("Relu", {std::int64_t(1) << 40, 1 << 20})),
+                       doctest::Contains("input 'x' has extents no tensor has"), io::format_error);
   CHECK_THROWS_WITH_AS(io::load_onnx("/nonexistent/model.onnx"),
                        doctest::Contains("/nonexistent/model.onnx"), std::runtime_error);
 }

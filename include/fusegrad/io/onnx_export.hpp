@@ -397,8 +397,10 @@ inline const std::map<std::string, rule, std::less<>>& rules() {
     m["broadcast_to"] = [](emitter& e, const graph::step& s) {
       e.node("Expand", {e.name(s.in[0]), e.ints(s.attrs.ints(0))}, {e.name(s.out[0])});
     };
+    // (allowzero: an extent 0 is 0, not "the input's extent")
     m["reshape"] = [](emitter& e, const graph::step& s) {
-      e.node("Reshape", {e.name(s.in[0]), e.ints(s.attrs.ints(0))}, {e.name(s.out[0])});
+      e.node("Reshape", {e.name(s.in[0]), e.ints(s.attrs.ints(0))}, {e.name(s.out[0])},
+             {{"allowzero", std::int64_t(1)}});
     };
     m["transpose"] = [](emitter& e, const graph::step& s) {
       const std::size_t r = e.value(s.in[0]).shape.rank();
@@ -436,16 +438,19 @@ inline const std::map<std::string, rule, std::less<>>& rules() {
         in.push_back(e.as(id, e.value(s.out[0]).type));
       e.node("Concat", in, {e.name(s.out[0])}, {{"axis", s.attrs.i(0)}});
     };
+    // (ONNX's indices are int32 or int64; ours may be any integer dtype)
     m["gather"] = [](emitter& e, const graph::step& s) {
-      e.node("GatherElements", {e.name(s.in[0]), e.name(s.in[1])}, {e.name(s.out[0])},
-             {{"axis", s.attrs.i(0)}});
+      e.node("GatherElements", {e.name(s.in[0]), e.as(s.in[1], dtype::int64)},
+             {e.name(s.out[0])}, {{"axis", s.attrs.i(0)}});
     };
-    m["index_select"] = [](emitter& e, const graph::step& s) {
-      e.node("Gather", {e.name(s.in[0]), e.name(s.in[1])}, {e.name(s.out[0])},
-             {{"axis", s.attrs.i(0)}});
+    m["index_select"] = [](emitter& e, const graph::step& s) {  // a 0-d index keeps its axis
+      std::string index = e.as(s.in[1], dtype::int64);
+      if (e.value(s.in[1]).shape.rank() == 0)
+        index = e.apply("Reshape", {index, e.ints({1})});
+      e.node("Gather", {e.name(s.in[0]), index}, {e.name(s.out[0])}, {{"axis", s.attrs.i(0)}});
     };
     m["embedding"] = [](emitter& e, const graph::step& s) {
-      e.node("Gather", {e.name(s.in[0]), e.name(s.in[1])}, {e.name(s.out[0])},
+      e.node("Gather", {e.name(s.in[0]), e.as(s.in[1], dtype::int64)}, {e.name(s.out[0])},
              {{"axis", std::int64_t(0)}});
     };
     m["repeat"] = [](emitter& e, const graph::step& s) {  // extra repeats are new leading axes
@@ -455,7 +460,7 @@ inline const std::map<std::string, rule, std::less<>>& rules() {
       if (reps.size() > x.shape.rank()) {
         std::vector<std::int64_t> shape(reps.size() - x.shape.rank(), 1);
         shape.insert(shape.end(), x.shape.begin(), x.shape.end());
-        in = e.apply("Reshape", {in, e.ints(shape)});
+        in = e.apply("Reshape", {in, e.ints(shape)}, {{"allowzero", std::int64_t(1)}});
       }
       e.node("Tile", {in, e.ints(reps)}, {e.name(s.out[0])});
     };
@@ -488,11 +493,13 @@ inline const std::map<std::string, rule, std::less<>>& rules() {
              {{"perm", std::vector<std::int64_t>{1, 0}}});
     };
     m["scatter"] = [](emitter& e, const graph::step& s) {
-      e.node("ScatterElements", {e.name(s.in[0]), e.name(s.in[1]), scatter_source(e, s)},
+      e.node("ScatterElements",
+             {e.name(s.in[0]), e.as(s.in[1], dtype::int64), scatter_source(e, s)},
              {e.name(s.out[0])}, {{"axis", s.attrs.i(0)}});
     };
     m["scatter_add"] = [](emitter& e, const graph::step& s) {
-      e.node("ScatterElements", {e.name(s.in[0]), e.name(s.in[1]), scatter_source(e, s)},
+      e.node("ScatterElements",
+             {e.name(s.in[0]), e.as(s.in[1], dtype::int64), scatter_source(e, s)},
              {e.name(s.out[0])}, {{"axis", s.attrs.i(0)}, {"reduction", std::string("add")}});
     };
     m["scatter_value"] = [](emitter& e, const graph::step& s) {
@@ -501,8 +508,8 @@ inline const std::map<std::string, rule, std::less<>>& rules() {
           e.apply("Expand", {e.scalar(s.attrs.f(1), e.value(s.out[0]).type),
                              e.ints(std::vector<std::int64_t>(index.shape.begin(),
                                                               index.shape.end()))});
-      e.node("ScatterElements", {e.name(s.in[0]), e.name(s.in[1]), src}, {e.name(s.out[0])},
-             {{"axis", s.attrs.i(0)}});
+      e.node("ScatterElements", {e.name(s.in[0]), e.as(s.in[1], dtype::int64), src},
+             {e.name(s.out[0])}, {{"axis", s.attrs.i(0)}});
     };
     m["cumsum"] = [](emitter& e, const graph::step& s) {
       e.node("CumSum", {e.as(s.in[0], e.value(s.out[0]).type), e.ints({s.attrs.i(0)})},

@@ -21,6 +21,7 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -69,6 +70,32 @@ struct model_proto {
   std::vector<std::pair<std::string, var>> initializers;
   std::vector<value_proto> inputs, outputs;
 };
+
+// The most elements a tensor of a model may have (2^48, as a graph file's).
+inline constexpr double max_elements = double(std::int64_t(1) << 48);
+
+// `dims` as extents, or a sentence saying why they are none: more than fg::max_rank axes, a
+// negative extent, or more than max_elements in all.
+inline std::optional<extents> checked_extents(const std::vector<std::int64_t>& dims,
+                                              std::string& why) {
+  if (dims.size() > max_rank) {
+    why = "more than fg::max_rank axes";
+    return std::nullopt;
+  }
+  extents e = extents::of_rank(dims.size());
+  double total = 1;
+  for (std::size_t a = 0; a < dims.size(); ++a) {
+    total *= double(dims[a]);
+    if (dims[a] < 0 || total > max_elements) {
+      why = dynamic::text("extents no tensor has (", dims[a] < 0 ? "a negative one" : "over 2^48 "
+                                                                                       "elements",
+                          ")");
+      return std::nullopt;
+    }
+    e[a] = index_t(dims[a]);
+  }
+  return e;
+}
 
 // A TensorProto as a var: raw_data or the typed lists, of the declared element count.
 inline std::pair<std::string, var> read_tensor(protobuf::reader m, const std::string& what) {
@@ -120,40 +147,30 @@ inline std::pair<std::string, var> read_tensor(protobuf::reader m, const std::st
   if (!t)
     throw std::invalid_argument(dynamic::text(what, ": tensor '", name, "' has ONNX element type ",
                                               type, ", which fusegrad has not"));
-  if (dims.size() > max_rank)
-    m.fail("tensor '" + name + "' has more than fg::max_rank axes");
-  extents e = extents::of_rank(dims.size());
-  double total = 1;
-  for (std::size_t a = 0; a < dims.size(); ++a) {
-    total *= double(dims[a]);
-    if (dims[a] < 0 || total > double(std::int64_t(1) << 40))
-      m.fail("tensor '" + name + "' has extents no tensor has");
-    e[a] = index_t(dims[a]);
-  }
-  var v = var::empty(e, *t);
-  const std::size_t n = std::size_t(v.size()), es = dynamic::element_size(*t);
-  auto wrong = [&](std::size_t got) {
-    m.fail(dynamic::text("tensor '", name, "' holds ", got, " elements (or bytes) for ", n,
-                         " elements of ", dtype_name(*t)));
-  };
+  std::string why;
+  const std::optional<extents> e = checked_extents(dims, why);
+  if (!e)
+    m.fail("tensor '" + name + "' has " + why);
+  const std::size_t n = std::size_t(e->size()), es = dynamic::element_size(*t);
+  // (the payload is checked before anything is allocated for it)
+  const std::size_t got = has_raw                  ? raw.size()
+                          : *t == dtype::float32 ? floats.size() * es
+                          : *t == dtype::float64 ? doubles.size() * es
+                                                 : ints.size() * es;
+  if (got != n * es)
+    m.fail(dynamic::text("tensor '", name, "' holds ", got, " bytes for ", n, " elements of ",
+                         dtype_name(*t)));
+  var v = var::empty(*e, *t);
   char* dst = static_cast<char*>(v.ready().data->bytes) + v.ready().offset * es;
   if (has_raw) {
-    if (raw.size() != n * es)
-      wrong(raw.size());
     std::memcpy(dst, raw.data(), raw.size());
     if (*t == dtype::bool_)
       detail::normalise_bools(v);
   } else if (*t == dtype::float32) {
-    if (floats.size() != n)
-      wrong(floats.size());
     std::memcpy(dst, floats.data(), n * 4);
   } else if (*t == dtype::float64) {
-    if (doubles.size() != n)
-      wrong(doubles.size());
     std::memcpy(dst, doubles.data(), n * 8);
   } else {  // integers, bools, and 16-bit floats' bits, one per list element
-    if (ints.size() != n)
-      wrong(ints.size());
     for (std::size_t k = 0; k < n; ++k)
       std::memcpy(dst + k * es, &ints[k], es);  // (little-endian: the low bytes)
     if (*t == dtype::bool_)
@@ -454,15 +471,11 @@ inline int axis(const interpreter& r, std::int64_t a, std::size_t rank) {
   return int(k);
 }
 inline extents to_extents(const interpreter& r, const std::vector<std::int64_t>& v) {
-  if (v.size() > max_rank)
-    r.fail("makes a tensor of more than fg::max_rank axes");
-  extents e = extents::of_rank(v.size());
-  for (std::size_t a = 0; a < v.size(); ++a) {
-    if (v[a] < 0)
-      r.fail(dynamic::text("makes a tensor with extent ", v[a]));
-    e[a] = index_t(v[a]);
-  }
-  return e;
+  std::string why;
+  const std::optional<extents> e = checked_extents(v, why);
+  if (!e)
+    r.fail("makes a tensor of " + why);
+  return *e;
 }
 inline std::vector<std::int64_t> dims(const var& x) {
   return std::vector<std::int64_t>(x.shape().begin(), x.shape().end());
@@ -511,20 +524,21 @@ inline std::vector<var> reshape_op(interpreter& r) {
   const var x = r.in(0);
   std::vector<std::int64_t> shape = r.ints(1);
   const bool allow_zero = r.i("allowzero", 0) != 0;
-  std::int64_t known = 1, infer = -1;
+  double known = 1;
+  std::int64_t infer = -1;
   for (std::size_t a = 0; a < shape.size(); ++a) {
     if (shape[a] == 0 && !allow_zero) {
       if (a >= x.rank())
         r.fail("copies an extent the input does not have");
       shape[a] = std::int64_t(x.shape()[a]);
     }
-    if (shape[a] == -1)
+    if (shape[a] == -1 && infer < 0)
       infer = std::int64_t(a);
     else
-      known *= shape[a];
+      known *= double(shape[a]);  // (in double: no overflow; to_extents refuses the absurd)
   }
   if (infer >= 0)
-    shape[std::size_t(infer)] = known ? std::int64_t(x.size()) / known : 0;
+    shape[std::size_t(infer)] = known > 0 ? std::int64_t(double(x.size()) / known) : 0;
   return one(reshape(x, to_extents(r, shape)));
 }
 
@@ -532,9 +546,15 @@ inline std::vector<var> unsqueeze_op(interpreter& r) {
   const var x = r.in(0);
   const std::vector<std::int64_t> ax = r.axes(1);
   const std::size_t rank = x.rank() + ax.size();
+  if (rank > max_rank)
+    r.fail("makes a tensor of more than fg::max_rank axes");
   std::vector<bool> added(rank);
-  for (std::int64_t a : ax)
-    added[std::size_t(axis(r, a, rank))] = true;
+  for (std::int64_t a : ax) {
+    const auto k = std::size_t(axis(r, a, rank));
+    if (added[k])
+      r.fail("names an axis twice");
+    added[k] = true;
+  }
   std::vector<std::int64_t> shape;
   for (std::size_t a = 0, k = 0; a < rank; ++a)
     shape.push_back(added[a] ? 1 : std::int64_t(x.shape()[k++]));
@@ -558,7 +578,10 @@ inline std::vector<var> squeeze_op(interpreter& r) {
 
 inline std::vector<var> flatten_op(interpreter& r) {
   const var x = r.in(0);
-  const std::size_t a = std::size_t(axis(r, r.i("axis", 1), x.rank() + 1));
+  const std::int64_t given = r.i("axis", 1), n = std::int64_t(x.rank());
+  if (given < -n || given > n)
+    r.fail(dynamic::text("flattens at axis ", given, " of a tensor of rank ", n));
+  const auto a = std::size_t(given < 0 ? given + n : given);
   std::int64_t outer = 1;
   for (std::size_t k = 0; k < a; ++k)
     outer *= std::int64_t(x.shape()[k]);
@@ -629,9 +652,20 @@ inline std::vector<var> split_op(interpreter& r) {
   const std::int64_t n = std::int64_t(x.shape()[std::size_t(a)]);
   std::vector<std::int64_t> parts = r.has(1) ? r.ints(1) : r.list("split");
   const std::int64_t k = std::int64_t(r.node().out.size());
-  if (parts.empty())
-    for (std::int64_t p = 0, each = (n + k - 1) / k; p < k; ++p)
-      parts.push_back(std::min(each, n - p * each));
+  if (parts.empty()) {  // equal parts (opset 13 to 17: they must divide the axis)
+    if (k == 0 || n % k)
+      r.fail(dynamic::text("splits ", n, " elements into ", k, " equal parts"));
+    parts.assign(std::size_t(k), n / k);
+  }
+  std::int64_t total = 0;
+  for (std::int64_t p : parts) {
+    if (p < 0)
+      r.fail("has a part of negative length");
+    total += p;
+  }
+  if (total != n || std::int64_t(parts.size()) != k)
+    r.fail(dynamic::text("splits ", n, " elements into parts of ", total, " in all, or into ",
+                         parts.size(), " parts for ", k, " outputs"));
   std::vector<var> out;
   std::int64_t at = 0;
   for (std::int64_t p : parts) {
@@ -681,12 +715,17 @@ inline std::vector<var> constant_op(interpreter& r) {
 inline std::vector<var> constant_of_shape_op(interpreter& r) {
   const extents e = to_extents(r, r.ints(0));
   const var fill = r.attr<var>("value", var::zeros({1}));
+  if (fill.size() != 1)
+    r.fail("fills with a value of other than one element");
   return one(var::full(e, fill.to(dtype::float64).data<double>()[0], fill.dtype()));
 }
 
 inline std::vector<var> range_op(interpreter& r) {
   const double start = r.number(0), limit = r.number(1), delta = r.number(2);
-  const auto n = std::int64_t(std::max(0.0, std::ceil((limit - start) / delta)));
+  const double count = std::ceil((limit - start) / delta);
+  if (delta == 0 || !std::isfinite(count) || count > max_elements)
+    r.fail("makes a range of no finite length");
+  const auto n = std::int64_t(std::max(0.0, count));
   std::vector<double> v;
   for (std::int64_t k = 0; k < n; ++k)
     v.push_back(start + double(k) * delta);
@@ -755,6 +794,11 @@ inline std::pair<index_t, index_t> square_window(interpreter& r, std::size_t spa
   const std::string pad_mode = r.attr<std::string>("auto_pad", "NOTSET");
   if (spatial != 2)
     r.fail(dynamic::text("works on ", spatial, " spatial axes; fusegrad imports 2 (NCHW)"));
+  if (strides.size() != spatial || pads.size() != 2 * spatial || dil.size() != spatial ||
+      std::any_of(strides.begin(), strides.end(), [](auto v) { return v < 1; }) ||
+      std::any_of(pads.begin(), pads.end(), [](auto v) { return v < 0; }))
+    r.fail("has strides, pads or dilations that are not one positive stride and two non-negative "
+           "pads per spatial axis");
   if (pad_mode != "NOTSET" && pad_mode != "VALID")
     r.fail("pads by auto_pad " + pad_mode + ", which fusegrad does not import");
   if (std::any_of(strides.begin(), strides.end(), [&](auto s) { return s != strides[0]; }) ||
@@ -819,7 +863,9 @@ template <class Red> std::vector<var> reduce_op(interpreter& r) {
   std::vector<std::int64_t> ax = r.axes(1);
   if (ax.empty() && r.i("noop_with_empty_axes", 0))
     return one(x);
-  return one(reduce<Red>(x, std::vector<int>(ax.begin(), ax.end()), r.i("keepdims", 1) != 0));
+  // (ONNX keeps the input's dtype; fusegrad sums integers in int64)
+  return one(reduce<Red>(x, std::vector<int>(ax.begin(), ax.end()), r.i("keepdims", 1) != 0)
+                 .to(x.dtype()));
 }
 
 template <bool Max> std::vector<var> arg_op(interpreter& r) {
@@ -983,6 +1029,8 @@ inline std::vector<var> gru_op(interpreter& r) {
                 B = r.in(0).shape()[1];
   const projected p = project(r, {1, 0, 2}, H);  // ours: r, z, n
   const std::vector<index_t> len = lengths(r);
+  if (!len.empty() && index_t(len.size()) != B)
+    r.fail(dynamic::text("gives ", len.size(), " sequence lengths for a batch of ", B));
   var h = var::zeros({B, H}, p.xp.dtype());
   std::vector<var> ys;
   for (index_t t = 0; t < T; ++t) {
@@ -1006,6 +1054,12 @@ inline std::vector<var> gru_op(interpreter& r) {
 }
 
 inline std::vector<var> identity_op(interpreter& r) { return one(r.in(0)); }
+// Inference: the identity; a Dropout in training mode would draw.
+inline std::vector<var> dropout_op(interpreter& r) {
+  if (r.has(2) && (!r.readable(2) || r.number(2) != 0))
+    r.fail("is in training mode; fusegrad imports a Dropout for inference");
+  return one(r.in(0));
+}
 inline std::vector<var> reciprocal_op(interpreter& r) { return one(1.0 / r.in(0)); }
 inline std::vector<var> not_op(interpreter& r) { return one(r.in(0) == 0.0); }
 inline std::vector<var> nonzero_op(interpreter& r) { return one(transpose(nonzero(r.in(0)))); }
@@ -1021,7 +1075,7 @@ inline std::vector<var> gather_elements_op(interpreter& r) {
 inline const std::map<std::string, interpreter::op_fn, std::less<>>& interpreter::ops() {
   static const std::map<std::string, op_fn, std::less<>> table = {
       {"Identity", identity_op},
-      {"Dropout", identity_op},  // inference
+      {"Dropout", dropout_op},
       {"Relu", unary<relu>},
       {"Sigmoid", unary<sigmoid>},
       {"Tanh", unary<tanh>},
@@ -1133,13 +1187,16 @@ inline onnx_model from_onnx(std::string_view bytes, const std::string& what = "O
     if (given != options.input_shapes.end()) {
       e = given->second;
     } else {
-      for (std::size_t a = 0; a < in.dims.size(); ++a) {
+      for (std::size_t a = 0; a < in.dims.size(); ++a)
         if (in.dims[a] < 0)
           throw std::invalid_argument(dynamic::text(
               "fg::io::load_onnx(): ", what, ": input '", in.name, "' has a symbolic axis ", a,
               "; give its extents in onnx_import_options::input_shapes"));
-        e[a] = index_t(in.dims[a]);
-      }
+      std::string why;
+      const std::optional<extents> checked = on::checked_extents(in.dims, why);
+      if (!checked)
+        throw format_error(dynamic::text(what, ": input '", in.name, "' has ", why));
+      e = *checked;
     }
     examples.push_back(var::zeros(e, in.type));
     out.input_names.push_back(in.name);
