@@ -66,7 +66,8 @@ TEST_CASE("protobuf: a truncated or malformed message is a format_error naming t
   const std::string cut = w.data().substr(0, w.data().size() - 2);
   pb::reader r(cut, "model.onnx");
   CHECK_THROWS_WITH_AS(r.next(), doctest::Contains("model.onnx"), io::format_error);
-  pb::reader long_varint(std::string(11, '\xff'), "x.onnx");
+  const std::string ones(11, '\xff');  // (a reader views its message: it must outlive it)
+  pb::reader long_varint(ones, "x.onnx");
   CHECK_THROWS_WITH_AS(long_varint.next(), doctest::Contains("varint"), io::format_error);
   pb::reader group("\x0b", "x.onnx");  // field 1, wire type 3 (a group)
   CHECK_THROWS_WITH_AS(group.next(), doctest::Contains("wire type"), io::format_error);

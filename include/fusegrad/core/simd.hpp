@@ -9,7 +9,17 @@
 #include <type_traits>
 
 #if FG_HAS_XSIMD
+// (GCC 12: xsimd's out-of-line kernels, e.g. the trigonometric range reduction, inline AVX-512
+// intrinsics that trip -Wmaybe-uninitialized, GCC bug 105593 as below: silenced in xsimd's code)
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <xsimd/xsimd.hpp>
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#pragma GCC diagnostic pop
+#endif
 #endif
 
 FG_DIAGNOSTICS_BEGIN

@@ -71,6 +71,7 @@ class writer {
 // Walks the fields of a message: `while (r.next()) switch (r.field()) ...`. A field of an
 // unexpected wire type is read by the accessor that fits it or refused by the others; a key, a
 // varint or a length that runs past the message throws format_error naming `what` (the file).
+// The reader views the message's bytes, which must outlive it.
 class reader {
  public:
   reader(std::string_view message, std::string what) : rest_(message), what_(std::move(what)) {}
