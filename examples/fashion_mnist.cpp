@@ -8,16 +8,16 @@
 //
 //   --graph   the trained forward pass (batch 1) as a graph file with its weights, for a C++
 //             program without this code (fg::io::load_graph; examples/run_graph.cpp)
-//   --export  the same as an ONNX model (opset 17), loaded back and checked to classify the
-//             first 100 test images as the model does
+//   --export  the same as an ONNX model (opset 17; ONNX Runtime runs this CNN's export in the
+//             tests: tests/io/onnx_check.py)
 //   --freeze  the same as a firmware header (fg::freeze: an fg::static_nn model)
 //
 // The data is Debian's `dataset-fashion-mnist` package (IDX files, gzip). Exit status 1 when the
-// reloaded model is below 90% or differs from the trained one, or the exported one disagrees.
+// reloaded model is below 90% or differs from the trained one.
 #include <fusegrad/io/freeze.hpp>
 #include <fusegrad/io/graph_file.hpp>
 #include <fusegrad/io/idx.hpp>
-#include <fusegrad/io/onnx.hpp>
+#include <fusegrad/io/onnx_export.hpp>
 #include <fusegrad/io/safetensors.hpp>
 #include <fusegrad/nn.hpp>
 
@@ -46,14 +46,13 @@ nn::batch load(const std::string& dir, const char* part) {
 }
 
 // The trained model deployed: its forward pass for one image traced, then saved as a graph
-// file, exported as ONNX (and loaded back: the same class as the model for the first 100 test
-// images) and/or frozen, as asked.
-bool deploy(nn::Sequential& model, const fg::var& images, const std::string& graph_path,
+// file, exported as ONNX and/or frozen, as asked. (Loading the ONNX file back here would double
+// this program's compile time: the importer knows every op.)
+void deploy(nn::Sequential& model, const fg::var& images, const std::string& graph_path,
             const std::string& onnx_path, const std::string& header_path) {
   model.train(false);
   const fg::graph forward = fg::trace([&](const fg::var& x) { return model.forward(x); },
                                       fg::slice(images, 0, 0, 1));
-  bool ok = true;
   if (!graph_path.empty()) {
     fg::io::save_graph(graph_path, forward);
     std::printf("saved the traced model with its weights to %s\n", graph_path.c_str());
@@ -62,22 +61,13 @@ bool deploy(nn::Sequential& model, const fg::var& images, const std::string& gra
     fg::io::save_onnx(onnx_path, forward,
                       {.names = model.named_parameters(), .input_names = {"image"},
                        .output_names = {"logits"}});
-    const fg::io::onnx_model loaded = fg::io::load_onnx(onnx_path);
-    int same = 0;
-    for (fg::index_t i = 0; i < 100; ++i) {
-      const fg::var x = fg::slice(images, 0, i, i + 1);
-      same += fg::argmax(loaded.graph.run({x})[0]).item() == fg::argmax(model.forward(x)).item();
-    }
-    std::printf("exported %s (ONNX opset 17, batch 1); loaded back, it classifies %d/100 test "
-                "images as the model does\n", onnx_path.c_str(), same);
-    ok = same == 100;
+    std::printf("exported the model to %s (ONNX opset 17, batch 1)\n", onnx_path.c_str());
   }
   if (!header_path.empty()) {
     fg::freeze(forward, header_path);
     std::printf("froze the model into %s (fg::static_nn, batch 1, namespace frozen_model)\n",
                 header_path.c_str());
   }
-  return ok;
 }
 
 int main(int argc, char** argv) {
@@ -123,8 +113,7 @@ int main(int argc, char** argv) {
   const double again = nn::evaluate(reloaded, test_batches, nn::cross_entropy).second;
   std::printf("saved to %s; reloaded: test accuracy %.2f%% (trained: %.2f%%), %.0f s in all\n",
               out.c_str(), 100 * again, 100 * trained, seconds());
-  const bool deployed = graph_path.empty() && onnx_path.empty() && header_path.empty()
-                            ? true
-                            : deploy(model, test.inputs, graph_path, onnx_path, header_path);
-  return again >= 0.90 && again == trained && deployed ? 0 : 1;
+  if (!graph_path.empty() || !onnx_path.empty() || !header_path.empty())
+    deploy(model, test.inputs, graph_path, onnx_path, header_path);
+  return again >= 0.90 && again == trained ? 0 : 1;
 }
