@@ -297,3 +297,15 @@ TEST_CASE("onnx: every op a graph records is exported, or refused for a stated r
     CHECK(int(ruled) + int(refused) + int(unexported.count(n)) == 1);
   }
 }
+
+TEST_CASE("onnx_proto: every dtype has its ONNX element type, and back") {
+  namespace on = fg::io::detail::onnx;
+  for (int t = 0; t <= int(fg::dtype::bool_); ++t) {
+    const auto d = fg::dtype(t);
+    CAPTURE(fg::dtype_name(d));
+    CHECK(on::elem_type(d) != 0);
+    CHECK(on::dtype_of_elem(on::elem_type(d)) == d);
+  }
+  CHECK(on::elem_type(fg::dtype::float32) == 1);  // onnx.proto's TensorProto.FLOAT
+  CHECK_FALSE(on::dtype_of_elem(8).has_value());  // STRING: fusegrad has none
+}
