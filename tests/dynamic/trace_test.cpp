@@ -429,3 +429,114 @@ TEST_CASE("function: traces once per signature, then runs the graph, eager past 
   sum(a * w, {-1}).backward(var::ones({3}));
   CHECK(same(traced, w.grad()));
 }
+
+// The plan: which steps each chain runs (as their ops' names).
+std::vector<std::vector<std::string>> chain_ops(const graph& g) {
+  std::vector<std::vector<std::string>> out;
+  for (const auto& c : g.fused_chains()) {
+    out.emplace_back();
+    for (std::size_t k : c)
+      out.back().push_back(g.steps()[k].op);
+  }
+  return out;
+}
+using names = std::vector<std::vector<std::string>>;
+
+TEST_CASE("graph: elementwise steps and the sum after them run as one planned pass") {
+  generator rng(4);
+  // W5 and W1: one chain each, the sum inside it; values and gradients as eager's.
+  const graph w5 =
+      check_traced([](const var& x) { return sum(log(1.0 + exp(x))); }, {}, var::randn({10}, rng));
+  CHECK(chain_ops(w5) == names{{"exp", "add", "log", "sum"}});
+  CHECK(text_of(w5).find("# one pass: %1 %3 %4 %5") != std::string::npos);
+  const var a = var::randn({300}, rng), b = var::randn({300}, rng), c = var::randn({300}, rng),
+            d = var::randn({300}, rng);
+  const graph w1 = check_traced([](const var& p, const var& q, const var& r,
+                                   const var& s) { return sum(p * q + sin(r) * exp(-s)); },
+                                {}, a, b, c, d);
+  CHECK(chain_ops(w1) == names{{"mul", "sin", "neg", "exp", "mul", "add", "sum"}});
+  // A mean keeping its axes, in float64, with a parameter broadcast as one element.
+  const var w = var::full({1}, 0.5, dtype::float64).requires_grad(true);
+  const graph m = check_traced([&](const var& x) { return mean(tanh(x * w), {}, true); }, {w},
+                               var::randn({7, 3}, rng, dtype::float64));
+  CHECK(chain_ops(m) == names{{"mul", "tanh", "mean"}});
+}
+
+TEST_CASE("graph: a chain is computed where eager would compute it, and only there") {
+  generator rng(5);
+  const var x = var::randn({6, 4}, rng), v = var::randn({4, 3}, rng);
+  const var w = var::randn({4}, rng).requires_grad(true);
+  const graph g = check_traced(
+      [&](const var& a, const var& b) {
+        const var h = tanh(a * w + 1.0);  // a * w broadcasts [4]: a step; h is stored for matmul
+        const var y = matmul(h, b);       // not elementwise: a step by itself
+        const var z = sigmoid(y) * 2.0;   // read by two reductions and returned
+        const var row = sum(z, {1});      // over an axis: a step, z stored first
+        return std::vector<var>{sum(exp(z)), row, z};  // exp(z) and its sum: one pass
+      },
+      {w}, x, v);
+  CHECK(chain_ops(g) == names{{"add", "tanh"}, {"sigmoid", "mul"}, {"exp", "sum"}});
+  // A value two chains read is computed in each (eager recomputes it too), and a chain returned
+  // is computed at the end.
+  const graph twice = check_traced(
+      [](const var& a) {
+        const var e = exp(a);
+        return std::vector<var>{sum(e * 2.0), sum(e * 3.0), square(e)};
+      },
+      {}, x);
+  CHECK(chain_ops(twice) == names{{"exp", "mul", "sum"}, {"exp", "mul", "sum"}, {"exp", "square"}});
+}
+
+TEST_CASE("graph: a chain longer than the fusion limit is cut as eager cuts it") {
+  generator rng(6);
+  auto deep = [](const var& a) {
+    var y = a;
+    for (int k = 0; k < 45; ++k)
+      y = sin(y) * 0.9 + 0.1;  // 3 ops a round: 135 in all
+    return sum(y);
+  };
+  const graph g = check_traced(deep, {}, var::randn({40}, rng));
+  const names chains = chain_ops(g);
+  REQUIRE(chains.size() >= 5);
+  for (const auto& c : chains)
+    CHECK(c.size() <= dynamic::fusion_limit + 1);  // (+1: the sum)
+  CHECK(chains.back().back() == "sum");
+}
+
+TEST_CASE(
+    "graph: without fusion, in anomaly mode and under no_grad the plan gives eager's values") {
+  generator rng(7);
+  const var x = var::randn({9}, rng);
+  var w = var::randn({9}, rng).requires_grad(true);
+  auto f = [&](const var& a) { return sum(exp(a * w) - clamp(a, -0.5, 0.5) * w); };
+  const graph g = trace(f, x);
+  for (int mode = 0; mode < 3; ++mode) {
+    INFO("mode " << mode);
+    auto both = [&](auto&& run) {
+      w.zero_grad();
+      const var a = fresh(x);
+      var y = run(a);
+      y.backward();
+      return std::array<var, 3>{y, a.grad(), w.grad()};
+    };
+    auto under = [&](auto&& run) {
+      if (mode == 0) {
+        no_fusion off;
+        return both(run);
+      }
+      if (mode == 1) {
+        detect_anomaly on;
+        return both(run);
+      }
+      return both(run);
+    };
+    const auto eager = under([&](const var& a) { return f(a); });
+    const auto traced = under([&](const var& a) { return g.run({a})[0]; });
+    for (std::size_t k = 0; k < 3; ++k)
+      CHECK(same(eager[k], traced[k]));
+  }
+  no_grad off;
+  const var y = g.run({x})[0];
+  CHECK(!y.requires_grad());
+  CHECK(same(y, f(x)));
+}

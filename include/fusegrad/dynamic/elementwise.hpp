@@ -418,7 +418,10 @@ template <> inline constexpr const char* graph_name<ops::max_op> = "maximum";
 // Op (a struct of ops/*.hpp, or a user's) applied elementwise to vars, recorded on the tape,
 // its operands promoted to a common dtype as PyTorch does (dynamic::result_type).
 template <class Op, std::same_as<var>... V> var apply(const V&... in) {
-  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]]
+  if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]] {
+    if constexpr (!dynamic::is_comparison_v<Op>)  // a graph's planner may fuse it
+      dynamic::op_registry::instance().add_chain_op(dynamic::graph_name<Op>,
+                                                    &dynamic::fused_op_of<Op, sizeof...(V)>);
     return t->record(dynamic::graph_name<Op>, {}, {&in...},
                      [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list&) {
                        return [&]<std::size_t... I>(std::index_sequence<I...>) {
@@ -426,6 +429,7 @@ template <class Op, std::same_as<var>... V> var apply(const V&... in) {
                        }
                        (std::index_sequence_for<V...>{});
                      });
+  }
   if constexpr (!dynamic::is_comparison_v<Op>) {
     const dtype t = (in.dtype(), ...);
     if ((t == dtype::float32 || t == dtype::float64) && ((in.dtype() == t) && ...))

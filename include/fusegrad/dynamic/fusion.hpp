@@ -178,6 +178,8 @@ struct fused_program {
   pool_vector<fused_step> steps;  // the last one is the result
 };
 
+inline void plan_backward(fused_program& p, var_list& inputs);
+
 // The chain rooted at the pending `root`, each operand and op found once. `inputs` gets a
 // handle on each leaf that wants a gradient (undefined for the others), in leaf order.
 inline fused_program plan_fused(impl& root, var_list& inputs) {
@@ -223,9 +225,15 @@ inline fused_program plan_fused(impl& root, var_list& inputs) {
     return std::int16_t(p.steps.size() - 1);
   };
   step(step, root);
-  // The backward visits steps last to first: the first write to each adjoint stores (no
-  // zeroing), and a leaf no step writes to gets no gradient (its only users were made under
-  // fg::no_grad).
+  plan_backward(p, inputs);
+  return p;
+}
+
+// The backward visits steps last to first: the first write to each adjoint stores (no
+// zeroing), and a leaf no step writes to gets no gradient (its only users were made under
+// fg::no_grad): `inputs[k]` is reset for it. (Each step's `wants` says, on entry, whether a
+// gradient could flow through it.)
+inline void plan_backward(fused_program& p, var_list& inputs) {
   std::array<bool, fusion_limit> step_written{};
   std::array<bool, 3 * fusion_limit> leaf_written{};
   step_written[p.steps.size() - 1] = true;  // the result's adjoint is given
@@ -250,7 +258,6 @@ inline fused_program plan_fused(impl& root, var_list& inputs) {
       p.leaves[k].wants = false;
       inputs[k] = var();
     }
-  return p;
 }
 
 // One pass of a chain over chunks of its elements: scratch for every step's values (and, for a
@@ -502,19 +509,17 @@ void record_fused(impl& out, const char* name, std::shared_ptr<const fused_progr
   n.fused = std::move(prog);
 }
 
-// Computes a pending var: its chain in one pass, one node on the tape.
-inline void realise_fused(impl& root) {
-  if (root.owner)
-    std::exchange(root.owner, nullptr)->remove(&root);
-  var_list inputs;
-  auto prog = make_pooled<fused_program>(plan_fused(root, inputs));
-  const device_backend* dev = root.chain_device;
+// Computes chain `prog` into `root` (its dtype and shape set, no elements yet) in one pass and,
+// if root requires a gradient, records the chain as one node named `name`. `inputs`: as
+// plan_fused gives them.
+inline void compute_chain(impl& root, std::shared_ptr<const fused_program> prog, var_list&& inputs,
+                          const char* name) {
+  const device_backend* dev = prog->device;
   auto data = make_pooled<storage>(std::size_t(prog->n) * element_size(root.type), dev);
-  if (dev && prog->n)  // before the var changes: if the launch fails, it stays pending
+  if (dev && prog->n)  // before the var changes: if the launch fails, a pending one stays so
     dev->realise(*prog, data->bytes);
   root.data = std::move(data);
   root.offset = 0;
-  const char* name = root.op->name;
   root.op = nullptr;  // computed from here on, even if something below throws
   root.args = {};
   root.fused = 0;
@@ -535,6 +540,15 @@ inline void realise_fused(impl& root) {
   record_fused(root, name, std::move(prog), std::move(inputs), [](const auto& p) {
     return [p](const var& g) { return fused_sweep(*p, &g, nullptr, nullptr); };
   });
+}
+
+// Computes a pending var: its chain in one pass, one node on the tape.
+inline void realise_fused(impl& root) {
+  if (root.owner)
+    std::exchange(root.owner, nullptr)->remove(&root);
+  var_list inputs;
+  auto prog = make_pooled<fused_program>(plan_fused(root, inputs));
+  compute_chain(root, std::move(prog), std::move(inputs), root.op->name);
 }
 
 // Why a chain of Op on these operands cannot run on device `dev`. Out of line: defer()'s path
@@ -621,11 +635,24 @@ inline void scale(var& d, double s) {
 // that same pass computes the gradients too, for an upstream gradient of 1 (as value_and_grad
 // does): the backward scales them by the real one, and only a second backward (retain_graph)
 // runs the chain again.
+template <class Red>
+var reduce_chain(std::shared_ptr<fused_program> prog, var_list&& inputs, bool requires_grad,
+                 std::size_t rank, bool keepdim);
 template <class Red> var reduce_fused(const var& x, bool keepdim) {
   var_list inputs;
   auto prog = make_pooled<fused_program>(plan_fused(x.get(), inputs));
+  return reduce_chain<Red>(std::move(prog), std::move(inputs), x.requires_grad(), x.rank(),
+                           keepdim);
+}
+
+// The same for chain `prog` (plan_fused's, with its `inputs`), whose elements require a
+// gradient when `requires_grad`, of rank `rank`.
+template <class Red>
+var reduce_chain(std::shared_ptr<fused_program> prog, var_list&& inputs, bool requires_grad,
+                 std::size_t rank, bool keepdim) {
+  const dtype type = prog->type;
   const bool recording =
-      grad_enabled() && x.requires_grad() &&
+      grad_enabled() && requires_grad &&
       std::any_of(inputs.begin(), inputs.end(), [](const var& v) { return v.defined(); });
   // d result / d element, given the result's gradient
   auto seed = [](dtype t, double g, index_t n) {
@@ -634,15 +661,15 @@ template <class Red> var reduce_fused(const var& x, bool keepdim) {
       return double(Red::seed(T(0), T(0), T(g), T(n), {}));
     });
   };
-  const double unit = seed(x.dtype(), 1, prog->n);
-  extents shape = extents::of_rank(keepdim ? x.rank() : 0);
+  const double unit = seed(type, 1, prog->n);
+  extents shape = extents::of_rank(keepdim ? rank : 0);
   for (std::size_t k = 0; k < shape.rank(); ++k)
     shape[k] = 1;
   const device_backend* dev = prog->device;
-  var out = empty_on(dev, shape, x.dtype());
+  var out = empty_on(dev, shape, type);
   var_list grads;
   if (dev) {  // the value stays on the device: finish() of a sum or mean is a scaling
-    const double scale = dispatch(x.dtype(), [&](auto z) {
+    const double scale = dispatch(type, [&](auto z) {
       using T = decltype(z);
       return double(Red::finish(T(1), T(0), T(prog->n)));
     });
@@ -650,7 +677,7 @@ template <class Red> var reduce_fused(const var& x, bool keepdim) {
   } else {
     double total = 0;
     grads = fused_sweep(*prog, nullptr, recording ? &unit : nullptr, &total);
-    dispatch(x.dtype(), [&](auto z) {
+    dispatch(type, [&](auto z) {
       using T = decltype(z);
       out.template data<T>()[0] = Red::finish(T(total), T(0), T(prog->n));
     });

@@ -131,6 +131,15 @@ class replay_inputs {
 // How a recorded op runs again: from its tensor inputs and its attributes, its outputs, into
 // `out` (emptied first; reused from step to step).
 using replay_fn = void (*)(replay_inputs in, const attr_list& a, var_list& out);
+// A sum or mean of a chain's every element (reduce_chain<Red>).
+using reduce_chain_fn = var (*)(std::shared_ptr<fused_program> prog, var_list&& inputs,
+                                bool requires_grad, std::size_t rank, bool keepdim);
+// What a graph's planner may compute as part of an elementwise chain: an op of the fused table
+// (its kernels), or a reduction of every element of a chain.
+struct chain_entry {
+  const fused_op* elementwise = nullptr;
+  reduce_chain_fn reduce = nullptr;
+};
 
 // The ops a graph can hold, by name: an op's replay is registered when it is first recorded
 // (registering every op up front would compile every op into every program that includes
@@ -150,10 +159,25 @@ class op_registry {
     const auto it = ops_.find(name);
     return it == ops_.end() ? nullptr : it->second;
   }
+  // The ops a graph may fuse, registered as they are recorded (beside add()).
+  void add_chain_op(std::string_view name, const fused_op* op) {
+    const std::lock_guard<std::mutex> hold(lock_);
+    chain_[std::string(name)].elementwise = op;
+  }
+  void add_chain_reduction(std::string_view name, reduce_chain_fn f) {
+    const std::lock_guard<std::mutex> hold(lock_);
+    chain_[std::string(name)].reduce = f;
+  }
+  chain_entry find_chain(std::string_view name) const {
+    const std::lock_guard<std::mutex> hold(lock_);
+    const auto it = chain_.find(name);
+    return it == chain_.end() ? chain_entry{} : it->second;
+  }
 
  private:
   mutable std::mutex lock_;
   std::map<std::string, replay_fn, std::less<>> ops_;
+  std::map<std::string, chain_entry, std::less<>> chain_;
 };
 
 // An op's outputs, into a replay's list.
@@ -248,8 +272,10 @@ inline tracer* tracing() {
 
 // A function of vars, recorded once by fg::trace: its inputs, its steps (each a registered op
 // with its attributes), the tensors it captured (parameters by reference, constants), its
-// outputs. Running it runs the steps, with no tracing and no Python-like dispatch of the
-// function's own code, freeing each value after its last use.
+// outputs. Running it runs a plan made once: elementwise steps of the op table, with the sum or
+// mean of all their elements that may follow, run as chains fused across the graph (one pass and
+// one node each, their intermediate values never stored, planned without the eager path's
+// per-op deferral), the other steps one by one; each value is freed after its last use.
 class graph {
  public:
   struct value {
@@ -297,6 +323,15 @@ class graph {
     g.plan();
     return g;
   }
+  // The chains the plan runs as one pass each, in the order they run: the steps of each (a step
+  // may be in several: a value that two chains read is computed in both, as eager does).
+  std::vector<std::vector<std::size_t>> fused_chains() const {
+    std::vector<std::vector<std::size_t>> out;
+    for (const instruction& ins : program_)
+      if (ins.chain >= 0)
+        out.push_back(chains_[std::size_t(ins.chain)].steps);
+    return out;
+  }
   // What the recording noticed that the graph cannot keep: elements of a traced value read by
   // the function's own code (a branch on them is frozen as it went when traced).
   const std::vector<std::string>& warnings() const { return warnings_; }
@@ -330,13 +365,36 @@ class graph {
     return int(values_.size() - 1);
   }
   void plan();
+  void run_step(const step& s, dynamic::pool_vector<var>& vals, dynamic::var_list& out) const;
+
+  // Elementwise steps run as one fused pass, and the sum or mean of every element of their
+  // result when one follows.
+  struct chain {
+    dtype type = dtype::float32;
+    index_t n = 0;                         // elements of its elementwise result
+    std::vector<dynamic::fused_step> ops;  // `wants` here: recorded with gradients on
+    std::vector<int> leaves;               // its operands' value ids
+    int out = -1;                          // the value it gives
+    dynamic::reduce_chain_fn reduce = nullptr;
+    std::size_t rank = 0;  // of the reduced value, before the reduction
+    bool keepdim = false, reduce_grad = true;
+    std::vector<std::size_t> steps;  // the graph's steps it runs, in order
+  };
+  // One entry of the plan: a step by itself, or a chain; then the values read for the last time.
+  struct instruction {
+    std::size_t step = 0;
+    int chain = -1;
+    std::vector<int> frees;
+  };
+  bool run_chain(const chain& c, dynamic::pool_vector<var>& vals) const;
 
   std::vector<value> values_;
   std::vector<step> steps_;
   std::vector<capture> captures_;
   std::vector<int> inputs_, outputs_;
   std::vector<std::string> warnings_;
-  std::vector<std::vector<int>> frees_;  // per step: values read for the last time there
+  std::vector<chain> chains_;
+  std::vector<instruction> program_;
 };
 
 namespace dynamic {
@@ -543,20 +601,148 @@ class recording {
 
 }  // namespace dynamic
 
+// The plan. An elementwise step of the op table (registered as one by the op when recorded)
+// whose operands and result share a floating dtype in host memory, each operand of the result's
+// elements or of one, is deferred as the eager path defers it, and so is computed where eager
+// would compute it: as one chain of every deferred step it reads, where a step that is not
+// deferred reads it (or at the end, for an output), and as part of the chain of a sum or mean of
+// every element, which does not store it; a chain longer than fusion_limit ops has its largest
+// operand computed first. Values and gradients are the eager path's, bit for bit: the same ops
+// in the same passes, without a pending value per op made and planned again at every call.
+// After each entry of the plan, the values read there for the last time are freed (the outputs
+// and captured tensors are kept).
 inline void graph::plan() {
-  frees_.assign(steps_.size(), {});
-  std::vector<std::ptrdiff_t> last(values_.size(), -1);
-  for (std::size_t k = 0; k < steps_.size(); ++k)
-    for (int v : steps_[k].in)
-      if (v >= 0)
-        last[std::size_t(v)] = std::ptrdiff_t(k);
+  using dynamic::fusion_limit;
+  chains_.clear();
+  program_.clear();
+  const std::size_t S = steps_.size();
+  auto& registry = dynamic::op_registry::instance();
+  std::vector<dynamic::chain_entry> entry(S);
+  std::vector<int> made_by(values_.size(), -1);
+  for (std::size_t k = 0; k < S; ++k) {
+    const step& s = steps_[k];
+    if (s.out.size() != 1 || s.out[0] < 0 || std::count(s.in.begin(), s.in.end(), -1))
+      continue;
+    made_by[std::size_t(s.out[0])] = int(k);
+    const value& y = values_[std::size_t(s.out[0])];
+    if ((y.type != dtype::float32 && y.type != dtype::float64) || y.on_device)
+      continue;
+    const dynamic::chain_entry e = registry.find_chain(s.op);
+    if (e.elementwise && e.elementwise->arity == s.in.size() &&
+        std::all_of(s.in.begin(), s.in.end(), [&](int v) {
+          const value& x = values_[std::size_t(v)];
+          return x.type == y.type && !x.on_device &&
+                 (x.shape.size() == y.shape.size() || x.shape.size() == 1);
+        }))
+      entry[k].elementwise = e.elementwise;
+    else if (e.reduce && s.in.size() == 1 && s.attrs.items().size() == 2) {
+      const auto* axes = std::get_if<std::vector<std::int64_t>>(&s.attrs.items()[0].value);
+      const auto* keep = std::get_if<bool>(&s.attrs.items()[1].value);
+      if (axes && axes->empty() && keep && values_[std::size_t(s.in[0])].type == y.type)
+        entry[k].reduce = e.reduce;
+    }
+  }
+  // ops[v]: v is deferred, with this many ops in its chain as eager counts them; 0: stored
+  std::vector<unsigned> ops(values_.size(), 0);
+  // A chain of the deferred steps v reads, ending in v's step (and `reduce`, step k, if given).
+  auto add_chain = [&](int v, std::size_t k, const step* reduce) {
+    chain c;
+    std::vector<int> done;  // values computed in the chain, in the order of c.ops
+    auto add = [&](auto& self, int u) -> std::int16_t {
+      if (auto it = std::find(done.begin(), done.end(), u); it != done.end())
+        return std::int16_t(it - done.begin());
+      const std::size_t j = std::size_t(made_by[std::size_t(u)]);
+      const step& t = steps_[j];
+      dynamic::fused_step f;
+      f.op = entry[j].elementwise;
+      for (std::size_t a = 0; a < t.in.size(); ++a) {
+        const int x = t.in[a];
+        if (ops[std::size_t(x)]) {
+          f.args[a] = self(self, x);
+          continue;
+        }
+        auto it = std::find(c.leaves.begin(), c.leaves.end(), x);
+        if (it == c.leaves.end())
+          it = c.leaves.insert(c.leaves.end(), x);
+        f.args[a] = std::int16_t(-(it - c.leaves.begin()) - 1);
+      }
+      f.wants = t.grad;
+      c.ops.push_back(f);
+      c.steps.push_back(j);
+      done.push_back(u);
+      return std::int16_t(c.ops.size() - 1);
+    };
+    add(add, v);
+    c.out = v;
+    const value& y = values_[std::size_t(v)];
+    c.type = y.type;
+    c.n = y.shape.size();
+    if (reduce) {
+      c.out = reduce->out[0];
+      c.reduce = entry[k].reduce;
+      c.rank = y.shape.rank();
+      c.keepdim = std::get<bool>(reduce->attrs.items()[1].value);
+      c.reduce_grad = reduce->grad;
+      c.steps.push_back(k);
+    } else {
+      ops[std::size_t(v)] = 0;  // stored from here on
+    }
+    program_.push_back({k, int(chains_.size()), {}});
+    chains_.push_back(std::move(c));
+  };
+  for (std::size_t k = 0; k < S; ++k) {
+    const step& s = steps_[k];
+    if (entry[k].elementwise) {
+      auto count = [&] {
+        unsigned n = 1;
+        for (int v : s.in)
+          n += ops[std::size_t(v)];
+        return n;
+      };
+      while (count() > fusion_limit) {  // eager's cut: its largest operand chain is computed
+        int cut = s.in[0];
+        for (int v : s.in)
+          if (ops[std::size_t(v)] > ops[std::size_t(cut)])
+            cut = v;
+        add_chain(cut, k, nullptr);
+      }
+      ops[std::size_t(s.out[0])] = count();
+    } else if (entry[k].reduce && ops[std::size_t(s.in[0])]) {
+      add_chain(s.in[0], k, &s);
+    } else {
+      for (int v : s.in)
+        if (v >= 0 && ops[std::size_t(v)])
+          add_chain(v, k, nullptr);
+      program_.push_back({k, -1, {}});
+    }
+  }
   for (int v : outputs_)
-    last[std::size_t(v)] = std::ptrdiff_t(steps_.size());  // kept to the end
+    if (ops[std::size_t(v)])
+      add_chain(v, S, nullptr);
+  std::vector<std::ptrdiff_t> last(values_.size(), -1);
+  auto reads = [&](const instruction& ins, auto f) {
+    if (ins.chain < 0) {
+      for (int v : steps_[ins.step].in)
+        if (v >= 0)
+          f(v);
+      return;
+    }
+    const chain& c = chains_[std::size_t(ins.chain)];
+    for (int v : c.leaves)
+      f(v);
+    for (std::size_t j : c.steps)  // (made and read inside when the chain runs step by step)
+      if (steps_[j].out[0] != c.out)
+        f(steps_[j].out[0]);
+  };
+  for (std::size_t k = 0; k < program_.size(); ++k)
+    reads(program_[k], [&](int v) { last[std::size_t(v)] = std::ptrdiff_t(k); });
+  for (int v : outputs_)
+    last[std::size_t(v)] = std::ptrdiff_t(program_.size());  // kept to the end
   for (const capture& c : captures_)
-    last[std::size_t(c.id)] = std::ptrdiff_t(steps_.size());  // held by the graph anyway
+    last[std::size_t(c.id)] = std::ptrdiff_t(program_.size());  // held by the graph anyway
   for (std::size_t v = 0; v < last.size(); ++v)
-    if (last[v] >= 0 && std::size_t(last[v]) < steps_.size())
-      frees_[std::size_t(last[v])].push_back(int(v));
+    if (last[v] >= 0 && std::size_t(last[v]) < program_.size())
+      program_[std::size_t(last[v])].frees.push_back(int(v));
 }
 
 inline std::vector<var> graph::run(std::span<const var> in) const {
@@ -575,33 +761,98 @@ inline std::vector<var> graph::run(std::span<const var> in) const {
   return std::vector<var>(std::make_move_iterator(out.begin()), std::make_move_iterator(out.end()));
 }
 
+inline void graph::run_step(const step& s, dynamic::pool_vector<var>& vals,
+                            dynamic::var_list& out) const {
+  static const var none;
+  std::array<const var*, 8> few;  // most ops read at most a few tensors
+  dynamic::pool_vector<const var*> many;
+  const var** args = few.data();
+  if (s.in.size() > few.size()) {
+    many.resize(s.in.size());
+    args = many.data();
+  }
+  for (std::size_t k = 0; k < s.in.size(); ++k)
+    args[k] = s.in[k] >= 0 ? &vals[std::size_t(s.in[k])] : &none;
+  const dynamic::replay_inputs x(args, s.in.size());
+  if (s.grad) {
+    s.run(x, s.attrs, out);
+  } else {
+    const no_grad off;
+    s.run(x, s.attrs, out);
+  }
+  for (std::size_t j = 0; j < s.out.size() && j < out.size(); ++j)
+    if (s.out[j] >= 0)
+      vals[std::size_t(s.out[j])] = std::move(out[j]);
+}
+
+// Runs chain c as one pass, its operands read from `vals` and its value stored there (what the
+// eager path's deferral would do for these steps, without building a pending value per op).
+// False where fusion is off (fg::no_fusion, detect_anomaly) or an operand is itself pending (a
+// step run by itself deferred it, as where() does): its steps then run one by one, as eager.
+inline bool graph::run_chain(const chain& c, dynamic::pool_vector<var>& vals) const {
+  using namespace dynamic;
+  if (!fusion_enabled() || anomaly_enabled())
+    return false;
+  for (int id : c.leaves)
+    if (!vals[std::size_t(id)].defined() || vals[std::size_t(id)].get().pending())
+      return false;
+  auto prog = make_pooled<fused_program>();
+  prog->type = c.type;
+  prog->n = c.n;
+  prog->leaves.reserve(c.leaves.size());
+  prog->steps.assign(c.ops.begin(), c.ops.end());
+  var_list inputs;
+  inputs.reserve(c.leaves.size());
+  const bool grad = grad_enabled();
+  for (int id : c.leaves) {
+    const var& x = vals[std::size_t(id)];
+    const impl& p = x.get();
+    const bool wants = grad && p.requires_grad;
+    prog->leaves.push_back(
+        {p.data, p.offset, p.data->version, p.shape, p.shape.size() != c.n, wants});
+    inputs.push_back(wants ? x : var());
+  }
+  for (fused_step& s : prog->steps) {  // a gradient flows through s: as plan_fused decides
+    bool any = false;
+    for (unsigned a = 0; a < s.op->arity; ++a)
+      any = any || (s.args[a] < 0 ? prog->leaves[std::size_t(-s.args[a] - 1)].wants
+                                  : prog->steps[std::size_t(s.args[a])].wants);
+    s.wants = s.wants && grad && any;
+  }
+  const bool root_wants = prog->steps.back().wants;
+  const char* name = prog->steps.back().op->name;
+  plan_backward(*prog, inputs);
+  if (c.reduce) {
+    vals[std::size_t(c.out)] = c.reduce(std::move(prog), std::move(inputs),
+                                        c.reduce_grad && root_wants, c.rank, c.keepdim);
+    return true;
+  }
+  auto y = make_pooled<impl>();
+  y->type = c.type;
+  y->shape = values_[std::size_t(c.out)].shape;
+  y->requires_grad = root_wants;
+  compute_chain(*y, std::move(prog), std::move(inputs), name);
+  vals[std::size_t(c.out)] = var(std::move(y));
+  return true;
+}
+
 inline void graph::run_into(std::span<const var> in, dynamic::var_list& result) const {
   // The values live in this thread's pool memory (a step of a small model allocates nothing
-  // from malloc for them); `args` and `out` are reused from step to step.
+  // from malloc for them); `out` is reused from step to step.
   dynamic::pool_vector<var> vals(values_.size());
   for (const capture& c : captures_)
     vals[std::size_t(c.id)] = c.tensor;
   for (std::size_t k = 0; k < in.size(); ++k)
     vals[std::size_t(inputs_[k])] = in[k];
-  const var none;
-  dynamic::pool_vector<const var*> args;
   dynamic::var_list out;
-  for (std::size_t k = 0; k < steps_.size(); ++k) {
-    const step& s = steps_[k];
-    args.clear();
-    for (int v : s.in)
-      args.push_back(v >= 0 ? &vals[std::size_t(v)] : &none);
-    const dynamic::replay_inputs x(args.data(), args.size());
-    if (s.grad) {
-      s.run(x, s.attrs, out);
-    } else {
-      const no_grad off;
-      s.run(x, s.attrs, out);
+  for (const instruction& ins : program_) {
+    if (ins.chain < 0) {
+      run_step(steps_[ins.step], vals, out);
+    } else if (const chain& c = chains_[std::size_t(ins.chain)]; !run_chain(c, vals)) {
+      for (std::size_t k : c.steps)
+        run_step(steps_[k], vals, out);
     }
-    for (std::size_t j = 0; j < s.out.size() && j < out.size(); ++j)
-      if (s.out[j] >= 0)
-        vals[std::size_t(s.out[j])] = std::move(out[j]);
-    for (int v : frees_[k])
+    for (int v : ins.frees)
       vals[std::size_t(v)] = var();
   }
   result.clear();

@@ -7,12 +7,12 @@
 #include "fusegrad/dynamic/graph.hpp"
 
 #include <array>
-#include <span>
 #include <atomic>
 #include <concepts>
 #include <memory>
 #include <mutex>
 #include <ostream>
+#include <span>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -46,7 +46,7 @@ template <class R> R as_result(var_list&& out) {
 namespace dynamic {
 template <class F, std::same_as<var>... V> graph trace_with(bool dry, F& f, const V&... example);
 template <class Body> graph trace_span(bool dry, std::span<const var> example, Body&& body);
-}
+}  // namespace dynamic
 template <class F, std::same_as<var>... V>
 requires dynamic::trace_result<std::invoke_result_t<F&, const V&...>> graph
 trace(F&& f, const V&... example) {
@@ -87,7 +87,8 @@ graph dynamic::trace_with(bool dry, F& f, const V&... example) {
   return trace_span(dry, ex, [&](std::span<const var> in) {
     auto out = [&]<std::size_t... I>(std::index_sequence<I...>) {
       return f(in[I]...);
-    }(std::index_sequence_for<V...>{});
+    }
+    (std::index_sequence_for<V...>{});
     if constexpr (std::is_same_v<decltype(out), var>)
       return std::vector<var>{std::move(out)};
     else
@@ -200,12 +201,16 @@ inline void print_attr(std::ostream& os, const attr& a) {
 }
 }  // namespace dynamic
 
-// The graph as text: its inputs, captured tensors, one line per step, its outputs.
+// The graph as text: its inputs, captured tensors, one line per step, its outputs, then the
+// chains its plan runs as one pass each (by the values they compute).
 //   graph(%0: float32[4, 3]) {
 //     %1: float32[5, 3] = parameter
 //     %3: float32[] = constant(2)
 //     %2: float32[4, 5] = matmul(%0, %1)
-//     return %2
+//     %4: float32[4, 5] = mul(%2, %3)
+//     %5: float32[4, 5] = tanh(%4)
+//     return %5
+//     # one pass: %4 %5
 //   }
 inline std::ostream& operator<<(std::ostream& os, const graph& g) {
   auto name = [](int id) { return id < 0 ? std::string("none") : dynamic::text("%", id); };
@@ -246,7 +251,14 @@ inline std::ostream& operator<<(std::ostream& os, const graph& g) {
   os << "  return ";
   for (std::size_t k = 0; k < g.outputs().size(); ++k)
     os << (k ? ", " : "") << name(g.outputs()[k]);
-  return os << "\n}\n";
+  os << "\n";
+  for (const std::vector<std::size_t>& chain : g.fused_chains()) {
+    os << "  # one pass:";
+    for (std::size_t k : chain)
+      os << " " << name(g.steps()[k].out[0]);
+    os << "\n";
+  }
+  return os << "}\n";
 }
 
 // The graph as Graphviz DOT: a box per step (its op and output extents), an ellipse per input
