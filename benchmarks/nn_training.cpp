@@ -5,6 +5,11 @@
 //   BM_W3_fusegrad_dyn/1   LSTM 64 -> 128 over 32 steps, batch 16: forward, sum, backward
 //   BM_W4_fusegrad_dyn/1   CNN step (conv 1->32 3x3, ReLU, pool 2; conv 32->64 3x3, ReLU, pool 2;
 //                          linear 1600->10), softmax cross-entropy, SGD; batch 64
+//   BM_W<k>_fusegrad_traced/t  W2 and W4 with the loss through fg::function: traced on the first
+//                          step, its planned graph run after
+//   BM_encoder_fusegrad_{dyn,traced}/t  a Transformer-encoder step: 2 pre-norm blocks (E = 128,
+//                          4 heads, MLP 512, GELU) on [32, 64, 128], MSE to a fixed target, SGD;
+//                          eager and traced
 //   BM_W<k>_fusegrad_dyn_blas/1  the same with the layers' products through the linked BLAS
 //                          (fusegrad::blas: OpenBLAS on Debian; run with OMP_NUM_THREADS=1)
 //   BM_W<k>_libtorch/<t>   the same in LibTorch with t threads (1 and 2); fusegrad runs on one
@@ -55,26 +60,42 @@ fg::var labels(fg::index_t n, fg::index_t classes) {
   return y;
 }
 
-// One SGD training step; returns the loss.
-double step(nn::module& m, nn::optimizer& opt, const fg::var& x, const fg::var& y) {
+// A classifier's loss on a batch, as a function of its inputs and labels.
+auto classifier_loss(nn::module& m) {
+  return [&m](const fg::var& x, const fg::var& y) { return nn::cross_entropy(m(x), y); };
+}
+
+// One SGD training step of `loss` (a function of the inputs and labels); returns the loss.
+template <class Loss>
+double step(Loss& loss_of, nn::optimizer& opt, const fg::var& x, const fg::var& y) {
   opt.zero_grad();
-  fg::var loss = nn::cross_entropy(m(x), y);
+  fg::var loss = loss_of(x, y);
   loss.backward();
   opt.step();
   return loss.item();
 }
 
-// `blas`: the layers' products through the linked BLAS (fusegrad::blas) instead of our GEMM.
+enum class path { eager, blas, traced };
+
+// `blas`: the layers' products through the linked BLAS (fusegrad::blas) instead of our GEMM;
+// `traced`: the loss through fg::function (traced on the first step, its planned graph after).
 // The argument: fusegrad's threads (fg::set_num_threads), as LibTorch's are torch's.
-void BM_classifier_fusegrad(benchmark::State& state, const workload* w, bool blas) {
-  nn::blas_enabled() = blas;
+void BM_classifier_fusegrad(benchmark::State& state, const workload* w, path p) {
+  nn::blas_enabled() = p == path::blas;
   fg::set_num_threads(int(state.range(0)));
   fg::generator g(1);
   nn::Sequential m = w->model(g);
   nn::SGD opt(m.parameters(), {.lr = 0.01});
   const fg::var x = inputs(w->input), y = labels(w->input[0], w->classes);
+  auto eager = classifier_loss(m);
+  if (p != path::traced) {
+    for (auto _ : state)
+      benchmark::DoNotOptimize(step(eager, opt, x, y));
+    return;
+  }
+  fg::function traced(eager);
   for (auto _ : state)
-    benchmark::DoNotOptimize(step(m, opt, x, y));
+    benchmark::DoNotOptimize(step(traced, opt, x, y));
 }
 
 void BM_W3_fusegrad(benchmark::State& state, bool blas) {
@@ -89,6 +110,48 @@ void BM_W3_fusegrad(benchmark::State& state, bool blas) {
     loss.backward();
     benchmark::DoNotOptimize(loss.item());
   }
+}
+
+// A pre-norm Transformer encoder block: x + attention(norm(x)), then + MLP(norm(.)).
+class encoder_block : public nn::module {
+ public:
+  encoder_block(fg::index_t embed, fg::index_t heads, fg::generator& g)
+      : ln1(register_module("ln1", std::make_shared<nn::LayerNorm>(embed))),
+        attn(register_module("attn", std::make_shared<nn::MultiheadAttention>(embed, heads, g))),
+        ln2(register_module("ln2", std::make_shared<nn::LayerNorm>(embed))),
+        up(register_module("up", std::make_shared<nn::Linear>(embed, 4 * embed, g))),
+        down(register_module("down", std::make_shared<nn::Linear>(4 * embed, embed, g))) {}
+  fg::var forward(const fg::var& x) override {
+    const fg::var n = ln1->forward(x);
+    const fg::var h = x + attn->attend(n, n, n);
+    return h + down->forward(nn::gelu(up->forward(ln2->forward(h))));
+  }
+
+ private:
+  std::shared_ptr<nn::LayerNorm> ln1;
+  std::shared_ptr<nn::MultiheadAttention> attn;
+  std::shared_ptr<nn::LayerNorm> ln2;
+  std::shared_ptr<nn::Linear> up, down;
+};
+
+// A Transformer-encoder training step: 2 blocks (E = 128, 4 heads) on [32, 64, 128], the mean
+// squared error to a fixed target, SGD; eager or with the loss through fg::function.
+void BM_encoder_fusegrad(benchmark::State& state, path p) {
+  nn::blas_enabled() = false;  // (our GEMM, as the other cases' eager and traced rows)
+  fg::set_num_threads(int(state.range(0)));
+  fg::generator g(1);
+  nn::Sequential m(encoder_block(128, 4, g), encoder_block(128, 4, g));
+  nn::SGD opt(m.parameters(), {.lr = 0.01});
+  const fg::var x = inputs({32, 64, 128}), target = inputs({32, 64, 128}) * 0.5;
+  auto eager = [&](const fg::var& a, const fg::var& b) { return fg::mean(fg::square(m(a) - b)); };
+  if (p != path::traced) {
+    for (auto _ : state)
+      benchmark::DoNotOptimize(step(eager, opt, x, target));
+    return;
+  }
+  fg::function traced(eager);
+  for (auto _ : state)
+    benchmark::DoNotOptimize(step(traced, opt, x, target));
 }
 
 #if FUSEGRAD_HAVE_LIBTORCH
@@ -137,7 +200,8 @@ void BM_classifier_libtorch(benchmark::State& state, const workload* w,
   };
   {  // the same loss and first-layer weight gradient as fusegrad's, before any step
     nn::SGD still(ours.parameters(), {.lr = 0});
-    const double want = step(ours, still, fx, fy);
+    auto loss_of = classifier_loss(ours);
+    const double want = step(loss_of, still, fx, fy);
     opt.zero_grad();
     torch::Tensor loss = torch::nn::functional::cross_entropy(m->forward(x), y);
     loss.backward();
@@ -179,20 +243,34 @@ void BM_W3_libtorch(benchmark::State& state) {
 
 const bool registered = [] {
   std::vector<benchmark::internal::Benchmark*> all{
-      benchmark::RegisterBenchmark("BM_W2_fusegrad_dyn", BM_classifier_fusegrad, &W2, false)
+      benchmark::RegisterBenchmark("BM_W2_fusegrad_dyn", BM_classifier_fusegrad, &W2, path::eager)
+          ->Arg(1)
+          ->Arg(2),
+      benchmark::RegisterBenchmark("BM_W2_fusegrad_traced", BM_classifier_fusegrad, &W2,
+                                   path::traced)
           ->Arg(1)
           ->Arg(2),
       benchmark::RegisterBenchmark("BM_W3_fusegrad_dyn", BM_W3_fusegrad, false)->Arg(1)->Arg(2),
-      benchmark::RegisterBenchmark("BM_W4_fusegrad_dyn", BM_classifier_fusegrad, &W4, false)
+      benchmark::RegisterBenchmark("BM_W4_fusegrad_dyn", BM_classifier_fusegrad, &W4, path::eager)
+          ->Arg(1)
+          ->Arg(2),
+      benchmark::RegisterBenchmark("BM_W4_fusegrad_traced", BM_classifier_fusegrad, &W4,
+                                   path::traced)
+          ->Arg(1)
+          ->Arg(2),
+      benchmark::RegisterBenchmark("BM_encoder_fusegrad_dyn", BM_encoder_fusegrad, path::eager)
+          ->Arg(1)
+          ->Arg(2),
+      benchmark::RegisterBenchmark("BM_encoder_fusegrad_traced", BM_encoder_fusegrad, path::traced)
           ->Arg(1)
           ->Arg(2)};
 #ifdef FUSEGRAD_USE_CBLAS  // threads: OpenBLAS's own (OMP_NUM_THREADS=1 for one)
-  all.push_back(
-      benchmark::RegisterBenchmark("BM_W2_fusegrad_dyn_blas", BM_classifier_fusegrad, &W2, true));
+  all.push_back(benchmark::RegisterBenchmark("BM_W2_fusegrad_dyn_blas", BM_classifier_fusegrad, &W2,
+                                             path::blas));
   all.push_back(benchmark::RegisterBenchmark("BM_W3_fusegrad_dyn_blas", BM_W3_fusegrad, true));
-  all.push_back(
-      benchmark::RegisterBenchmark("BM_W4_fusegrad_dyn_blas", BM_classifier_fusegrad, &W4, true));
-  for (std::size_t k = 3; k < all.size(); ++k)
+  all.push_back(benchmark::RegisterBenchmark("BM_W4_fusegrad_dyn_blas", BM_classifier_fusegrad, &W4,
+                                             path::blas));
+  for (std::size_t k = 7; k < all.size(); ++k)
     all[k]->Arg(1);
 #endif
   [[maybe_unused]] const std::size_t first_torch = all.size();

@@ -14,6 +14,8 @@
 //   BM_W1fwd_handloop       forward only: one xsimd pass
 //   BM_W1_fusegrad_dyn      the dynamic path: fg::var inputs, 6 recorded ops, backward() into
 //                           .grad() (zero_grad each step, as a training loop does)
+//   BM_W1_fusegrad_traced   the dynamic path's function through fg::function (fg::trace): its
+//                           planned graph run each step
 //   BM_W1_fusegrad_dyn_kernel  the whole loss, sum included, as one fg::kernel op: value and
 //                           gradients from one fused pass, as on the static path
 //   BM_W1_fusegrad_dyn_kernel_map  the elementwise terms as one fg::kernel op, then fg::sum
@@ -318,6 +320,15 @@ void BM_W1_fusegrad_dyn(benchmark::State& state) {
     return fg::sum(a * b + fg::sin(c) * fg::exp(-d));
   });
 }
+// The same function through fg::function: traced on the first call, its planned graph after.
+void BM_W1_fusegrad_traced(benchmark::State& state) {
+  fg::function f([](const fg::var& a, const fg::var& b, const fg::var& c, const fg::var& d) {
+    return fg::sum(a * b + fg::sin(c) * fg::exp(-d));
+  });
+  run_dyn(state, [&](const fg::var& a, const fg::var& b, const fg::var& c, const fg::var& d) {
+    return f(a, b, c, d);
+  });
+}
 void BM_W1_fusegrad_dyn_kernel(benchmark::State& state) {
   static const auto w1 = fg::kernel("w1", [](auto a, auto b, auto c, auto d) {
     return fg::sum(a * b + fg::sin(c) * fg::exp(-d));
@@ -372,6 +383,7 @@ BENCHMARK(BM_W1_libtorch) W1_SIZES;
 BENCHMARK(BM_W1_fusegrad) W1_SIZES;
 BENCHMARK(BM_W1_fusegrad_alloc) W1_SIZES;
 BENCHMARK(BM_W1_fusegrad_dyn) W1_SIZES;
+BENCHMARK(BM_W1_fusegrad_traced) W1_SIZES;
 BENCHMARK(BM_W1_fusegrad_dyn_kernel) W1_SIZES;
 BENCHMARK(BM_W1_fusegrad_dyn_kernel_map) W1_SIZES;
 BENCHMARK(BM_W1_handloop) W1_SIZES;

@@ -11,9 +11,10 @@
 #   bash cmake/fusegrad.sh safetensors_bench [args]  load a 1 GiB safetensors file, fusegrad
 #                                                against PyPI's safetensors (in a venv under
 #                                                build/), same rounds (benchmarks/safetensors_load.py)
-#   bash cmake/fusegrad.sh compile_bench [args]  W1 against PyTorch 2.x torch.compile (PyPI, in a
-#                                                venv under build/: several GB), same rounds
-#                                                (benchmarks/w1_torch_compile.py)
+#   bash cmake/fusegrad.sh compile_bench [args]  W1 and W5: fusegrad's static, traced and eager
+#                                                paths against PyTorch 2.x torch.compile and
+#                                                jax.jit (PyPI, in a venv under build/: several
+#                                                GB), same rounds (benchmarks/compiled_peers.py)
 #
 # Each command first installs the Debian packages it needs and lacks (apt-get; sudo if not root).
 # Works from any directory.
@@ -26,7 +27,7 @@ step() { printf '\n==> %s\n' "$*"; }
 die() { printf 'fusegrad.sh: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-  sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 # ensure_packages PKG... : install the given Debian packages that `dpkg -s` says are missing.
@@ -127,12 +128,12 @@ cmd_bench() {
   step "ran $ran benchmark binaries"
 }
 
-# bench_in_venv VENV "PYPI PACKAGES" TARGET SCRIPT BINARY [args]: a Python peer from PyPI in a
-# venv under build/, the C++ side built (preset bench), and the script comparing them run.
+# bench_in_venv VENV "PYPI PACKAGES" "TARGETS" SCRIPT [args]: a Python peer from PyPI in a venv
+# under build/, the C++ side built (preset bench), and the script comparing them run with args.
 bench_in_venv() {
-  local venv=$1 pkgs=$2 target=$3 script=$4 binary=$5
-  shift 5
-  ensure_packages "${TEST_PKGS[@]}"
+  local venv=$1 pkgs=$2 targets=$3 script=$4
+  shift 4
+  ensure_packages "${TEST_PKGS[@]}" util-linux
   local modules=${pkgs// /, }
   if [[ ! -x $venv/bin/python ]] || ! "$venv/bin/python" -c "import $modules" 2>/dev/null; then
     step "python3 -m venv $venv && pip install $pkgs"
@@ -140,21 +141,22 @@ bench_in_venv() {
     # shellcheck disable=SC2086  # the package list is meant to split
     "$venv/bin/pip" install --quiet $pkgs
   fi
-  step "cmake --preset bench && build $target"
+  step "cmake --preset bench && build $targets"
   cmake --preset bench
-  cmake --build --preset bench --target "$target"
+  # shellcheck disable=SC2086  # the target list is meant to split
+  cmake --build --preset bench --target $targets
   step "$script $*"
-  "$venv/bin/python" "$script" --bench "$binary" "$@"
+  "$venv/bin/python" "$script" "$@"
 }
 
 cmd_safetensors_bench() {
   bench_in_venv build/venv-bench "safetensors numpy" fusegrad_bench_safetensors_load \
-    benchmarks/safetensors_load.py build/bench/benchmarks/safetensors_load "$@"
+    benchmarks/safetensors_load.py --bench build/bench/benchmarks/safetensors_load "$@"
 }
 
 cmd_compile_bench() {
-  bench_in_venv build/venv-compile "torch numpy" fusegrad_bench_w1 benchmarks/w1_torch_compile.py \
-    build/bench/benchmarks/w1 "$@"
+  bench_in_venv build/venv-compile "torch numpy jax" "fusegrad_bench_w1 fusegrad_bench_w5" \
+    benchmarks/compiled_peers.py --w1 build/bench/benchmarks/w1 --w5 build/bench/benchmarks/w5 "$@"
 }
 
 main() {
