@@ -60,6 +60,27 @@ TEST_CASE("dynamic / comparisons give 0 or 1 and where selects") {
   check_var_gradient([&](const auto& v) { return sum(where(c, v[0], v[1] * v[1])); }, {x, y});
 }
 
+TEST_CASE("dynamic / where with a number for a branch, as torch.where(cond, x, 0.0)") {
+  auto elements = [](const var& v) {
+    std::vector<double> e;
+    for (index_t i = 0; i < v.size(); ++i)
+      e.push_back(v.at(i));
+    return e;
+  };
+  const var x = var::from({-1.5, 2, 0.5}, {3}), pos = x > 0;
+  const var zeroed = where(pos, x, 0.0);
+  CHECK(zeroed.dtype() == dtype::float32);
+  CHECK(elements(zeroed) == std::vector<double>{0, 2, 0.5});
+  CHECK(elements(where(pos, 1.0, x)) == std::vector<double>{-1.5, 1, 1});
+  const var i = var::from({3, -4, 5}, {3}, dtype::int64);
+  const var clipped = where(i > 0, i, 0);  // an integral number keeps int64
+  CHECK(clipped.dtype() == dtype::int64);
+  CHECK(elements(clipped) == std::vector<double>{3, 0, 5});
+  CHECK(where(i > 0, i, 0.5).dtype() == dtype::float32);  // a float number promotes, as torch
+  var w = leaf({3}, -1, 1);
+  check_var_gradient([&](const auto& v) { return sum(where(v[0] > 0, v[0] * 2.0, -1.0)); }, {w});
+}
+
 TEST_CASE("dynamic / numbers in expressions: many values and both dtypes, each its own") {
   // The numbers of `x * c` are shared per thread; more of them than are kept must not mix up.
   for (dtype t : {dtype::float32, dtype::float64}) {

@@ -419,16 +419,16 @@ template <> inline constexpr const char* graph_name<ops::max_op> = "maximum";
 // its operands promoted to a common dtype as PyTorch does (dynamic::result_type).
 template <class Op, std::same_as<var>... V> var apply(const V&... in) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]] {
+    auto replay = [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list&) {
+      return [&]<std::size_t... I>(std::index_sequence<I...>) {
+        return apply<Op>(ins[I]...);
+      }
+      (std::index_sequence_for<V...>{});
+    };
     if constexpr (!dynamic::is_comparison_v<Op>)  // a graph's planner may fuse it
-      dynamic::op_registry::instance().add_chain_op(dynamic::graph_name<Op>,
+      dynamic::op_registry::instance().add_chain_op(&dynamic::replay_as<decltype(replay)>,
                                                     &dynamic::fused_op_of<Op, sizeof...(V)>);
-    return t->record(dynamic::graph_name<Op>, {}, {&in...},
-                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list&) {
-                       return [&]<std::size_t... I>(std::index_sequence<I...>) {
-                         return apply<Op>(ins[I]...);
-                       }
-                       (std::index_sequence_for<V...>{});
-                     });
+    return t->record(dynamic::graph_name<Op>, {}, {&in...}, replay);
   }
   if constexpr (!dynamic::is_comparison_v<Op>) {
     const dtype t = (in.dtype(), ...);
@@ -501,6 +501,23 @@ inline var where(const var& cond, const var& a, const var& b) {
   }
   const dtype c = dynamic::compute_dtype(t);
   return apply<ops::where_op>(cond.to(c), a.to(c), b.to(c)).to(t);
+}
+
+// where() with a number for a branch, as torch.where(cond, x, 0.0): the number takes the other
+// branch's dtype as in a binary op (dynamic::number_dtype: an integer tensor stays integer
+// beside an integral number).
+template <class N>
+requires std::is_arithmetic_v<N> var where(const var& cond, const var& a, N b) {
+  return where(
+      cond, a,
+      dynamic::constant(double(b), dynamic::number_dtype(a.dtype(), std::is_floating_point_v<N>)));
+}
+template <class N>
+requires std::is_arithmetic_v<N> var where(const var& cond, N a, const var& b) {
+  return where(
+      cond,
+      dynamic::constant(double(a), dynamic::number_dtype(b.dtype(), std::is_floating_point_v<N>)),
+      b);
 }
 
 namespace dynamic {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 #include <numeric>
+#include <span>
 #include <type_traits>
 #include <utility>
 
@@ -578,6 +579,30 @@ FG_INLINE const device_backend* chain_backend(const V&... in) {
   return dev;
 }
 
+// A pending value: `op` on `args` (computed or pending values), of dtype `type` and extents
+// `out`, on this thread's list of pending ops: what defer() makes, for an op known at run time
+// (a traced graph's planned chain that it returns).
+inline var pending_value(const fused_op* op, dtype type, const extents& out,
+                         const device_backend* dev, std::span<const std::shared_ptr<impl>> args,
+                         bool requires_grad) {
+  auto p = make_pooled<impl>();
+  p->chain_device = dev;
+  p->type = type;
+  p->shape = out;
+  p->op = op;
+  p->realise = &realise_fused;
+  p->requires_grad = requires_grad;
+  p->fused = 1;
+  for (std::size_t k = 0; k < args.size(); ++k) {
+    p->args[k] = args[k];
+    p->fused += args[k]->fused;
+  }
+  pending_list& list = pending_ops();
+  list.items.push_back(p.get());
+  p->owner = &list;
+  return var(std::move(p));
+}
+
 // The pending var Op(in...), or an empty var when the op cannot be deferred: anomaly mode or
 // fg::no_fusion, or broadcasting other than of one element.
 template <class Op, std::same_as<var>... V> var defer(const extents& out, const V&... in) {
@@ -590,13 +615,7 @@ template <class Op, std::same_as<var>... V> var defer(const extents& out, const 
     throw std::logic_error("fusegrad: a device chain's operand was not spread to its shape");
   if (!dev && (!fusion_enabled() || anomaly_enabled() || !elementwise))
     return var();
-  auto p = make_pooled<impl>();
-  p->chain_device = dev;
-  p->type = (in.dtype(), ...);
-  p->shape = out;
-  p->op = &fused_op_of<Op, N>;
-  p->realise = &realise_fused;
-  p->requires_grad = grad_enabled() && (in.requires_grad() || ...);
+  const bool requires_grad = grad_enabled() && (in.requires_grad() || ...);
   const std::array<const var*, N> args{&in...};
   auto size = [&] {
     unsigned s = 1;
@@ -609,13 +628,8 @@ template <class Op, std::same_as<var>... V> var defer(const extents& out, const 
       return a->get().fused < b->get().fused;
     }))->ready();
   }
-  p->fused = size();
-  std::size_t k = 0;
-  ((p->args[k++] = in.handle()), ...);
-  pending_list& list = pending_ops();
-  list.items.push_back(p.get());
-  p->owner = &list;
-  return var(std::move(p));
+  const std::array<std::shared_ptr<impl>, N> handles{in.handle()...};
+  return pending_value(&fused_op_of<Op, N>, (in.dtype(), ...), out, dev, handles, requires_grad);
 }
 
 // d *= s, in place (a gradient no one else holds yet).

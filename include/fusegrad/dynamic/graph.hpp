@@ -159,25 +159,27 @@ class op_registry {
     const auto it = ops_.find(name);
     return it == ops_.end() ? nullptr : it->second;
   }
-  // The ops a graph may fuse, registered as they are recorded (beside add()).
-  void add_chain_op(std::string_view name, const fused_op* op) {
+  // The ops a graph may fuse, registered as they are recorded, by their replay: a step is
+  // fused only when it replays through the op registered here (a user's op that shares a
+  // built-in's name is not mistaken for it).
+  void add_chain_op(replay_fn replay, const fused_op* op) {
     const std::lock_guard<std::mutex> hold(lock_);
-    chain_[std::string(name)].elementwise = op;
+    chain_[replay].elementwise = op;
   }
-  void add_chain_reduction(std::string_view name, reduce_chain_fn f) {
+  void add_chain_reduction(replay_fn replay, reduce_chain_fn f) {
     const std::lock_guard<std::mutex> hold(lock_);
-    chain_[std::string(name)].reduce = f;
+    chain_[replay].reduce = f;
   }
-  chain_entry find_chain(std::string_view name) const {
+  chain_entry find_chain(replay_fn replay) const {
     const std::lock_guard<std::mutex> hold(lock_);
-    const auto it = chain_.find(name);
+    const auto it = chain_.find(replay);
     return it == chain_.end() ? chain_entry{} : it->second;
   }
 
  private:
   mutable std::mutex lock_;
   std::map<std::string, replay_fn, std::less<>> ops_;
-  std::map<std::string, chain_entry, std::less<>> chain_;
+  std::map<replay_fn, chain_entry> chain_;
 };
 
 // An op's outputs, into a replay's list.
@@ -375,6 +377,7 @@ class graph {
     std::vector<dynamic::fused_step> ops;  // `wants` here: recorded with gradients on
     std::vector<int> leaves;               // its operands' value ids
     int out = -1;                          // the value it gives
+    bool pending = false;                  // an output: given back pending, as eager's is
     dynamic::reduce_chain_fn reduce = nullptr;
     std::size_t rank = 0;  // of the reduced value, before the reduction
     bool keepdim = false, reduce_grad = true;
@@ -605,10 +608,12 @@ class recording {
 // whose operands and result share a floating dtype in host memory, each operand of the result's
 // elements or of one, is deferred as the eager path defers it, and so is computed where eager
 // would compute it: as one chain of every deferred step it reads, where a step that is not
-// deferred reads it (or at the end, for an output), and as part of the chain of a sum or mean of
-// every element, which does not store it; a chain longer than fusion_limit ops has its largest
-// operand computed first. Values and gradients are the eager path's, bit for bit: the same ops
-// in the same passes, without a pending value per op made and planned again at every call.
+// deferred reads it or writes in place (an effect), and as part of the chain of a sum or mean of
+// every element, which does not store it; an output is given back pending, as eager's; a chain
+// longer than fusion_limit ops has its largest operand computed first. Values are the eager
+// path's bit for bit, and so are gradients but where a chain meets an op that defers by itself
+// (where, clamp, a dtype conversion), which eager fuses into one chain and the plan does not:
+// a leaf's gradient contributions may then be added in another order (its last bits).
 // After each entry of the plan, the values read there for the last time are freed (the outputs
 // and captured tensors are kept).
 inline void graph::plan() {
@@ -619,7 +624,34 @@ inline void graph::plan() {
   auto& registry = dynamic::op_registry::instance();
   std::vector<dynamic::chain_entry> entry(S);
   std::vector<int> made_by(values_.size(), -1);
-  for (std::size_t k = 0; k < S; ++k) {
+  // A recorded graph makes each value once, after what it reads, and never an input or captured
+  // tensor; a graph from a file that does not runs step by step, unplanned.
+  std::vector<char> known(values_.size(), 0);
+  bool well_formed = true;
+  auto make_known = [&](int v) {
+    well_formed = well_formed && !known[std::size_t(v)];
+    known[std::size_t(v)] = 1;
+  };
+  for (int v : inputs_)
+    make_known(v);
+  for (const capture& c : captures_)
+    make_known(c.id);
+  for (const step& s : steps_) {
+    for (int v : s.in)
+      well_formed = well_formed && (v < 0 || known[std::size_t(v)]);
+    for (int v : s.out)
+      if (v >= 0)
+        make_known(v);
+  }
+  // last_read[v]: the last step that reads v (S for an output)
+  std::vector<std::size_t> last_read(values_.size(), 0);
+  for (std::size_t k = 0; k < S; ++k)
+    for (int v : steps_[k].in)
+      if (v >= 0)
+        last_read[std::size_t(v)] = k;
+  for (int v : outputs_)
+    last_read[std::size_t(v)] = S;
+  for (std::size_t k = 0; k < S && well_formed; ++k) {
     const step& s = steps_[k];
     if (s.out.size() != 1 || s.out[0] < 0 || std::count(s.in.begin(), s.in.end(), -1))
       continue;
@@ -627,7 +659,7 @@ inline void graph::plan() {
     const value& y = values_[std::size_t(s.out[0])];
     if ((y.type != dtype::float32 && y.type != dtype::float64) || y.on_device)
       continue;
-    const dynamic::chain_entry e = registry.find_chain(s.op);
+    const dynamic::chain_entry e = registry.find_chain(s.run);
     if (e.elementwise && e.elementwise->arity == s.in.size() &&
         std::all_of(s.in.begin(), s.in.end(), [&](int v) {
           const value& x = values_[std::size_t(v)];
@@ -647,6 +679,7 @@ inline void graph::plan() {
   // A chain of the deferred steps v reads, ending in v's step (and `reduce`, step k, if given).
   auto add_chain = [&](int v, std::size_t k, const step* reduce) {
     chain c;
+    c.pending = k == S;
     std::vector<int> done;  // values computed in the chain, in the order of c.ops
     auto add = [&](auto& self, int u) -> std::int16_t {
       if (auto it = std::find(done.begin(), done.end(), u); it != done.end())
@@ -713,6 +746,10 @@ inline void graph::plan() {
       for (int v : s.in)
         if (v >= 0 && ops[std::size_t(v)])
           add_chain(v, k, nullptr);
+      if (s.out.empty())  // an effect (a write in place): eager computes every pending op first
+        for (std::size_t v = 0; v < values_.size(); ++v)
+          if (ops[v] && last_read[v] > k)
+            add_chain(int(v), k, nullptr);
       program_.push_back({k, -1, {}});
     }
   }
@@ -791,11 +828,38 @@ inline void graph::run_step(const step& s, dynamic::pool_vector<var>& vals,
 // step run by itself deferred it, as where() does): its steps then run one by one, as eager.
 inline bool graph::run_chain(const chain& c, dynamic::pool_vector<var>& vals) const {
   using namespace dynamic;
-  if (!fusion_enabled() || anomaly_enabled())
+  if (!fusion_enabled() || anomaly_enabled() || c.n == 0)
     return false;
-  for (int id : c.leaves)
-    if (!vals[std::size_t(id)].defined() || vals[std::size_t(id)].get().pending())
+  // Each operand as recorded: a value whose extents depend on the data (masked_select's) may
+  // come with others, and a pending one (where() defers) joins the chain as eager's does.
+  for (int id : c.leaves) {
+    const var& x = vals[std::size_t(id)];
+    const value& v = values_[std::size_t(id)];
+    if (!x.defined() || x.get().pending() || x.dtype() != c.type || x.on_device() ||
+        !(x.shape() == v.shape))
       return false;
+  }
+  if (c.pending) {  // returned: its ops as pending values, as eager's deferral leaves them
+    const bool grad = grad_enabled();
+    dynamic::pool_vector<std::shared_ptr<impl>> made(c.ops.size());
+    for (std::size_t k = 0; k < c.ops.size(); ++k) {
+      const fused_step& s = c.ops[k];
+      std::array<std::shared_ptr<impl>, 3> args;
+      bool wants = false;
+      for (unsigned a = 0; a < s.op->arity; ++a) {
+        args[a] = s.args[a] >= 0
+                      ? made[std::size_t(s.args[a])]
+                      : vals[std::size_t(c.leaves[std::size_t(-s.args[a] - 1)])].handle();
+        wants = wants || args[a]->requires_grad;
+      }
+      const int out = steps_[c.steps[k]].out[0];
+      made[k] = pending_value(s.op, c.type, values_[std::size_t(out)].shape, nullptr,
+                              std::span(args.data(), s.op->arity), grad && s.wants && wants)
+                    .handle();
+    }
+    vals[std::size_t(c.out)] = var(made.back());
+    return true;
+  }
   auto prog = make_pooled<fused_program>();
   prog->type = c.type;
   prog->n = c.n;

@@ -245,12 +245,14 @@ template <class Red> var reduce_integer(const var& x, list_arg<int> axes, bool k
 // on the device, only those reductions run).
 template <class Red> var reduce(const var& x, list_arg<int> axes = {}, bool keepdim = false) {
   if (dynamic::tracer* t = dynamic::tracing()) [[unlikely]] {
+    auto replay = [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
+      return reduce<Red>(ins[0], at.list<int>(0), at.flag(1));
+    };
     if constexpr (dynamic::is_sum_v<Red>)  // a graph's planner may fuse it into a chain
-      dynamic::op_registry::instance().add_chain_reduction(Red::name, &dynamic::reduce_chain<Red>);
+      dynamic::op_registry::instance().add_chain_reduction(&dynamic::replay_as<decltype(replay)>,
+                                                           &dynamic::reduce_chain<Red>);
     return t->record(Red::name, {{"axes", dynamic::int_attr(axes)}, {"keepdim", keepdim}}, {&x},
-                     [](fg::dynamic::replay_inputs ins, const fg::dynamic::attr_list& at) {
-                       return reduce<Red>(ins[0], at.list<int>(0), at.flag(1));
-                     });
+                     replay);
   }
   if (!is_floating(x.dtype()))
     return dynamic::reduce_integer<Red>(x, axes, keepdim);
