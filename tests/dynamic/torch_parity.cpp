@@ -3,6 +3,8 @@
 // the script computes the same case in PyTorch and compares. Case names are the contract.
 #include <fusegrad/dynamic.hpp>
 #include <fusegrad/dynamic/sort.hpp>
+#include <fusegrad/nn/normalization.hpp>
+#include <fusegrad/nn/pool.hpp>
 
 #include <cmath>
 #include <cstdint>
@@ -84,6 +86,30 @@ var of(std::initializer_list<double> v, dtype t) {
   return var::from(v, {index_t(v.size())}, t);
 }
 
+// float64 elements ((i * a) % b - b / 2) * s of extents e: the same in the script, exactly.
+var pattern(const extents& e, int a, int b, double s) {
+  var x = var::empty(e, dtype::float64);
+  for (index_t i = 0; i < x.size(); ++i)
+    x.data<double>()[i] = (double((i * a) % b) - double(b / 2)) * s;
+  return x;
+}
+
+// Sets a layer's per-channel parameter to 1 + w k (weight) or b k - 0.1 (bias), k its index.
+void set_ramp(var& p, double step, double base) {
+  no_grad off;
+  for (index_t k = 0; k < p.size(); ++k)
+    p.set(k, base + step * double(k));
+}
+
+// y = layer(x) and x's gradient of sum(y * pattern), as the script computes them.
+template <class Layer> void emit_layer(const std::string& name, Layer& layer, const var& x_in) {
+  var x = x_in.detach().requires_grad(true);
+  var y = layer(x);
+  sum(y * pattern(y.shape(), 5, 7, 0.25)).backward();
+  const var g = x.grad();
+  emit(name, y, &g);
+}
+
 }  // namespace
 
 int main() {
@@ -149,6 +175,19 @@ int main() {
     y.backward();
     const var g = a.grad();
     emit("where:grad", y, &g);
+  }
+  // A number for a branch takes the other branch's dtype (an integral one keeps int64).
+  emit("where:number", where(cond, of({1.5, 2.5, 3.5}, dtype::float32), 0.0));
+  emit("where:int_number", where(cond, of({10, 20, 30}, dtype::int64), -1));
+  // Max pooling propagates NaN, and its gradient goes to the window's last NaN.
+  {
+    const double nan = std::nan("");
+    var x = of({1, nan, 3, 4, 5, 6, nan, 8, 9, 10, nan, 12, 13, 14, 15, 16}, dtype::float64);
+    x = reshape(x, {1, 1, 4, 4}).detach().requires_grad(true);
+    var y = nn::max_pool2d(x, 2);
+    sum(y * reshape(of({1, 2, 3, 4}, dtype::float64), {1, 1, 2, 2})).backward();
+    const var g = x.grad();
+    emit("max_pool2d:nan", y, &g);
   }
 
   // Reductions of integers.
@@ -336,6 +375,27 @@ int main() {
   }
 
   // Printing.
+  // Normalisation layers, with weights other than 1 and 0, against torch.nn's.
+  {
+    nn::GroupNorm gn(2, 4, 1e-5, true, dtype::float64);
+    set_ramp(gn.weight, 0.1, 1);
+    set_ramp(gn.bias, 0.05, -0.1);
+    emit_layer("group_norm", gn, pattern({3, 4, 2, 3}, 7, 11, 0.37));
+    const var gw = gn.weight.grad();
+    emit("group_norm:weight_grad", gw);
+    nn::InstanceNorm2d in(3, 1e-5, 0.1, true, true, dtype::float64);
+    set_ramp(in.weight, 0.1, 1);
+    set_ramp(in.bias, 0.05, -0.1);
+    const var x = pattern({2, 3, 2, 2}, 7, 11, 0.37);
+    emit_layer("instance_norm", in, x);
+    emit("instance_norm:running_mean", in.running_mean);
+    emit("instance_norm:running_var", in.running_var);
+    in.eval();
+    emit("instance_norm:eval", in(x));
+    nn::RMSNorm rms({3, 4}, 1e-6, true, dtype::float64);
+    set_ramp(rms.weight, 0.05, 1);
+    emit_layer("rms_norm", rms, pattern({2, 3, 4}, 7, 11, 0.37));
+  }
   emit("print:floats", of({0, 0.25, -1.5}, dtype::float32), nullptr, true);
   emit("print:integral", of({1, 2, -30}, dtype::float64), nullptr, true);
   emit("print:sci", of({1e-5, 1}, dtype::float32), nullptr, true);

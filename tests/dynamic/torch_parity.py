@@ -92,6 +92,17 @@ def cases():
         a = of([1, 2, 3], torch.float64).requires_grad_(True)
         return torch.where(cond(), a * a, of([0, 0, 0], torch.int64)).sum(), a
     c["where:grad"] = lambda: grad_case(where_grad)
+    c["where:number"] = lambda: torch.where(cond(), of([1.5, 2.5, 3.5], torch.float32), 0.0)
+    c["where:int_number"] = lambda: torch.where(cond(), of([10, 20, 30], torch.int64), -1)
+
+    def max_pool_nan():
+        nan = float("nan")
+        x = of([1, nan, 3, 4, 5, 6, nan, 8, 9, 10, nan, 12, 13, 14, 15, 16], torch.float64)
+        x = x.reshape(1, 1, 4, 4).requires_grad_(True)
+        y = torch.nn.functional.max_pool2d(x, 2)
+        (y * of([1, 2, 3, 4], torch.float64).reshape(1, 1, 2, 2)).sum().backward()
+        return y, x.grad
+    c["max_pool2d:nan"] = max_pool_nan
 
     m = lambda: of([1, 2, 3, 4, 5, 6], torch.int32).reshape(2, 3)
     c["red:sum"] = lambda: m().sum()
@@ -230,6 +241,45 @@ def cases():
         h = of([0.5, 4], torch.float16).requires_grad_(True)
         return (h * h * 3.0).sum(), h
     c["to:grad_half"] = lambda: grad_case(to_grad_half)
+
+    # Normalisation layers (RMSNorm is torch.nn's from 2.4 on: its formula here).
+    def pattern(shape, a, b, s):
+        n = math.prod(shape)
+        return torch.tensor([((i * a) % b - b // 2) * s for i in range(n)],
+                            dtype=torch.float64).reshape(shape)
+
+    def ramp(p, step, base):
+        with torch.no_grad():
+            p.copy_(base + step * torch.arange(p.numel(), dtype=torch.float64).reshape(p.shape))
+
+    def layer_case(layer, x):
+        x = x.clone().requires_grad_(True)
+        y = layer(x)
+        (y * pattern(y.shape, 5, 7, 0.25)).sum().backward()
+        return y, x.grad
+
+    gn = torch.nn.GroupNorm(2, 4, eps=1e-5).double()
+    ramp(gn.weight, 0.1, 1)
+    ramp(gn.bias, 0.05, -0.1)
+    gn_case = layer_case(gn, pattern((3, 4, 2, 3), 7, 11, 0.37))
+    c["group_norm"] = lambda: gn_case
+    c["group_norm:weight_grad"] = lambda: gn.weight.grad
+    inorm = torch.nn.InstanceNorm2d(3, eps=1e-5, momentum=0.1, affine=True,
+                                    track_running_stats=True).double()
+    ramp(inorm.weight, 0.1, 1)
+    ramp(inorm.bias, 0.05, -0.1)
+    x_in = pattern((2, 3, 2, 2), 7, 11, 0.37)
+    in_case = layer_case(inorm, x_in)
+    c["instance_norm"] = lambda: in_case
+    c["instance_norm:running_mean"] = lambda: inorm.running_mean
+    c["instance_norm:running_var"] = lambda: inorm.running_var
+    inorm.eval()
+    c["instance_norm:eval"] = lambda: inorm(x_in).detach()
+    rms_w = torch.ones(3, 4, dtype=torch.float64)
+    ramp(rms_w, 0.05, 1)
+    rms = lambda x: x * torch.rsqrt(x.pow(2).mean((-2, -1), keepdim=True) + 1e-6) * rms_w
+    rms_case = layer_case(rms, pattern((2, 3, 4), 7, 11, 0.37))
+    c["rms_norm"] = lambda: rms_case
 
     c["print:floats"] = lambda: of([0, 0.25, -1.5], torch.float32)
     c["print:integral"] = lambda: of([1, 2, -30], torch.float64)

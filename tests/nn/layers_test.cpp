@@ -75,6 +75,26 @@ TEST_CASE("nn / conv2d against its definition, with stride and padding, and its 
   CHECK_THROWS_AS(nn::conv2d(var::zeros({1, 1, 2, 2}), var::zeros({1, 1, 3, 3})), shape_error);
 }
 
+TEST_CASE("nn / max pooling propagates NaN, its gradient to the window's last NaN (PyTorch's)") {
+  const double nan = std::nan("");
+  var x = var::from({1, nan, 3, 4, 5, 6, nan, 8, 9, 10, nan, 12, 13, 14, 15, 16}, {1, 1, 4, 4},
+                    dtype::float64)
+              .requires_grad(true);
+  var y = nn::max_pool2d(x, 2);
+  CHECK(std::isnan(y.at(0)));  // window {1, nan, 5, 6}
+  CHECK(std::isnan(y.at(1)));  // {3, 4, nan, 8}
+  CHECK(y.at(2) == 14);        // {9, 10, 13, 14}
+  CHECK(std::isnan(y.at(3)));  // {nan, 12, 15, 16}
+  sum(y).backward();
+  for (index_t i : {1, 6, 13, 10})  // each window's NaN, or its maximum
+    CHECK(x.grad().at(i) == 1);
+  CHECK(sum(x.grad()).item() == 4);
+  var two = var::from({nan, nan, 1, 2}, {1, 1, 2, 2}).requires_grad(true);
+  sum(nn::max_pool2d(two, 2)).backward();
+  CHECK(two.grad().at(0) == 0);
+  CHECK(two.grad().at(1) == 1);  // the last NaN wins, as PyTorch's kernel keeps updating on NaN
+}
+
 TEST_CASE("nn / max and average pooling: values, gradients, overlapping windows") {
   var x = var::from({1, 5, 2, 0, 3, 4, 9, 8, 7, 6, 2, 1, 0, 0, 0, 0}, {1, 1, 4, 4}, dtype::float64);
   var m = nn::max_pool2d(x, 2);

@@ -68,15 +68,16 @@ inline var max_pool2d(const var& x, index_t k, index_t stride = 0) {
     T* py = y.data<T>();
     detail::for_each_window(g, [&](index_t base, index_t o) {
       // Branch-free: on real activations which element wins is a coin toss, and a branch on it
-      // was mispredicted half the time (86% of the pass, by perf). NaN never wins; the first of
-      // equal ones does.
+      // was mispredicted half the time (86% of the pass, by perf). The first of equal ones
+      // wins; a NaN wins over any number, and the last NaN of the window over an earlier one,
+      // as in PyTorch (the result is NaN, and its gradient goes there).
       T best = px[base];
       index_t at_best = base;
       for (index_t i = 0; i < g.k; ++i)
         for (index_t j = 0; j < g.k; ++j) {
           const index_t at = base + i * g.w + j;
           const T v = px[at];
-          const bool wins = v > best;
+          const bool wins = v > best || v != v;
           best = wins ? v : best;
           at_best = wins ? at : at_best;
         }
