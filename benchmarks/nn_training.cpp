@@ -77,6 +77,20 @@ double step(Loss& loss_of, nn::optimizer& opt, const fg::var& x, const fg::var& 
 
 enum class path { eager, blas, traced };
 
+// Times SGD steps of `loss` on (x, y): as written, or through fg::function when `p` is traced.
+template <class Loss>
+void time_steps(benchmark::State& state, path p, Loss loss, nn::optimizer& opt, const fg::var& x,
+                const fg::var& y) {
+  if (p != path::traced) {
+    for (auto _ : state)
+      benchmark::DoNotOptimize(step(loss, opt, x, y));
+    return;
+  }
+  fg::function traced(loss);
+  for (auto _ : state)
+    benchmark::DoNotOptimize(step(traced, opt, x, y));
+}
+
 // `blas`: the layers' products through the linked BLAS (fusegrad::blas) instead of our GEMM;
 // `traced`: the loss through fg::function (traced on the first step, its planned graph after).
 // The argument: fusegrad's threads (fg::set_num_threads), as LibTorch's are torch's.
@@ -87,15 +101,7 @@ void BM_classifier_fusegrad(benchmark::State& state, const workload* w, path p) 
   nn::Sequential m = w->model(g);
   nn::SGD opt(m.parameters(), {.lr = 0.01});
   const fg::var x = inputs(w->input), y = labels(w->input[0], w->classes);
-  auto eager = classifier_loss(m);
-  if (p != path::traced) {
-    for (auto _ : state)
-      benchmark::DoNotOptimize(step(eager, opt, x, y));
-    return;
-  }
-  fg::function traced(eager);
-  for (auto _ : state)
-    benchmark::DoNotOptimize(step(traced, opt, x, y));
+  time_steps(state, p, classifier_loss(m), opt, x, y);
 }
 
 void BM_W3_fusegrad(benchmark::State& state, bool blas) {
@@ -143,15 +149,9 @@ void BM_encoder_fusegrad(benchmark::State& state, path p) {
   nn::Sequential m(encoder_block(128, 4, g), encoder_block(128, 4, g));
   nn::SGD opt(m.parameters(), {.lr = 0.01});
   const fg::var x = inputs({32, 64, 128}), target = inputs({32, 64, 128}) * 0.5;
-  auto eager = [&](const fg::var& a, const fg::var& b) { return fg::mean(fg::square(m(a) - b)); };
-  if (p != path::traced) {
-    for (auto _ : state)
-      benchmark::DoNotOptimize(step(eager, opt, x, target));
-    return;
-  }
-  fg::function traced(eager);
-  for (auto _ : state)
-    benchmark::DoNotOptimize(step(traced, opt, x, target));
+  time_steps(
+      state, p, [&](const fg::var& a, const fg::var& b) { return fg::mean(fg::square(m(a) - b)); },
+      opt, x, target);
 }
 
 #if FUSEGRAD_HAVE_LIBTORCH

@@ -213,14 +213,11 @@ inline fused_program plan_fused(impl& root, var_list& inputs) {
       return std::int16_t(it - step_of.begin());
     fused_step s;
     s.op = x.op;
-    bool wants = false;
     for (unsigned a = 0; a < x.op->arity; ++a) {
       const std::shared_ptr<impl>& arg = x.args[a];
       s.args[a] = arg->pending() ? self(self, *arg) : leaf(arg);
-      wants = wants || (s.args[a] < 0 ? p.leaves[std::size_t(-s.args[a] - 1)].wants
-                                      : p.steps[std::size_t(s.args[a])].wants);
     }
-    s.wants = wants && x.requires_grad;  // not through an op made under fg::no_grad
+    s.wants = x.requires_grad;  // not through an op made under fg::no_grad
     step_of[p.steps.size()] = &x;
     p.steps.push_back(s);
     return std::int16_t(p.steps.size() - 1);
@@ -230,11 +227,21 @@ inline fused_program plan_fused(impl& root, var_list& inputs) {
   return p;
 }
 
-// The backward visits steps last to first: the first write to each adjoint stores (no
-// zeroing), and a leaf no step writes to gets no gradient (its only users were made under
-// fg::no_grad): `inputs[k]` is reset for it. (Each step's `wants` says, on entry, whether a
-// gradient could flow through it.)
+// Which steps a gradient flows through, and the backward's order: on entry a step's `wants`
+// says whether it was made with gradients on; it keeps it if an argument wants one too. The
+// backward visits steps last to first: the first write to each adjoint stores (no zeroing),
+// and a leaf no step writes to gets no gradient (its only users were made under fg::no_grad):
+// `inputs[k]` is reset for it.
 inline void plan_backward(fused_program& p, var_list& inputs) {
+  auto arg_wants = [&](std::int16_t x) {
+    return x < 0 ? p.leaves[std::size_t(-x - 1)].wants : p.steps[std::size_t(x)].wants;
+  };
+  for (fused_step& s : p.steps) {  // (arguments come before the steps that read them)
+    bool any = false;
+    for (unsigned a = 0; a < s.op->arity; ++a)
+      any = any || arg_wants(s.args[a]);
+    s.wants = s.wants && any;
+  }
   std::array<bool, fusion_limit> step_written{};
   std::array<bool, 3 * fusion_limit> leaf_written{};
   step_written[p.steps.size() - 1] = true;  // the result's adjoint is given
@@ -245,9 +252,7 @@ inline void plan_backward(fused_program& p, var_list& inputs) {
       continue;
     for (unsigned a = 0; a < s.op->arity; ++a) {
       const std::int16_t x = s.args[a];
-      const bool arg_wants =
-          x < 0 ? p.leaves[std::size_t(-x - 1)].wants : p.steps[std::size_t(x)].wants;
-      if (!arg_wants)
+      if (!arg_wants(x))
         continue;
       bool& written = x < 0 ? leaf_written[std::size_t(-x - 1)] : step_written[std::size_t(x)];
       s.store |= unsigned(!written) << a;

@@ -876,16 +876,11 @@ inline bool graph::run_chain(const chain& c, dynamic::pool_vector<var>& vals) co
         {p.data, p.offset, p.data->version, p.shape, p.shape.size() != c.n, wants});
     inputs.push_back(wants ? x : var());
   }
-  for (fused_step& s : prog->steps) {  // a gradient flows through s: as plan_fused decides
-    bool any = false;
-    for (unsigned a = 0; a < s.op->arity; ++a)
-      any = any || (s.args[a] < 0 ? prog->leaves[std::size_t(-s.args[a] - 1)].wants
-                                  : prog->steps[std::size_t(s.args[a])].wants);
-    s.wants = s.wants && grad && any;
-  }
-  const bool root_wants = prog->steps.back().wants;
-  const char* name = prog->steps.back().op->name;
+  for (fused_step& s : prog->steps)  // (recorded with gradients on, and they are on now)
+    s.wants = s.wants && grad;
   plan_backward(*prog, inputs);
+  const bool root_wants = prog->steps.back().wants;  // (the result's adjoint is always given)
+  const char* name = prog->steps.back().op->name;
   if (c.reduce) {
     vals[std::size_t(c.out)] = c.reduce(std::move(prog), std::move(inputs),
                                         c.reduce_grad && root_wants, c.rank, c.keepdim);
